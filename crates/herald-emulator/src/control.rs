@@ -1,0 +1,415 @@
+//! The emulator's own control API under `/_emulator` (SPEC §5): the simulated people act, the
+//! tenant and transcripts are read, throttling and faults are set, keys rotate.
+
+use crate::config::ConfigPatch;
+use crate::error::{control_json, problem};
+use crate::people::{self, PeopleError};
+use crate::Shared;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_emulator/tenant", get(tenant))
+        .route("/_emulator/stats", get(stats).delete(reset_stats))
+        .route("/_emulator/config", get(get_config).put(put_config))
+        .route("/_emulator/keys/rotate", post(rotate))
+        .route("/_emulator/users/{user}/install", post(install))
+        .route("/_emulator/users/{user}/uninstall", post(uninstall))
+        .route("/_emulator/users/{user}/block", post(block))
+        .route("/_emulator/users/{user}/unblock", post(unblock))
+        .route("/_emulator/users/{user}/messages", post(message))
+        .route("/_emulator/users/{user}/actions", post(action))
+        .route("/_emulator/users/{user}/transcript", get(transcript))
+        .route("/_emulator/users/{user}/feed", get(feed))
+        .route("/_emulator/teams/{team}/install", post(team_install))
+        .route("/_emulator/teams/{team}/uninstall", post(team_uninstall))
+        .route("/_emulator/teams/{team}/delete", post(team_delete))
+        .route("/_emulator/teams/{team}/restore", post(team_restore))
+        .route("/_emulator/teams/{team}/members", post(team_add_member))
+        .route("/_emulator/chats", get(chats))
+}
+
+fn user(s: &Shared, key: &str) -> Result<usize, Response> {
+    s.world.lock().find_user(key).ok_or_else(|| {
+        problem(
+            StatusCode::NOT_FOUND,
+            "unknown-user",
+            format!("no user `{key}` in the tenant; use a UPN or an AAD object id"),
+            None,
+        )
+    })
+}
+
+fn team(s: &Shared, key: &str) -> Result<usize, Response> {
+    s.world.lock().find_team(key).ok_or_else(|| {
+        problem(
+            StatusCode::NOT_FOUND,
+            "unknown-team",
+            format!("no team `{key}`; use its Bot Framework id (19:…) or its group id"),
+            None,
+        )
+    })
+}
+
+fn people_problem(e: PeopleError) -> Response {
+    let (status, kind) = match &e {
+        PeopleError::NotInstalled | PeopleError::TranscriptsOff | PeopleError::TeamWithoutBot => {
+            (StatusCode::CONFLICT, "conflict")
+        }
+        PeopleError::NoSuchActivity(_) => (StatusCode::NOT_FOUND, "unknown-activity"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-action"),
+    };
+    problem(status, kind, e.to_string(), e.pointer().as_deref())
+}
+
+fn done(r: Result<Response, Response>) -> Response {
+    r.unwrap_or_else(|e| e)
+}
+
+async fn tenant(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let w = s.world.lock();
+    let t = &w.tenant;
+    let users: Vec<Value> = t
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({
+                "upn": u.upn,
+                "mail": u.mail,
+                "aadObjectId": u.aad,
+                "id": u.teams_id,
+                "displayName": u.display_name,
+                "givenName": u.given_name,
+                "surname": u.surname,
+                "guest": u.guest,
+                "installed": w.installed(i),
+                "blocked": w.users[i].blocked,
+            })
+        })
+        .collect();
+    let aad =
+        |ids: &[usize]| -> Vec<&str> { ids.iter().map(|&u| t.users[u].aad.as_str()).collect() };
+    let teams: Vec<Value> = t
+        .teams
+        .iter()
+        .enumerate()
+        .map(|(i, team)| {
+            json!({
+                "id": team.thread_id,
+                "aadGroupId": team.group_id,
+                "name": team.name,
+                "memberIds": aad(&team.members),
+                "botInstalled": team.bot_installed,
+                "deleted": w.team_deleted[i],
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = t
+        .groups
+        .iter()
+        .map(|g| {
+            json!({
+                "id": g.id,
+                "displayName": g.display_name,
+                "memberIds": aad(&g.members),
+                "groupIds": g.groups.iter().map(|&k| t.groups[k].id.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({
+        "tenantId": t.tenant_id,
+        "domain": t.domain,
+        "appId": t.app_id,
+        "appName": t.app_name,
+        "botId": w.bot_id(),
+        "teamsAppId": t.teams_app_id,
+        "manifestId": t.manifest_id,
+        "serviceUrl": s.service_url(),
+        "users": users,
+        "teams": teams,
+        "groups": groups,
+    }))
+}
+
+async fn stats(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(s.stats.lock().to_json())
+}
+
+async fn reset_stats(State(s): State<Arc<Shared>>) -> StatusCode {
+    *s.stats.lock() = Default::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_config(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(*s.config.read()))
+}
+
+async fn put_config(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    done((|| {
+        let patch: ConfigPatch = control_json(&headers, &body)?;
+        let replay = patch.faults.is_some();
+        let mut c = s.config.write();
+        let mut next = c.clone();
+        patch.apply(&mut next).map_err(|(at, why)| {
+            problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-config",
+                why,
+                Some(&at),
+            )
+        })?;
+        *c = next;
+        if replay {
+            // A fault spec draws from the start of its seeded sequence, so setting the same
+            // spec again replays the same fates.
+            s.fault_seq.store(0, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(Json(json!(*c)).into_response())
+    })())
+}
+
+async fn rotate(State(s): State<Arc<Shared>>) -> Response {
+    match tokio::task::spawn_blocking(crate::keys::KeyPair::generate).await {
+        Ok(Ok(key)) => {
+            let kid = s.keys.rotate(key);
+            Json(json!({"kid": kid, "keys": s.keys.jwks().keys.len()})).into_response()
+        }
+        _ => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "key-generation",
+            "could not generate a new key",
+            None,
+        ),
+    }
+}
+
+async fn install(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let (again, conv, replies) = people::install(&s, u).await;
+            Ok(Json(json!({
+                "installed": true,
+                "alreadyInstalled": again,
+                "conversationId": conv,
+                "botResponses": replies,
+            }))
+            .into_response())
+        }
+        .await,
+    )
+}
+
+async fn uninstall(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let (was, replies) = people::uninstall(&s, u).await;
+            Ok(
+                Json(json!({"installed": false, "wasInstalled": was, "botResponses": replies}))
+                    .into_response(),
+            )
+        }
+        .await,
+    )
+}
+
+async fn block(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        people::set_blocked(&s, u, true);
+        Ok(Json(json!({"blocked": true})).into_response())
+    })())
+}
+
+async fn unblock(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        people::set_blocked(&s, u, false);
+        Ok(Json(json!({"blocked": false})).into_response())
+    })())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    text: String,
+}
+
+async fn message(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let m: MessageBody = control_json(&headers, &body)?;
+            if m.text.trim().is_empty() {
+                return Err(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    "text is empty",
+                    Some("/text"),
+                ));
+            }
+            let (id, reply) = people::message(&s, u, &m.text)
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!({"activityId": id, "botResponse": reply})).into_response())
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ActionBody {
+    activity_id: String,
+    action: String,
+    #[serde(default)]
+    inputs: Map<String, Value>,
+}
+
+async fn action(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let a: ActionBody = control_json(&headers, &body)?;
+            let pressed = people::press(&s, u, &a.activity_id, &a.action, a.inputs)
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!(pressed)).into_response())
+        }
+        .await,
+    )
+}
+
+async fn transcript(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        let w = s.world.lock();
+        let activities = w
+            .personal_of(u)
+            .map(|c| w.transcript(c))
+            .unwrap_or_default();
+        Ok(Json(json!({
+            "conversationId": w.existing_personal(u),
+            "activities": activities,
+        }))
+        .into_response())
+    })())
+}
+
+async fn feed(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        Ok(Json(json!({"notifications": s.world.lock().users[u].feed})).into_response())
+    })())
+}
+
+async fn team_install(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done(
+        async {
+            let t = team(&s, &key)?;
+            let replies = people::install_in_team(&s, t).await;
+            Ok(Json(json!({"botInstalled": true, "botResponses": replies})).into_response())
+        }
+        .await,
+    )
+}
+
+async fn team_uninstall(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done(
+        async {
+            let t = team(&s, &key)?;
+            let replies = people::uninstall_from_team(&s, t).await;
+            Ok(Json(json!({"botInstalled": false, "botResponses": replies})).into_response())
+        }
+        .await,
+    )
+}
+
+async fn team_deleted(s: Arc<Shared>, key: String, deleted: bool) -> Response {
+    done(
+        async {
+            let t = team(&s, &key)?;
+            let replies = people::set_team_deleted(&s, t, deleted)
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!({"deleted": deleted, "botResponses": replies})).into_response())
+        }
+        .await,
+    )
+}
+
+async fn team_delete(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    team_deleted(s, key, true).await
+}
+
+async fn team_restore(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    team_deleted(s, key, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    user: String,
+}
+
+async fn team_add_member(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let t = team(&s, &key)?;
+            let m: MemberBody = control_json(&headers, &body)?;
+            let u = user(&s, &m.user)?;
+            let replies = people::add_team_member(&s, t, u)
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!({"botResponses": replies})).into_response())
+        }
+        .await,
+    )
+}
+
+async fn chats(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let w = s.world.lock();
+    let mut list: Vec<&crate::world::Chat> = w.chats.values().collect();
+    list.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+    let upn = |u: usize| w.tenant.users[u].upn.clone();
+    let chats: Vec<Value> = list
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "chatType": c.chat_type,
+                "topic": c.topic,
+                "members": c.members.iter().map(|&u| upn(u)).collect::<Vec<_>>(),
+                "messages": c.messages.iter().map(|m| json!({
+                    "id": m.id, "from": upn(m.from), "contentType": m.content_type, "content": m.content,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({"chats": chats}))
+}

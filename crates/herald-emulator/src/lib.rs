@@ -1,0 +1,252 @@
+//! A local Microsoft Teams for bots: the Bot Connector v3, the identity platform's token,
+//! OpenID and JWKS endpoints, Microsoft Graph v1.0 and a simulated tenant of people who install,
+//! block, write and press card buttons — with Teams' rate limits and injectable faults.
+//!
+//! Everything is served on one origin, as `shared/SPEC.md` §5 lays out. Tests start it
+//! in-process with [`Emulator::start`]; `herald emulator` runs the same code.
+
+// Handlers fail with the protocol's own error response, built only on the error path; boxing
+// every one of them would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod aad;
+mod bot;
+mod config;
+mod connector;
+mod control;
+mod error;
+mod faults;
+mod graph;
+mod keys;
+mod limits;
+mod odata;
+mod people;
+mod stats;
+mod tenant;
+mod world;
+
+pub use config::{FaultSpec, RuntimeConfig};
+pub use tenant::{TenantFile, TenantSpec};
+
+use anyhow::Context as _;
+use axum::Router;
+use herald_core::SharedClock;
+use parking_lot::{Mutex, RwLock};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How to start an emulator.
+pub struct EmulatorOptions {
+    pub listen: SocketAddr,
+    /// Where the simulated Teams posts activities (the bot's `/api/messages`).
+    pub bot_endpoint: String,
+    pub tenant: TenantSpec,
+    /// The bot registration the emulator trusts (`--app-id` / `--app-password`); `None` keeps
+    /// the tenant's own.
+    pub app_id: Option<String>,
+    pub app_password: Option<String>,
+    pub config: RuntimeConfig,
+    pub clock: SharedClock,
+}
+
+impl EmulatorOptions {
+    /// Loopback on a free port, a seeded tenant of `users`, the real clock.
+    pub fn local(users: usize) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bot_endpoint: "http://127.0.0.1:3978/api/messages".into(),
+            tenant: TenantSpec::Seeded { users },
+            app_id: None,
+            app_password: None,
+            config: RuntimeConfig::default(),
+            clock: Arc::new(herald_core::SystemClock),
+        }
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub origin: String,
+    /// The registered bot's app id (fixed for the emulator's life).
+    pub app_id: String,
+    pub clock: SharedClock,
+    pub config: RwLock<RuntimeConfig>,
+    pub keys: keys::Keys,
+    pub world: Mutex<world::World>,
+    pub limits: Mutex<limits::Limits>,
+    pub stats: Mutex<stats::Stats>,
+    pub tokens: aad::TokenCache,
+    pub bot: bot::BotClient,
+    pub fault_seq: AtomicU64,
+    /// The Graph router, for `$batch` to dispatch its parts through.
+    pub graph_router: OnceLock<Router>,
+}
+
+impl Shared {
+    /// The `serviceUrl` Teams would put in activities: this origin, with Teams' trailing slash.
+    pub fn service_url(&self) -> String {
+        format!("{}/", self.origin)
+    }
+}
+
+/// A running emulator.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Binds, seeds the tenant, generates the signing key and starts serving.
+    pub async fn start(opts: EmulatorOptions) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let addr = listener.local_addr()?;
+        let origin = format!("http://{addr}");
+
+        // Key generation is the slow part of start-up; let it run while the tenant is built.
+        let key = tokio::task::spawn_blocking(keys::KeyPair::generate);
+        let mut tenant = opts.tenant.build().context("cannot build the tenant")?;
+        if let Some(id) = opts.app_id {
+            tenant.app_id = id;
+        }
+        if let Some(pw) = opts.app_password {
+            tenant.app_password = pw;
+        }
+        let world = world::World::new(tenant);
+        let key = key.await.context("key generation failed")??;
+
+        let shared = Arc::new(Shared {
+            origin,
+            app_id: world.tenant.app_id.clone(),
+            clock: opts.clock,
+            config: RwLock::new(opts.config),
+            keys: keys::Keys::new(key),
+            world: Mutex::new(world),
+            limits: Mutex::new(limits::Limits::default()),
+            stats: Mutex::new(stats::Stats::default()),
+            tokens: aad::TokenCache::default(),
+            bot: bot::BotClient::new(opts.bot_endpoint)?,
+            fault_seq: AtomicU64::new(0),
+            graph_router: OnceLock::new(),
+        });
+        let app = router(shared.clone());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let serve =
+                axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "emulator server stopped");
+            }
+        });
+        Ok(Self {
+            shared,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: login, Graph, OpenID and connector all live here.
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    pub fn app_id(&self) -> String {
+        self.shared.world.lock().tenant.app_id.clone()
+    }
+
+    pub fn app_password(&self) -> String {
+        self.shared.world.lock().tenant.app_password.clone()
+    }
+
+    pub fn tenant_id(&self) -> String {
+        self.shared.world.lock().tenant.tenant_id.clone()
+    }
+
+    /// A one-paragraph summary of the tenant (users, guests, teams, groups).
+    pub fn summary(&self) -> String {
+        self.shared.world.lock().summary()
+    }
+
+    /// Environment settings that point a Herald server (or any bot) at this emulator.
+    pub fn bot_settings(&self) -> Vec<(&'static str, String)> {
+        let o = self.origin();
+        let w = self.shared.world.lock();
+        vec![
+            ("HERALD_APP_ID", w.tenant.app_id.clone()),
+            ("HERALD_APP_PASSWORD", w.tenant.app_password.clone()),
+            ("HERALD_TENANT_ID", w.tenant.tenant_id.clone()),
+            ("HERALD_TEAMS_APP_ID", w.tenant.teams_app_id.clone()),
+            ("HERALD_LOGIN_URL", o.to_owned()),
+            ("HERALD_GRAPH_URL", o.to_owned()),
+            (
+                "HERALD_OPENID_METADATA_URL",
+                format!("{o}/v1/.well-known/openidconfiguration"),
+            ),
+            ("HERALD_ALLOWED_SERVICE_URLS", format!("{o}/*")),
+            ("HERALD_SERVICE_URL", format!("{o}/")),
+        ]
+    }
+
+    pub fn bot_endpoint(&self) -> &str {
+        self.shared.bot.endpoint()
+    }
+
+    /// Stops accepting connections and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server ends (it ends only on shutdown).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let graph = graph::routes(shared.clone());
+    let _ = shared.graph_router.set(graph.clone());
+    Router::new()
+        .merge(aad::routes())
+        .merge(connector::routes())
+        .merge(control::routes())
+        .with_state(shared.clone())
+        .merge(graph)
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            stats::count_requests,
+        ))
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
+}

@@ -1,0 +1,542 @@
+//! The simulated people: they install and remove the bot, block it, write to it and press the
+//! buttons of its cards. Each act makes Teams call the bot with the activities Teams sends,
+//! signed with the emulator's key.
+
+use crate::bot::BotReply;
+use crate::world::ConvKind;
+use crate::Shared;
+use herald_wire::activity::{kinds, INVOKE_ADAPTIVE_CARD_ACTION};
+use herald_wire::card;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error("the user has not installed the bot")]
+    NotInstalled,
+    #[error("transcripts are off, so the emulator keeps no cards to press")]
+    TranscriptsOff,
+    #[error("no activity `{0}` in the user's chat")]
+    NoSuchActivity(String),
+    #[error("activity `{0}` has no Adaptive Card")]
+    NoCard(String),
+    #[error("the card has no Action.Submit or Action.Execute titled, named or with verb `{0}`")]
+    NoSuchAction(String),
+    #[error("the card has no input `{0}`")]
+    UnknownInput(String),
+    #[error("input `{0}` is required")]
+    MissingInput(String),
+    #[error("the team does not have the bot installed")]
+    TeamWithoutBot,
+}
+
+impl PeopleError {
+    pub fn pointer(&self) -> Option<String> {
+        match self {
+            PeopleError::NoSuchActivity(_) => Some("/activityId".into()),
+            PeopleError::NoSuchAction(_) => Some("/action".into()),
+            PeopleError::UnknownInput(i) | PeopleError::MissingInput(i) => {
+                Some(format!("/inputs/{i}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+async fn deliver_all(s: &Arc<Shared>, activities: Vec<Value>) -> Vec<BotReply> {
+    let mut out = Vec::with_capacity(activities.len());
+    for a in activities {
+        out.push(s.bot.deliver(s, &a).await);
+    }
+    out
+}
+
+/// Installs the bot in `user`'s personal scope: `installationUpdate` (add) and
+/// `conversationUpdate` (bot and user added). An install of an installed bot repeats them,
+/// as Teams does when it re-delivers events.
+pub async fn install(s: &Arc<Shared>, user: usize) -> (bool, String, Vec<BotReply>) {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let (first, conv, activities) = {
+        let mut w = s.world.lock();
+        let first = w.install(user);
+        let conv = w.personal_conversation(user);
+        let kind = ConvKind::Personal(user);
+        let from = w.sender(user);
+        let mut install = w.inbound(
+            kinds::INSTALLATION_UPDATE,
+            kind,
+            &conv,
+            from.clone(),
+            now,
+            &service_url,
+        );
+        install.insert("action".into(), json!("add"));
+        let mut update = w.inbound(
+            kinds::CONVERSATION_UPDATE,
+            kind,
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        let user_account = w.sender(user);
+        update.insert(
+            "membersAdded".into(),
+            json!([{"id": w.bot_id()}, user_account]),
+        );
+        (
+            first,
+            conv,
+            vec![Value::Object(install), Value::Object(update)],
+        )
+    };
+    (!first, conv, deliver_all(s, activities).await)
+}
+
+/// Removes the bot from `user`'s personal scope.
+pub async fn uninstall(s: &Arc<Shared>, user: usize) -> (bool, Vec<BotReply>) {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let (was, activities) = {
+        let mut w = s.world.lock();
+        let was = w.uninstall(user);
+        if !was {
+            return (false, Vec::new());
+        }
+        let conv = w.personal_conversation(user);
+        let kind = ConvKind::Personal(user);
+        let from = w.sender(user);
+        let mut remove = w.inbound(
+            kinds::INSTALLATION_UPDATE,
+            kind,
+            &conv,
+            from.clone(),
+            now,
+            &service_url,
+        );
+        remove.insert("action".into(), json!("remove"));
+        let mut update = w.inbound(
+            kinds::CONVERSATION_UPDATE,
+            kind,
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        update.insert("membersRemoved".into(), json!([{"id": w.bot_id()}]));
+        (true, vec![Value::Object(remove), Value::Object(update)])
+    };
+    (was, deliver_all(s, activities).await)
+}
+
+/// Blocking tells the bot nothing: only later sends find out.
+pub fn set_blocked(s: &Shared, user: usize, blocked: bool) {
+    s.world.lock().users[user].blocked = blocked;
+}
+
+/// The user writes to the bot in their 1:1 chat.
+pub async fn message(
+    s: &Arc<Shared>,
+    user: usize,
+    text: &str,
+) -> Result<(String, BotReply), PeopleError> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let transcripts = s.config.read().transcripts;
+    let activity = {
+        let mut w = s.world.lock();
+        if !w.reachable(user) {
+            return Err(PeopleError::NotInstalled);
+        }
+        let conv = w.personal_conversation(user);
+        let from = w.sender(user);
+        let mut m = w.inbound(
+            kinds::MESSAGE,
+            ConvKind::Personal(user),
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        m.insert("text".into(), json!(text));
+        m.insert("textFormat".into(), json!("plain"));
+        let v = Value::Object(m);
+        if transcripts {
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            if let Some(c) = w.conversation_mut(&conv) {
+                c.push(id, v.to_string());
+            }
+        }
+        v
+    };
+    let id = activity["id"].as_str().unwrap_or_default().to_owned();
+    Ok((id, s.bot.deliver(s, &activity).await))
+}
+
+/// What pressing a button produced.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pressed {
+    pub action_type: String,
+    pub bot_response: BotReply,
+    /// An `Action.Execute` whose answer was a card: it replaced the pressed one.
+    pub card_replaced: bool,
+}
+
+/// The user presses a card button; `action` is its title, id or verb.
+pub async fn press(
+    s: &Arc<Shared>,
+    user: usize,
+    activity_id: &str,
+    action: &str,
+    inputs: Map<String, Value>,
+) -> Result<Pressed, PeopleError> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let (conv, activity, action_type) = {
+        let mut w = s.world.lock();
+        if !s.config.read().transcripts {
+            return Err(PeopleError::TranscriptsOff);
+        }
+        if !w.reachable(user) {
+            return Err(PeopleError::NotInstalled);
+        }
+        let conv = w
+            .personal_of(user)
+            .map(|c| c.id.clone())
+            .ok_or_else(|| PeopleError::NoSuchActivity(activity_id.into()))?;
+        let stored = w
+            .conversation(&conv)
+            .and_then(|c| c.find(activity_id))
+            .filter(|a| !a.deleted)
+            .ok_or_else(|| PeopleError::NoSuchActivity(activity_id.into()))?;
+        let sent: Value = serde_json::from_str(&stored.raw).unwrap_or(Value::Null);
+        let card = sent["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["contentType"] == card::CONTENT_TYPE)
+            .map(|a| a["content"].clone())
+            .ok_or_else(|| PeopleError::NoCard(activity_id.into()))?;
+        let found =
+            find_action(&card, action).ok_or_else(|| PeopleError::NoSuchAction(action.into()))?;
+        let values = input_values(&card, inputs)?;
+        let data = match found.get("data") {
+            None | Some(Value::Null) => Value::Object(values),
+            Some(Value::Object(d)) => {
+                let mut d = d.clone();
+                d.extend(values);
+                Value::Object(d)
+            }
+            Some(other) => other.clone(),
+        };
+        let action_type = found["type"].as_str().unwrap_or_default().to_owned();
+        let from = w.sender(user);
+        let kind = ConvKind::Personal(user);
+        let activity = if action_type == "Action.Execute" {
+            let mut a = w.inbound(kinds::INVOKE, kind, &conv, from, now, &service_url);
+            a.insert("name".into(), json!(INVOKE_ADAPTIVE_CARD_ACTION));
+            a.insert("replyToId".into(), json!(activity_id));
+            a.insert(
+                "value".into(),
+                json!({"action": {"type": "Action.Execute", "id": found.get("id"), "verb": found.get("verb"), "data": data}, "trigger": "manual"}),
+            );
+            a
+        } else {
+            let mut a = w.inbound(kinds::MESSAGE, kind, &conv, from, now, &service_url);
+            a.insert("text".into(), json!(""));
+            a.insert("replyToId".into(), json!(activity_id));
+            a.insert("value".into(), data);
+            if let Some(cd) = a.get_mut("channelData") {
+                cd["source"] = json!({"name": "message"});
+                cd["legacy"] = json!({"replyToId": activity_id});
+            }
+            a
+        };
+        (conv, Value::Object(activity), action_type)
+    };
+    let reply = s.bot.deliver(s, &activity).await;
+    let mut card_replaced = false;
+    if action_type == "Action.Execute" && reply.status == Some(200) {
+        if let Some(body) = &reply.body {
+            if body["statusCode"] == 200 && body["type"] == card::INVOKE_RESPONSE_CARD {
+                card_replaced = replace_card(s, &conv, activity_id, body["value"].clone(), now);
+            }
+        }
+    }
+    Ok(Pressed {
+        action_type,
+        bot_response: reply,
+        card_replaced,
+    })
+}
+
+fn replace_card(s: &Shared, conv: &str, activity_id: &str, card_json: Value, now: u64) -> bool {
+    let mut w = s.world.lock();
+    let Some(stored) = w
+        .conversation_mut(conv)
+        .and_then(|c| c.find_mut(activity_id))
+    else {
+        return false;
+    };
+    let mut v: Value = serde_json::from_str(&stored.raw).unwrap_or(Value::Null);
+    v["attachments"] = json!([{"contentType": card::CONTENT_TYPE, "content": card_json}]);
+    v["timestamp"] = json!(herald_core::clock::rfc3339_ms(now));
+    let previous = std::mem::replace(&mut stored.raw, v.to_string());
+    stored.history.push(previous);
+    stored.updated = true;
+    true
+}
+
+/// Every object in the card whose `type` satisfies `pred`, depth first (body, containers,
+/// columns, action sets, show-card cards, select actions).
+fn collect<'a>(v: &'a Value, pred: &dyn Fn(&str) -> bool, out: &mut Vec<&'a Map<String, Value>>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("type").and_then(Value::as_str).is_some_and(pred) {
+                out.push(m);
+            }
+            for child in m.values() {
+                collect(child, pred, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect(c, pred, out)),
+        _ => {}
+    }
+}
+
+fn find_action<'a>(card: &'a Value, name: &str) -> Option<&'a Map<String, Value>> {
+    let mut actions = Vec::new();
+    collect(
+        card,
+        &|t| t == "Action.Submit" || t == "Action.Execute",
+        &mut actions,
+    );
+    let is = |a: &&Map<String, Value>, key: &str| a.get(key).and_then(Value::as_str) == Some(name);
+    actions
+        .iter()
+        .find(|a| is(a, "title"))
+        .or_else(|| actions.iter().find(|a| is(a, "verb")))
+        .or_else(|| actions.iter().find(|a| is(a, "id")))
+        .copied()
+}
+
+/// The values the card submits: what the user typed, else each input's default; unknown ids
+/// and missing required inputs are refused, as Teams' client refuses to submit them.
+fn input_values(
+    card: &Value,
+    given: Map<String, Value>,
+) -> Result<Map<String, Value>, PeopleError> {
+    let mut inputs = Vec::new();
+    collect(card, &|t| t.starts_with("Input."), &mut inputs);
+    let id_of = |i: &Map<String, Value>| i.get("id").and_then(Value::as_str).map(str::to_owned);
+    if let Some(unknown) = given.keys().find(|k| {
+        !inputs
+            .iter()
+            .any(|i| id_of(i).as_deref() == Some(k.as_str()))
+    }) {
+        return Err(PeopleError::UnknownInput(unknown.clone()));
+    }
+    let mut out = Map::new();
+    for input in inputs {
+        let Some(id) = id_of(input) else { continue };
+        let value = given
+            .get(&id)
+            .cloned()
+            .or_else(|| input.get("value").cloned());
+        let empty = value
+            .as_ref()
+            .is_none_or(|v| v.is_null() || v.as_str().is_some_and(str::is_empty));
+        if empty && input.get("isRequired") == Some(&Value::Bool(true)) {
+            return Err(PeopleError::MissingInput(id));
+        }
+        if let Some(v) = value {
+            out.insert(id, v);
+        }
+    }
+    Ok(out)
+}
+
+/// The bot is added to a team: the team's `conversationUpdate` (bot added) and
+/// `installationUpdate`.
+pub async fn install_in_team(s: &Arc<Shared>, team: usize) -> Vec<BotReply> {
+    team_event(
+        s,
+        team,
+        |w, a| {
+            w.tenant.teams[team].bot_installed = true;
+            a.insert("membersAdded".into(), json!([{"id": w.bot_id()}]));
+            None
+        },
+        Some("add"),
+    )
+    .await
+}
+
+pub async fn uninstall_from_team(s: &Arc<Shared>, team: usize) -> Vec<BotReply> {
+    team_event(
+        s,
+        team,
+        |w, a| {
+            w.tenant.teams[team].bot_installed = false;
+            a.insert("membersRemoved".into(), json!([{"id": w.bot_id()}]));
+            None
+        },
+        Some("remove"),
+    )
+    .await
+}
+
+/// A user joins a team: `teamMemberAdded` when the bot is installed there.
+pub async fn add_team_member(
+    s: &Arc<Shared>,
+    team: usize,
+    user: usize,
+) -> Result<Vec<BotReply>, PeopleError> {
+    let installed = {
+        let mut w = s.world.lock();
+        if !w.tenant.teams[team].members.contains(&user) {
+            w.tenant.teams[team].members.push(user);
+        }
+        w.tenant.teams[team].bot_installed
+    };
+    if !installed {
+        return Ok(Vec::new());
+    }
+    Ok(team_event(
+        s,
+        team,
+        |w, a| {
+            a.insert("membersAdded".into(), json!([w.sender(user)]));
+            Some("teamMemberAdded")
+        },
+        None,
+    )
+    .await)
+}
+
+/// A team is deleted or restored (`teamDeleted` / `teamRestored`).
+pub async fn set_team_deleted(
+    s: &Arc<Shared>,
+    team: usize,
+    deleted: bool,
+) -> Result<Vec<BotReply>, PeopleError> {
+    if !s.world.lock().tenant.teams[team].bot_installed {
+        return Err(PeopleError::TeamWithoutBot);
+    }
+    Ok(team_event(
+        s,
+        team,
+        |w, _| {
+            w.team_deleted[team] = deleted;
+            Some(if deleted {
+                "teamDeleted"
+            } else {
+                "teamRestored"
+            })
+        },
+        None,
+    )
+    .await)
+}
+
+/// Builds one team `conversationUpdate` (and an `installationUpdate` when `install_action`
+/// is given), letting `shape` change the world and the activity and name the event type.
+async fn team_event(
+    s: &Arc<Shared>,
+    team: usize,
+    shape: impl FnOnce(&mut crate::world::World, &mut Map<String, Value>) -> Option<&'static str>,
+    install_action: Option<&str>,
+) -> Vec<BotReply> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let activities = {
+        let mut w = s.world.lock();
+        let conv = w.tenant.teams[team].thread_id.clone();
+        let kind = ConvKind::Channel(team);
+        // Someone in the team acts; Teams names the first member as the actor.
+        let actor = w.tenant.teams[team].members.first().copied();
+        let from = actor
+            .map(|u| w.sender(u))
+            .unwrap_or_else(|| json!({"id": "29:system"}));
+        let mut out = Vec::new();
+        if let Some(action) = install_action {
+            let mut i = w.inbound(
+                kinds::INSTALLATION_UPDATE,
+                kind,
+                &conv,
+                from.clone(),
+                now,
+                &service_url,
+            );
+            i.insert("action".into(), json!(action));
+            out.push(i);
+        }
+        let mut a = w.inbound(
+            kinds::CONVERSATION_UPDATE,
+            kind,
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        let event = shape(&mut w, &mut a);
+        if let Some(cd) = a.get_mut("channelData") {
+            cd["eventType"] = json!(event.unwrap_or(if install_action == Some("remove") {
+                "teamMemberRemoved"
+            } else {
+                "teamMemberAdded"
+            }));
+        }
+        out.push(a);
+        out.into_iter().map(Value::Object).collect()
+    };
+    deliver_all(s, activities).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card() -> Value {
+        json!({"type": "AdaptiveCard", "version": "1.5", "body": [
+            {"type": "Input.Text", "id": "comment", "isRequired": true},
+            {"type": "Input.ChoiceSet", "id": "size", "value": "m", "choices": []},
+            {"type": "ActionSet", "actions": [{"type": "Action.Execute", "title": "Approve", "verb": "approve", "data": {"k": 1}}]}
+        ], "actions": [{"type": "Action.Submit", "title": "Reject", "id": "r"},
+                       {"type": "Action.ShowCard", "title": "More", "card": {"type": "AdaptiveCard", "actions": [{"type": "Action.Submit", "title": "Deep"}]}}]})
+    }
+
+    #[test]
+    fn finds_actions_by_title_verb_or_id_anywhere_in_the_card() {
+        let c = card();
+        assert_eq!(find_action(&c, "Approve").unwrap()["verb"], "approve");
+        assert_eq!(find_action(&c, "approve").unwrap()["title"], "Approve");
+        assert_eq!(find_action(&c, "r").unwrap()["title"], "Reject");
+        assert_eq!(find_action(&c, "Deep").unwrap()["type"], "Action.Submit");
+        assert!(
+            find_action(&c, "More").is_none(),
+            "ShowCard does not submit"
+        );
+    }
+
+    #[test]
+    fn inputs_take_defaults_and_refuse_unknown_or_missing_required() {
+        let c = card();
+        let mut given = Map::new();
+        given.insert("comment".into(), json!("ok"));
+        let v = input_values(&c, given).unwrap();
+        assert_eq!(v["comment"], "ok");
+        assert_eq!(v["size"], "m");
+        assert!(
+            matches!(input_values(&c, Map::new()), Err(PeopleError::MissingInput(i)) if i == "comment")
+        );
+        let mut bad = Map::new();
+        bad.insert("nope".into(), json!(1));
+        assert!(matches!(
+            input_values(&c, bad),
+            Err(PeopleError::UnknownInput(_))
+        ));
+    }
+}
