@@ -11,7 +11,10 @@ fn http_get(host: &str, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
     body.to_owned()
 }
 
@@ -53,7 +56,9 @@ fn emulator_starts_with_a_thousand_users_and_says_how_to_point_a_bot_at_it() {
     ] {
         assert!(text.contains(var), "{var} missing from:\n{text}");
     }
-    assert!(text.contains(&format!("HERALD_OPENID_METADATA_URL={origin}/v1/.well-known/openidconfiguration")));
+    assert!(text.contains(&format!(
+        "HERALD_OPENID_METADATA_URL={origin}/v1/.well-known/openidconfiguration"
+    )));
 
     // It answers: the tenant is there.
     let body = http_get(origin.trim_start_matches("http://"), "/_emulator/tenant");
@@ -73,7 +78,10 @@ fn bad_flags_exit_2_and_say_what_is_wrong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("412, 500, 502, 503, 504"), "{err}");
 
-    let out = herald().args(["emulator", "--listen", "not-an-address"]).output().unwrap();
+    let out = herald()
+        .args(["emulator", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -81,7 +89,10 @@ fn bad_flags_exit_2_and_say_what_is_wrong() {
 fn a_taken_port_is_reported_not_panicked() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = held.local_addr().unwrap().to_string();
-    let out = herald().args(["emulator", "--listen", &addr]).output().unwrap();
+    let out = herald()
+        .args(["emulator", "--listen", &addr])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
@@ -101,6 +112,9 @@ fn a_tenant_file_is_loaded_and_a_broken_one_is_explained() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("groups[0]") && err.contains("zz@x.example"), "{err}");
+    assert!(
+        err.contains("groups[0]") && err.contains("zz@x.example"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

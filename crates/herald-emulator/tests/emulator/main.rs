@@ -9,3 +9,4 @@ mod graph;
 mod helpers;
 mod limits;
 mod people;
+mod tenant;
