@@ -345,6 +345,18 @@ async fn reply(
     done(post_activity(&s, &cid, Some(&aid), &headers, &body).await)
 }
 
+/// Gate, conversation and send budget: what every write passes before its body is read.
+async fn writable(
+    s: &Shared,
+    headers: &HeaderMap,
+    cid: &str,
+) -> Result<(String, ConvKind), Response> {
+    gate(s, headers).await?;
+    let (conv, kind) = resolve(s, cid)?;
+    thread_budget(s, &conv, OpClass::Send)?;
+    Ok((conv, kind))
+}
+
 async fn post_activity(
     s: &Shared,
     cid: &str,
@@ -352,9 +364,7 @@ async fn post_activity(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Outcome {
-    gate(s, headers).await?;
-    let (conv, kind) = resolve(s, cid)?;
-    thread_budget(s, &conv, OpClass::Send)?;
+    let (conv, kind) = writable(s, headers, cid).await?;
     let activity = parse_activity(headers, body)?;
     let transcripts = s.config.read().transcripts;
     let mut w = s.world.lock();
@@ -407,9 +417,7 @@ async fn update(
 ) -> Response {
     done(
         async {
-            gate(&s, &headers).await?;
-            let (conv, kind) = resolve(&s, &cid)?;
-            thread_budget(&s, &conv, OpClass::Send)?;
+            let (conv, kind) = writable(&s, &headers, &cid).await?;
             let mut activity = parse_activity(&headers, &body)?;
             let transcripts = s.config.read().transcripts;
             let now = s.clock.now_ms();
@@ -440,9 +448,7 @@ async fn delete(
 ) -> Response {
     done(
         async {
-            gate(&s, &headers).await?;
-            let (conv, kind) = resolve(&s, &cid)?;
-            thread_budget(&s, &conv, OpClass::Send)?;
+            let (conv, kind) = writable(&s, &headers, &cid).await?;
             let transcripts = s.config.read().transcripts;
             let mut w = s.world.lock();
             roster(&s, &w, kind, true)?;

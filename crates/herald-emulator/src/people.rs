@@ -51,83 +51,69 @@ async fn deliver_all(s: &Arc<Shared>, activities: Vec<Value>) -> Vec<BotReply> {
     out
 }
 
-/// Installs the bot in `user`'s personal scope: `installationUpdate` (add) and
-/// `conversationUpdate` (bot and user added). An install of an installed bot repeats them,
-/// as Teams does when it re-delivers events.
-pub async fn install(s: &Arc<Shared>, user: usize) -> (bool, String, Vec<BotReply>) {
+/// What Teams sends when the bot joins or leaves a user's personal scope: an
+/// `installationUpdate` with `action`, then a `conversationUpdate` listing who was added or
+/// removed under `members_key`.
+fn personal_lifecycle(
+    s: &Shared,
+    w: &mut crate::world::World,
+    user: usize,
+    action: &str,
+    members_key: &str,
+    members: Value,
+) -> (String, Vec<Value>) {
     let now = s.clock.now_ms();
     let service_url = s.service_url();
+    let conv = w.personal_conversation(user);
+    let kind = ConvKind::Personal(user);
+    let from = w.sender(user);
+    let mut install = w.inbound(
+        kinds::INSTALLATION_UPDATE,
+        kind,
+        &conv,
+        from.clone(),
+        now,
+        &service_url,
+    );
+    install.insert("action".into(), json!(action));
+    let mut update = w.inbound(
+        kinds::CONVERSATION_UPDATE,
+        kind,
+        &conv,
+        from,
+        now,
+        &service_url,
+    );
+    update.insert(members_key.into(), members);
+    (conv, vec![Value::Object(install), Value::Object(update)])
+}
+
+/// Installs the bot in `user`'s personal scope. An install of an installed bot repeats the
+/// events, as Teams does when it re-delivers them. Returns (was already installed,
+/// conversation id, the bot's answers).
+pub async fn install(s: &Arc<Shared>, user: usize) -> (bool, String, Vec<BotReply>) {
     let (first, conv, activities) = {
         let mut w = s.world.lock();
         let first = w.install(user);
-        let conv = w.personal_conversation(user);
-        let kind = ConvKind::Personal(user);
-        let from = w.sender(user);
-        let mut install = w.inbound(
-            kinds::INSTALLATION_UPDATE,
-            kind,
-            &conv,
-            from.clone(),
-            now,
-            &service_url,
-        );
-        install.insert("action".into(), json!("add"));
-        let mut update = w.inbound(
-            kinds::CONVERSATION_UPDATE,
-            kind,
-            &conv,
-            from,
-            now,
-            &service_url,
-        );
-        let user_account = w.sender(user);
-        update.insert(
-            "membersAdded".into(),
-            json!([{"id": w.bot_id()}, user_account]),
-        );
-        (
-            first,
-            conv,
-            vec![Value::Object(install), Value::Object(update)],
-        )
+        let members = json!([{"id": w.bot_id()}, w.sender(user)]);
+        let (conv, activities) =
+            personal_lifecycle(s, &mut w, user, "add", "membersAdded", members);
+        (first, conv, activities)
     };
     (!first, conv, deliver_all(s, activities).await)
 }
 
 /// Removes the bot from `user`'s personal scope.
 pub async fn uninstall(s: &Arc<Shared>, user: usize) -> (bool, Vec<BotReply>) {
-    let now = s.clock.now_ms();
-    let service_url = s.service_url();
-    let (was, activities) = {
+    let activities = {
         let mut w = s.world.lock();
-        let was = w.uninstall(user);
-        if !was {
+        if !w.uninstall(user) {
             return (false, Vec::new());
         }
-        let conv = w.personal_conversation(user);
-        let kind = ConvKind::Personal(user);
-        let from = w.sender(user);
-        let mut remove = w.inbound(
-            kinds::INSTALLATION_UPDATE,
-            kind,
-            &conv,
-            from.clone(),
-            now,
-            &service_url,
-        );
-        remove.insert("action".into(), json!("remove"));
-        let mut update = w.inbound(
-            kinds::CONVERSATION_UPDATE,
-            kind,
-            &conv,
-            from,
-            now,
-            &service_url,
-        );
-        update.insert("membersRemoved".into(), json!([{"id": w.bot_id()}]));
-        (true, vec![Value::Object(remove), Value::Object(update)])
+        let members = json!([{"id": w.bot_id()}]);
+        personal_lifecycle(s, &mut w, user, "remove", "membersRemoved", members).1
     };
-    (was, deliver_all(s, activities).await)
+    (true, deliver_all(s, activities).await)
 }
 
 /// Blocking tells the bot nothing: only later sends find out.
