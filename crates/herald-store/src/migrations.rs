@@ -1,0 +1,104 @@
+//! Embedded migrations, one list per dialect, applied in order and recorded in
+//! `herald_migrations`. Never edit a shipped migration: add the next one.
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "conversation references and teams",
+    sql: r#"
+CREATE TABLE conversation_refs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT,
+    upn TEXT,
+    bot_id TEXT NOT NULL,
+    bot_name TEXT,
+    conversation_id TEXT,
+    conversation_type TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    locale TEXT,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    unreachable_reason TEXT,
+    welcome_status TEXT NOT NULL,
+    welcome_lease_until INTEGER,
+    welcome_activity_id TEXT,
+    last_active_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, aad_object_id)
+);
+CREATE INDEX conversation_refs_welcome ON conversation_refs (welcome_status, welcome_lease_until);
+CREATE INDEX conversation_refs_state ON conversation_refs (state, seq);
+CREATE TABLE team_refs (
+    tenant_id TEXT NOT NULL,
+    team_id TEXT NOT NULL,
+    name TEXT,
+    aad_group_id TEXT,
+    general_channel_id TEXT NOT NULL,
+    bot_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, team_id)
+);
+"#,
+}];
+
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "conversation references and teams",
+    sql: r#"
+CREATE TABLE conversation_refs (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT,
+    upn TEXT,
+    bot_id TEXT NOT NULL,
+    bot_name TEXT,
+    conversation_id TEXT,
+    conversation_type TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    locale TEXT,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    unreachable_reason TEXT,
+    welcome_status TEXT NOT NULL,
+    welcome_lease_until BIGINT,
+    welcome_activity_id TEXT,
+    last_active_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, aad_object_id)
+);
+CREATE INDEX conversation_refs_welcome ON conversation_refs (welcome_status, welcome_lease_until);
+CREATE INDEX conversation_refs_state ON conversation_refs (state, seq);
+CREATE TABLE team_refs (
+    tenant_id TEXT NOT NULL,
+    team_id TEXT NOT NULL,
+    name TEXT,
+    aad_group_id TEXT,
+    general_channel_id TEXT NOT NULL,
+    bot_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, team_id)
+);
+"#,
+}];

@@ -1,0 +1,415 @@
+//! The two backends. The implementation of [`Store`] is written once, in `impl_store!`, and
+//! instantiated for SQLite and PostgreSQL.
+
+use crate::migrations::{self, Migration};
+use crate::sql::{Dialect, Queries};
+use crate::*;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row as _;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the store a URL names: `sqlite://FILE` (created if missing) or `postgres://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl(redact(url)))
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    q: Queries,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            pool,
+            q: Queries::new(Dialect::Sqlite),
+        })
+    }
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    q: Queries,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)?;
+        Self::with_options(opts).await
+    }
+
+    /// Connects with every session's `search_path` set to `schema` (created if missing), so
+    /// that test runs never share tables.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::BadUrl(format!("schema `{schema}`")));
+        }
+        let base = PgConnectOptions::from_str(url)?;
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await?;
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .execute(&setup)
+            .await?;
+        setup.close().await;
+        Self::with_options(base.options([("search_path", schema)])).await
+    }
+
+    async fn with_options(opts: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            pool,
+            q: Queries::new(Dialect::Postgres),
+        })
+    }
+
+    pub async fn drop_schema(&self, schema: &str) -> Result<()> {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn ms(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn db(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+macro_rules! impl_store {
+    ($store:ty, $backend:literal, $migrations:expr, $begin_migration:expr) => {
+        impl $store {
+            fn reference(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<StoredReference> {
+                let text = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+                let opt = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
+                let corrupt = |c: &str, v: &str| StoreError::Corrupt(format!("{c} = `{v}`"));
+                let source = text("source")?;
+                let state = text("state")?;
+                let welcome = text("welcome_status")?;
+                Ok(StoredReference {
+                    seq: row.try_get::<i64, _>("seq")?,
+                    reference: Reference {
+                        tenant_id: text("tenant_id")?,
+                        aad_object_id: text("aad_object_id")?,
+                        user_id: text("user_id")?,
+                        user_name: opt("user_name")?,
+                        upn: opt("upn")?,
+                        bot_id: text("bot_id")?,
+                        bot_name: opt("bot_name")?,
+                        conversation_id: opt("conversation_id")?,
+                        conversation_type: text("conversation_type")?,
+                        channel_id: text("channel_id")?,
+                        service_url: text("service_url")?,
+                        locale: opt("locale")?,
+                        source: Source::parse(&source).ok_or_else(|| corrupt("source", &source))?,
+                    },
+                    state: RefState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                    unreachable_reason: opt("unreachable_reason")?,
+                    welcome: WelcomeStatus::parse(&welcome).ok_or_else(|| corrupt("welcome_status", &welcome))?,
+                    welcome_activity_id: opt("welcome_activity_id")?,
+                    last_active_at: row.try_get::<Option<i64>, _>("last_active_at")?.map(ms),
+                    created_at: ms(row.try_get::<i64, _>("created_at")?),
+                    updated_at: ms(row.try_get::<i64, _>("updated_at")?),
+                })
+            }
+
+            fn team(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<StoredTeam> {
+                let state: String = row.try_get("state")?;
+                Ok(StoredTeam {
+                    team: TeamReference {
+                        tenant_id: row.try_get("tenant_id")?,
+                        team_id: row.try_get("team_id")?,
+                        name: row.try_get("name")?,
+                        aad_group_id: row.try_get("aad_group_id")?,
+                        general_channel_id: row.try_get("general_channel_id")?,
+                        bot_id: row.try_get("bot_id")?,
+                        channel_id: row.try_get("channel_id")?,
+                        service_url: row.try_get("service_url")?,
+                    },
+                    state: TeamState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("team state `{state}`")))?,
+                    created_at: ms(row.try_get::<i64, _>("created_at")?),
+                    updated_at: ms(row.try_get::<i64, _>("updated_at")?),
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> Result<Vec<i64>> {
+                let migrations: &[Migration] = $migrations;
+                let mut tx = self.pool.begin().await?;
+                let conn = &mut *tx;
+                sqlx::Executor::execute(&mut *conn, $begin_migration).await?;
+                sqlx::Executor::execute(
+                    &mut *conn,
+                    "CREATE TABLE IF NOT EXISTS herald_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                )
+                .await?;
+                let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM herald_migrations")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut applied = Vec::new();
+                for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
+                    sqlx::Executor::execute(&mut *conn, m.sql).await?;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0);
+                    sqlx::query(&self.q_insert_migration())
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    tracing::info!(version = m.version, name = m.name, backend = $backend, "migration applied");
+                    applied.push(m.version);
+                }
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn upsert_reference(&self, r: &Reference, welcome: bool, now: u64) -> Result<()> {
+                let welcome = if welcome { WelcomeStatus::Pending } else { WelcomeStatus::None };
+                sqlx::query(&self.q.upsert_reference)
+                    .bind(&r.tenant_id)
+                    .bind(&r.aad_object_id)
+                    .bind(&r.user_id)
+                    .bind(&r.user_name)
+                    .bind(&r.upn)
+                    .bind(&r.bot_id)
+                    .bind(&r.bot_name)
+                    .bind(&r.conversation_id)
+                    .bind(&r.conversation_type)
+                    .bind(&r.channel_id)
+                    .bind(&r.service_url)
+                    .bind(&r.locale)
+                    .bind(r.source.as_str())
+                    .bind(welcome.as_str())
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn mark_unreachable(&self, tenant: &str, aad: &str, reason: &str, now: u64) -> Result<bool> {
+                let r = sqlx::query(&self.q.mark_unreachable)
+                    .bind(tenant)
+                    .bind(aad)
+                    .bind(reason)
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn record_activity(&self, tenant: &str, aad: &str, now: u64) -> Result<bool> {
+                let r = sqlx::query(&self.q.record_activity)
+                    .bind(tenant)
+                    .bind(aad)
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn get_reference(&self, tenant: &str, aad: &str) -> Result<Option<StoredReference>> {
+                let row = sqlx::query(&self.q.get_reference)
+                    .bind(tenant)
+                    .bind(aad)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(Self::reference).transpose()
+            }
+
+            async fn list_references(&self, q: &ListQuery) -> Result<Vec<StoredReference>> {
+                let rows = sqlx::query(&self.q.list_references)
+                    .bind(q.after.unwrap_or(0))
+                    .bind(q.state.map_or("", RefState::as_str))
+                    .bind(i64::from(q.limit.clamp(1, 1000)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::reference).collect()
+            }
+
+            async fn count_references(&self, state: Option<RefState>) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(&self.q.count_references)
+                    .bind(state.map_or("", RefState::as_str))
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn claim_welcomes(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<StoredReference>> {
+                let rows = sqlx::query(&self.q.claim_welcomes)
+                    .bind(db(now))
+                    .bind(db(now + lease_ms))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(Self::reference).collect()
+            }
+
+            async fn finish_welcome(&self, tenant: &str, aad: &str, outcome: &WelcomeOutcome, now: u64) -> Result<()> {
+                match outcome {
+                    WelcomeOutcome::Sent { activity_id } => {
+                        sqlx::query(&self.q.welcome_sent)
+                            .bind(tenant)
+                            .bind(aad)
+                            .bind(activity_id)
+                            .bind(db(now))
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    WelcomeOutcome::Retry | WelcomeOutcome::Failed { .. } => {
+                        let q = if matches!(outcome, WelcomeOutcome::Retry) {
+                            &self.q.welcome_retry
+                        } else {
+                            &self.q.welcome_failed
+                        };
+                        sqlx::query(q).bind(tenant).bind(aad).bind(db(now)).execute(&self.pool).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn upsert_team(&self, t: &TeamReference, now: u64) -> Result<()> {
+                sqlx::query(&self.q.upsert_team)
+                    .bind(&t.tenant_id)
+                    .bind(&t.team_id)
+                    .bind(&t.name)
+                    .bind(&t.aad_group_id)
+                    .bind(&t.general_channel_id)
+                    .bind(&t.bot_id)
+                    .bind(&t.channel_id)
+                    .bind(&t.service_url)
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_team_state(&self, tenant: &str, team_id: &str, state: TeamState, now: u64) -> Result<bool> {
+                let r = sqlx::query(&self.q.set_team_state)
+                    .bind(tenant)
+                    .bind(team_id)
+                    .bind(state.as_str())
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn get_team(&self, tenant: &str, team_id: &str) -> Result<Option<StoredTeam>> {
+                let row = sqlx::query(&self.q.get_team)
+                    .bind(tenant)
+                    .bind(team_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(Self::team).transpose()
+            }
+        }
+    };
+}
+
+/// Names the database type behind a store, for the row-mapping signatures in `impl_store!`.
+trait HasPool {
+    type Db: sqlx::Database;
+}
+
+impl HasPool for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl HasPool for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl SqliteStore {
+    fn q_insert_migration(&self) -> String {
+        "INSERT INTO herald_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)".into()
+    }
+}
+
+impl PgStore {
+    fn q_insert_migration(&self) -> String {
+        "INSERT INTO herald_migrations (version, name, applied_at) VALUES ($1, $2, $3)".into()
+    }
+}
+
+// SQLite: BEGIN IMMEDIATE semantics come from the write below; PostgreSQL: an advisory lock so
+// that several nodes starting at once migrate one at a time.
+impl_store!(SqliteStore, "sqlite", migrations::SQLITE, "SELECT 1");
+impl_store!(
+    PgStore,
+    "postgres",
+    migrations::POSTGRES,
+    "SELECT pg_advisory_xact_lock(7243811)"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redact("postgres://herald:s3cret@db:5432/x"),
+            "postgres://herald:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite://herald.db"), "sqlite://herald.db");
+    }
+}
