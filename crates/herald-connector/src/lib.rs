@@ -1,1 +1,18 @@
+//! Herald's outbound side of the Bot Connector: it obtains and caches the bot's token, sends
+//! only to allow-listed service URLs, waits for Teams' rate limits *before* sending, honours
+//! `Retry-After` tenant-wide, retries what Teams says is retryable (and nothing else), and turns
+//! Teams' error bodies — both shapes — into one classified error.
 
+mod allow;
+mod client;
+mod error;
+mod throttle;
+mod time;
+mod token;
+
+pub use allow::{AllowList, AllowListError, DEFAULT_ALLOWED};
+pub use client::{Connector, ConnectorConfig, RetryPolicy, Sent};
+pub use error::{ConnectorError, ErrorKind};
+pub use throttle::{OpClass, Throttle};
+pub use time::TokioClock;
+pub use token::{Credentials, TokenSource};

@@ -108,6 +108,11 @@ impl SlidingLog {
     pub fn is_empty(&self) -> bool {
         self.times.is_empty()
     }
+
+    /// The newest accepted operation, if any.
+    pub fn latest(&self) -> Option<u64> {
+        self.times.back().copied()
+    }
 }
 
 /// The largest number of events seen in any window of `period_ms` (sliding, exact).
