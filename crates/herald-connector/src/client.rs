@@ -112,6 +112,9 @@ impl Connector {
         op: OpClass,
         body: Option<&Value>,
     ) -> Result<Value, ConnectorError> {
+        // The token first (a round trip when it must be fetched), so that nothing stands between
+        // the throttle's admission and the request leaving: Teams counts arrivals.
+        self.tokens.token().await?;
         self.throttle.acquire(key, op).await;
         let token = self.tokens.token().await?;
         let mut req = self.http.request(method.clone(), url).bearer_auth(token);

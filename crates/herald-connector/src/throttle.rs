@@ -1,6 +1,12 @@
 //! Teams' rate limits applied *before* sending: a request waits until the tenant-wide budget and
 //! its conversation's windows all admit it, so Teams rarely has to answer 429; when it does, the
 //! whole tenant pauses for `Retry-After`, not just the one request.
+//!
+//! Teams counts requests as they *arrive*, and network latency varies from one request to the
+//! next. A client that admits a full window at once and the next full window exactly one period
+//! later will, with a little jitter, land more than the limit in some second. So the tenant budget
+//! is paced — one slot every `1000 / rps` ms, never a burst — and the per-conversation windows are
+//! kept with a safety margin added to each period.
 
 use herald_core::limits::{SlidingLog, Window, THREAD_CREATE, THREAD_READ, THREAD_SEND};
 use herald_core::SharedClock;
@@ -26,6 +32,25 @@ impl OpClass {
     }
 }
 
+/// Added to each per-conversation window's period, so arrival jitter cannot squeeze one more
+/// request into Teams' window than Teams allows.
+pub const SAFETY_MARGIN_MS: u64 = 100;
+
+fn padded(windows: &[Window]) -> Vec<Window> {
+    windows
+        .iter()
+        .map(|w| Window {
+            limit: w.limit,
+            period_ms: w.period_ms + SAFETY_MARGIN_MS,
+        })
+        .collect()
+}
+
+/// Added to the tenant budget's second: slots open every `(1000 + margin) / rps` ms, so the
+/// arrivals of `rps + 1` consecutive requests span more than a second even when the first is a
+/// few milliseconds slower than the last. It costs 1 % of the ceiling (49.5 of 50 RPS).
+pub const TENANT_MARGIN_MS: u64 = 10;
+
 /// Past this many tracked conversations, those idle for an hour are forgotten.
 const PRUNE_AT: usize = 50_000;
 const HOUR_MS: u64 = 3_600_000;
@@ -34,12 +59,14 @@ pub struct Throttle {
     clock: SharedClock,
     tenant_rps: u32,
     conversation_limits: bool,
+    windows: HashMap<OpClass, Vec<Window>>,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    tenant: SlidingLog,
+    /// When the next tenant slot opens, in microseconds.
+    next_slot_us: u64,
     threads: HashMap<(String, OpClass), SlidingLog>,
     paused_until: u64,
     pauses: u64,
@@ -48,10 +75,15 @@ struct State {
 impl Throttle {
     /// `tenant_rps == 0` disables the tenant budget.
     pub fn new(clock: SharedClock, tenant_rps: u32, conversation_limits: bool) -> Self {
+        let windows = [OpClass::Send, OpClass::Create, OpClass::Read]
+            .into_iter()
+            .map(|op| (op, padded(op.windows())))
+            .collect();
         Self {
             clock,
             tenant_rps,
             conversation_limits,
+            windows,
             state: Mutex::new(State::default()),
         }
     }
@@ -63,23 +95,18 @@ impl Throttle {
         if st.paused_until > now {
             return st.paused_until - now;
         }
-        let tenant_window = [Window {
-            limit: self.tenant_rps,
-            period_ms: 1000,
-        }];
+        let now_us = now * 1000;
         let tenant_wait = if self.tenant_rps > 0 {
-            st.tenant
-                .check(&tenant_window, now)
-                .err()
-                .map_or(0, |t| t.retry_after_ms)
+            st.next_slot_us.saturating_sub(now_us).div_ceil(1000)
         } else {
             0
         };
         let key = (conversation.to_owned(), op);
+        let windows = &self.windows[&op];
         let thread_wait = if self.conversation_limits {
             st.threads
                 .get(&key)
-                .and_then(|log| log.check(op.windows(), now).err())
+                .and_then(|log| log.check(windows, now).err())
                 .map_or(0, |t| t.retry_after_ms)
         } else {
             0
@@ -89,14 +116,17 @@ impl Throttle {
             return wait;
         }
         if self.tenant_rps > 0 {
-            st.tenant.record(&tenant_window, now);
+            let interval_us = (1000 + TENANT_MARGIN_MS) * 1000 / u64::from(self.tenant_rps);
+            // Schedule from the slot, not from the (whole-millisecond, so slightly late) wake-up,
+            // or the rate would drift below the budget.
+            st.next_slot_us = st.next_slot_us.max(now_us.saturating_sub(1000)) + interval_us;
         }
         if self.conversation_limits {
             if st.threads.len() >= PRUNE_AT {
                 st.threads
                     .retain(|_, log| log.latest().is_some_and(|t| t + HOUR_MS > now));
             }
-            st.threads.entry(key).or_default().record(op.windows(), now);
+            st.threads.entry(key).or_default().record(windows, now);
         }
         0
     }
@@ -151,28 +181,35 @@ mod tests {
         }
         assert!(at[..7].iter().all(|&ms| ms == 0), "{at:?}");
         assert_eq!(
-            at[7], 1000,
-            "the 8th waits for the 2 s window's room at 1 s: {at:?}"
+            at[7],
+            1000 + SAFETY_MARGIN_MS,
+            "the 8th waits for the 1 s window and its margin: {at:?}"
         );
-        // No 1 s window holds more than 7, no 2 s window more than 8.
+        // No window holds more than Teams allows, even with the margin's worth of arrival jitter.
         for (i, &t0) in at.iter().enumerate() {
-            assert!(at[i..].iter().take_while(|&&t| t < t0 + 1000).count() <= 7);
-            assert!(at[i..].iter().take_while(|&&t| t < t0 + 2000).count() <= 8);
+            let within = |p: u64| at[i..].iter().take_while(|&&t| t < t0 + p).count();
+            assert!(within(1000 + SAFETY_MARGIN_MS) <= 7, "{at:?}");
+            assert!(within(2000 + SAFETY_MARGIN_MS) <= 8, "{at:?}");
         }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_tenant_budget_spans_conversations_and_a_429_pauses_everyone() {
+    async fn the_tenant_budget_is_paced_across_conversations_and_a_429_pauses_everyone() {
         let (t, clock) = throttle(50);
         let start = herald_core::Clock::now_ms(&clock);
+        let mut at = Vec::new();
         for i in 0..100 {
             t.acquire(&format!("a:{i}"), OpClass::Send).await;
+            at.push(herald_core::Clock::now_ms(&clock) - start);
         }
-        assert_eq!(
-            herald_core::Clock::now_ms(&clock) - start,
-            1000,
-            "100 at 50/s: the second 50 at 1 s"
+        // (1000 + 10) / 50 = 20.2 ms a slot; the clock reads whole milliseconds.
+        assert!(
+            (1998..=2000).contains(&at[99]),
+            "one every 20.2 ms (99 × 20.2 = 1999.8), never a burst: {at:?}"
         );
+        for (i, &t0) in at.iter().enumerate() {
+            assert!(at[i..].iter().take_while(|&&t| t < t0 + 1000).count() <= 50);
+        }
         t.pause(Duration::from_secs(3));
         let before = herald_core::Clock::now_ms(&clock);
         t.acquire("a:other", OpClass::Send).await;

@@ -15,7 +15,7 @@ const CHANNEL_TOKEN_SECS: u64 = 3600;
 
 pub struct BotClient {
     http: reqwest::Client,
-    endpoint: String,
+    endpoint: parking_lot::RwLock<String>,
     token: Mutex<Option<CachedToken>>,
 }
 
@@ -45,16 +45,21 @@ impl BotClient {
                 .timeout(BOT_TIMEOUT)
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()?,
-            endpoint,
+            endpoint: parking_lot::RwLock::new(endpoint),
             token: Mutex::new(None),
         })
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    pub fn endpoint(&self) -> String {
+        self.endpoint.read().clone()
     }
 
-    fn token(&self, shared: &Shared) -> String {
+    pub fn set_endpoint(&self, endpoint: String) {
+        *self.endpoint.write() = endpoint;
+    }
+
+    /// The channel token Teams would put on the next activity (reused until near expiry).
+    pub fn token(&self, shared: &Shared) -> String {
         let now = shared.clock.now_secs();
         let kid = shared.keys.current().kid.clone();
         let mut cached = self.token.lock();
@@ -84,9 +89,10 @@ impl BotClient {
     /// Posts one activity to the bot and reports its answer; never fails.
     pub async fn deliver(&self, shared: &Shared, activity: &Value) -> BotReply {
         let kind = activity["type"].as_str().unwrap_or_default().to_owned();
+        let endpoint = self.endpoint();
         let mut req = self
             .http
-            .post(&self.endpoint)
+            .post(&endpoint)
             .bearer_auth(self.token(shared))
             .json(activity);
         if let Some(c) = activity["conversation"]["id"].as_str() {
@@ -112,12 +118,12 @@ impl BotClient {
                 }
             }
             Err(e) => {
-                tracing::warn!(endpoint = %self.endpoint, error = %e, "the bot did not answer");
+                tracing::warn!(%endpoint, error = %e, "the bot did not answer");
                 BotReply {
                     kind,
                     status: None,
                     body: None,
-                    error: Some(format!("the bot at {} did not answer: {e}", self.endpoint)),
+                    error: Some(format!("the bot at {endpoint} did not answer: {e}")),
                 }
             }
         }

@@ -144,6 +144,8 @@ pub struct ConfigPatch {
     pub graph_rps: Option<u32>,
     pub legacy_blocked_errors: Option<bool>,
     pub faults: Option<FaultSpec>,
+    /// Where Teams posts activities from now on.
+    pub bot_endpoint: Option<String>,
 }
 
 impl ConfigPatch {

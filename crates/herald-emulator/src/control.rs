@@ -21,6 +21,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_emulator/stats", get(stats).delete(reset_stats))
         .route("/_emulator/config", get(get_config).put(put_config))
         .route("/_emulator/keys/rotate", post(rotate))
+        .route("/_emulator/channel-token", post(channel_token))
         .route("/_emulator/users/{user}/install", post(install))
         .route("/_emulator/users/{user}/uninstall", post(uninstall))
         .route("/_emulator/users/{user}/block", post(block))
@@ -149,31 +150,53 @@ async fn reset_stats(State(s): State<Arc<Shared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+fn config_json(s: &Shared) -> Value {
+    let mut v = json!(*s.config.read());
+    v["botEndpoint"] = json!(s.bot.endpoint());
+    v
+}
+
 async fn get_config(State(s): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!(*s.config.read()))
+    Json(config_json(&s))
 }
 
 async fn put_config(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     done((|| {
-        let patch: ConfigPatch = control_json(&headers, &body)?;
+        let mut patch: ConfigPatch = control_json(&headers, &body)?;
+        let endpoint = patch.bot_endpoint.take();
+        if let Some(e) = &endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-config",
+                    format!("`{e}` is not an http(s) URL"),
+                    Some("/botEndpoint"),
+                ));
+            }
+        }
         let replay = patch.faults.is_some();
-        let mut c = s.config.write();
-        let mut next = c.clone();
-        patch.apply(&mut next).map_err(|(at, why)| {
-            problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-config",
-                why,
-                Some(&at),
-            )
-        })?;
-        *c = next;
+        {
+            let mut c = s.config.write();
+            let mut next = c.clone();
+            patch.apply(&mut next).map_err(|(at, why)| {
+                problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-config",
+                    why,
+                    Some(&at),
+                )
+            })?;
+            *c = next;
+        }
+        if let Some(e) = endpoint {
+            s.bot.set_endpoint(e);
+        }
         if replay {
             // A fault spec draws from the start of its seeded sequence, so setting the same
             // spec again replays the same fates.
             s.fault_seq.store(0, std::sync::atomic::Ordering::SeqCst);
         }
-        Ok(Json(json!(*c)).into_response())
+        Ok(Json(config_json(&s)).into_response())
     })())
 }
 
@@ -190,6 +213,12 @@ async fn rotate(State(s): State<Arc<Shared>>) -> Response {
             None,
         ),
     }
+}
+
+/// The token the emulator signs activities with, for load generators that post activities to a
+/// bot themselves and must present it as Teams does (one token, reused).
+async fn channel_token(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({"token": s.bot.token(&s), "serviceUrl": s.service_url(), "appId": s.app_id}))
 }
 
 async fn install(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {

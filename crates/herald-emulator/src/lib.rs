@@ -200,8 +200,24 @@ impl Emulator {
         ]
     }
 
-    pub fn bot_endpoint(&self) -> &str {
+    /// Signs `claims` with the emulator's current key, as the Bot Connector signs what it sends
+    /// a bot. For tests that must forge one broken rule at a time with a genuine signature.
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        self.shared.keys.sign(claims).0
+    }
+
+    /// The `serviceUrl` the emulator puts in activities (its origin with a trailing slash).
+    pub fn service_url(&self) -> String {
+        self.shared.service_url()
+    }
+
+    pub fn bot_endpoint(&self) -> String {
         self.shared.bot.endpoint()
+    }
+
+    /// Points the simulated Teams at another bot endpoint.
+    pub fn set_bot_endpoint(&self, endpoint: &str) {
+        self.shared.bot.set_endpoint(endpoint.to_owned());
     }
 
     /// Stops accepting connections and waits for the server task to end.

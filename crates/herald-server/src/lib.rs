@@ -1,1 +1,18 @@
+//! `herald serve`: the bot endpoint Teams calls (with its authentication), the installation
+//! store's lifecycle, welcome messages, and Herald's HTTP API.
 
+// Handlers fail with a ready problem+json response, built only on the error path.
+#![allow(clippy::result_large_err)]
+
+mod api;
+mod app;
+pub mod auth;
+mod bot;
+pub mod config;
+mod lifecycle;
+mod problem;
+pub mod teamsfx;
+mod welcome;
+
+pub use app::Server;
+pub use config::{Config, ConfigError, Secret};

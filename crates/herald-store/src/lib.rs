@@ -71,7 +71,7 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredReference>>;
 
-    /// Records how a claimed welcome ended.
+    /// Records how a claimed welcome ended. A retry keeps it leased until `not_before`.
     async fn finish_welcome(
         &self,
         tenant: &str,

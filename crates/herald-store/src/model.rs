@@ -122,8 +122,10 @@ pub enum WelcomeOutcome {
     Sent {
         activity_id: String,
     },
-    /// Try again later (transient failure).
-    Retry,
+    /// Try again, not before this time (a transient failure, or a user who must reinstall).
+    Retry {
+        not_before: u64,
+    },
     Failed {
         reason: String,
     },

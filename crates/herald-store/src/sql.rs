@@ -105,7 +105,7 @@ RETURNING {ref_cols}"#),
                  WHERE tenant_id = $1 AND aad_object_id = $2 AND welcome_status = 'sending'",
             ),
             welcome_retry: q(
-                "UPDATE conversation_refs SET welcome_status = 'pending', welcome_lease_until = NULL, updated_at = $3 \
+                "UPDATE conversation_refs SET welcome_lease_until = $3, updated_at = $4 \
                  WHERE tenant_id = $1 AND aad_object_id = $2 AND welcome_status = 'sending'",
             ),
             welcome_failed: q(

@@ -314,13 +314,22 @@ macro_rules! impl_store {
                             .execute(&self.pool)
                             .await?;
                     }
-                    WelcomeOutcome::Retry | WelcomeOutcome::Failed { .. } => {
-                        let q = if matches!(outcome, WelcomeOutcome::Retry) {
-                            &self.q.welcome_retry
-                        } else {
-                            &self.q.welcome_failed
-                        };
-                        sqlx::query(q).bind(tenant).bind(aad).bind(db(now)).execute(&self.pool).await?;
+                    WelcomeOutcome::Retry { not_before } => {
+                        sqlx::query(&self.q.welcome_retry)
+                            .bind(tenant)
+                            .bind(aad)
+                            .bind(db(*not_before))
+                            .bind(db(now))
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    WelcomeOutcome::Failed { .. } => {
+                        sqlx::query(&self.q.welcome_failed)
+                            .bind(tenant)
+                            .bind(aad)
+                            .bind(db(now))
+                            .execute(&self.pool)
+                            .await?;
                     }
                 }
                 Ok(())

@@ -139,9 +139,14 @@ async fn an_expired_welcome_lease_is_taken_again_and_retries_requeue(s: Arc<dyn 
     );
     let again = s.claim_welcomes(1_500, 1_000, 10).await.unwrap();
     assert_eq!(again.len(), 1, "a crashed sender's lease expires");
-    s.finish_welcome("tenant-1", "aad-1", &WelcomeOutcome::Retry, 1_600)
+    let retry = WelcomeOutcome::Retry { not_before: 1_650 };
+    s.finish_welcome("tenant-1", "aad-1", &retry, 1_600)
         .await
         .unwrap();
+    assert!(
+        s.claim_welcomes(1_620, 1_000, 10).await.unwrap().is_empty(),
+        "not before its time"
+    );
     assert_eq!(s.claim_welcomes(1_700, 1_000, 10).await.unwrap().len(), 1);
     s.finish_welcome(
         "tenant-1",

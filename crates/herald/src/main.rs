@@ -1,6 +1,9 @@
 //! `herald`: proactive Microsoft Teams messages, from one user to a whole tenant.
 
+mod client;
 mod emulator;
+mod installations;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -23,6 +26,17 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bot endpoint, the HTTP API and the workers.
+    Serve(serve::ConfigArgs),
+    /// Apply the store's migrations (serve also does at start-up).
+    Migrate(serve::ConfigArgs),
+    /// Stored conversation references: list them, or import a Teams Toolkit store.
+    Installations {
+        #[command(subcommand)]
+        command: installations::Command,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Run a local Microsoft Teams: Bot Connector, sign-in, Graph and a simulated tenant.
     Emulator(emulator::Args),
 }
@@ -55,16 +69,24 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Migrate(args) => serve::migrate(args).await,
             Command::Emulator(args) => emulator::run(args).await,
+            Command::Installations { command, server } => {
+                return installations::run(command, server)
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
         }
+        .map_or_else(
+            |e| {
+                eprintln!("herald: {e:#}");
+                ExitCode::from(client::EXIT_FAILED)
+            },
+            |()| ExitCode::SUCCESS,
+        )
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("herald: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    result
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

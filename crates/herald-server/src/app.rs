@@ -1,0 +1,202 @@
+//! Building and running the server: store, authentication, connector, welcome worker, routes.
+
+use crate::auth::InboundAuth;
+use crate::config::Config;
+use crate::problem::Problem;
+use crate::{api, bot, welcome};
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use herald_connector::{Connector, ConnectorConfig, Credentials, RetryPolicy, Throttle};
+use herald_core::SharedClock;
+use herald_store::Store;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify, Semaphore};
+
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    /// `None` when `HERALD_AUTH_DISABLED=1`.
+    pub auth: Option<InboundAuth>,
+    pub connector: Arc<Connector>,
+    pub clock: SharedClock,
+    pub welcome_due: Arc<Notify>,
+    /// Bounds the replies to users' messages being sent at once.
+    pub replies: Arc<Semaphore>,
+}
+
+pub type App = Arc<AppState>;
+
+pub struct Server {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    state: App,
+}
+
+impl Server {
+    /// Opens and migrates the store, loads the signing keys, starts the welcome worker and
+    /// serves on `cfg.listen`.
+    pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        if cfg.auth_disabled {
+            tracing::warn!(
+                listen = %cfg.listen,
+                "HERALD_AUTH_DISABLED=1: /api/messages accepts activities WITHOUT checking who sent them. \
+                 Only for local tools on loopback; never in production."
+            );
+        }
+        let store = herald_store::open(&cfg.database_url)
+            .await
+            .context("cannot open the store")?;
+        store.migrate().await.context("cannot migrate the store")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()?;
+        let auth = (!cfg.auth_disabled).then(|| {
+            InboundAuth::new(
+                http.clone(),
+                cfg.openid_metadata_url.clone(),
+                cfg.app_id.clone(),
+                cfg.allowed_service_urls.clone(),
+                clock.clone(),
+            )
+        });
+        if let Some(a) = &auth {
+            if let Err(e) = a.refresh_keys().await {
+                tracing::warn!(error = %e, "signing keys not loaded yet; /readyz says so until they are");
+            }
+        }
+        let throttle = Arc::new(Throttle::new(clock.clone(), cfg.tenant_rps, true));
+        let connector = Connector::new(
+            Credentials {
+                login_url: cfg.login_url.clone(),
+                tenant: cfg.tenant_id.clone(),
+                app_id: cfg.app_id.clone(),
+                app_password: cfg.app_password.expose().to_owned(),
+            },
+            clock.clone(),
+            throttle,
+            ConnectorConfig {
+                allowed: cfg.allowed_service_urls.clone(),
+                request_timeout: Duration::from_secs(30),
+                retry: RetryPolicy::default(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            replies: Arc::new(Semaphore::new(cfg.max_in_flight as usize)),
+            cfg: Arc::new(cfg),
+            store,
+            auth,
+            connector: Arc::new(connector),
+            clock,
+            welcome_due: Arc::new(Notify::new()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if state.auth.as_ref().is_some_and(|a| !a.keys_loaded()) {
+            tasks.push(tokio::spawn(load_keys_until_loaded(
+                state.clone(),
+                stopped.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(welcome::run(state.clone(), stopped.clone())));
+        let app = router(state.clone());
+        let mut stopped_http = stopped;
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped_http.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        }));
+        tracing::info!(%addr, backend = state.store.backend(), "herald serve is listening");
+        Ok(Self {
+            addr,
+            stop,
+            tasks,
+            state,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Stops accepting requests, lets in-flight ones and the welcome worker finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Retries the first key load every few seconds; after that, keys refresh on use.
+async fn load_keys_until_loaded(app: App, mut stop: watch::Receiver<bool>) {
+    let Some(auth) = app.auth.as_ref() else {
+        return;
+    };
+    while !auth.keys_loaded() {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = auth.refresh_keys().await {
+            tracing::warn!(error = %e, "signing keys still not loaded");
+        }
+    }
+}
+
+fn router(state: App) -> Router {
+    Router::new()
+        .route("/api/messages", post(bot::messages))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(api::routes())
+        .fallback(|| async {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "nothing is served at this path",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    let store = app.store.ping().await;
+    let keys = app.auth.as_ref().is_none_or(|a| a.keys_loaded());
+    if let (Ok(()), true) = (&store, keys) {
+        return Json(json!({"status": "ready", "store": app.store.backend()})).into_response();
+    }
+    let mut why = Vec::new();
+    if let Err(e) = store {
+        tracing::warn!(error = %e, "store not reachable");
+        why.push("the store does not answer");
+    }
+    if !keys {
+        why.push("the Bot Framework signing keys are not loaded");
+    }
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", why.join("; ")).into_response()
+}

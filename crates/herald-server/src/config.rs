@@ -1,0 +1,430 @@
+//! `herald serve`'s configuration (SPEC §3): a TOML file and `HERALD_*` environment variables,
+//! the environment winning. Secrets never reach `Debug` output or error messages.
+
+use herald_connector::{AllowList, DEFAULT_ALLOWED};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A value that must never be printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+pub const DEFAULT_WELCOME: &str = "Hi {user}, I'm {bot}. I'll deliver notifications from your organization here. You don't need to reply.";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub app_id: String,
+    pub app_password: Secret,
+    pub tenant_id: String,
+    pub teams_app_id: Option<String>,
+    pub login_url: String,
+    pub openid_metadata_url: String,
+    pub graph_url: String,
+    pub allowed_service_urls: AllowList,
+    pub service_url: String,
+    pub tenant_rps: u32,
+    pub max_in_flight: u32,
+    /// `{user}` and `{bot}` are replaced by the user's first name and the bot's name.
+    pub welcome_text: String,
+    pub welcome_card: Option<serde_json::Value>,
+    pub active_chat_window_s: u64,
+    pub callback_secret: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    pub api_tokens: Vec<Secret>,
+    pub auth_disabled: bool,
+}
+
+/// The file form: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    app_id: Option<String>,
+    app_password: Option<Secret>,
+    tenant_id: Option<String>,
+    teams_app_id: Option<String>,
+    login_url: Option<String>,
+    openid_metadata_url: Option<String>,
+    graph_url: Option<String>,
+    allowed_service_urls: Option<StringOrList>,
+    service_url: Option<String>,
+    tenant_rps: Option<u32>,
+    max_in_flight: Option<u32>,
+    welcome_text: Option<String>,
+    welcome_card: Option<PathBuf>,
+    active_chat_window_s: Option<u64>,
+    callback_secret: Option<Secret>,
+    secret_key: Option<Secret>,
+    api_tokens: Option<StringOrList>,
+    auth_disabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn joined(self) -> String {
+        match self {
+            StringOrList::One(s) => s,
+            StringOrList::Many(v) => v.join(","),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid configuration: {message}")]
+    File { path: String, message: String },
+    #[error("{key} is not valid: {message}")]
+    Value { key: String, message: String },
+    #[error(
+        "missing configuration: {0} (set them in the config file or as environment variables)"
+    )]
+    Missing(String),
+}
+
+fn value_err(key: &str, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Value {
+        key: key.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// Where a value came from, for messages: the environment variable or the file key.
+fn key_name(key: &str, from_env: bool) -> String {
+    if from_env {
+        format!("HERALD_{}", key.to_ascii_uppercase())
+    } else {
+        key.to_owned()
+    }
+}
+
+impl Config {
+    /// Loads `file` (when given) and the environment through `env`, the environment winning.
+    /// `require_bot` demands what `serve` needs (app id, password, tenant).
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        require_bot: bool,
+    ) -> Result<Self, ConfigError> {
+        let f = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        // (value, whether it came from the environment)
+        let pick = |key: &str, file_value: Option<String>| -> Option<(String, bool)> {
+            match env(&format!("HERALD_{}", key.to_ascii_uppercase())) {
+                Some(v) => Some((v, true)),
+                None => file_value.map(|v| (v, false)),
+            }
+        };
+        let text = |key: &str, file_value: Option<String>, default: &str| -> String {
+            pick(key, file_value).map_or_else(|| default.to_owned(), |(v, _)| v)
+        };
+        let number =
+            |key: &str, file_value: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+                match pick(key, file_value.map(|n| n.to_string())) {
+                    None => Ok(default),
+                    Some((v, from_env)) => v.trim().parse::<u64>().map_err(|_| {
+                        value_err(
+                            &key_name(key, from_env),
+                            format!("`{v}` is not a whole number"),
+                        )
+                    }),
+                }
+            };
+        let secret = |key: &str, file_value: Option<Secret>| -> Option<Secret> {
+            pick(key, file_value.map(|s| s.0))
+                .map(|(v, _)| Secret(v))
+                .filter(|s| !s.is_empty())
+        };
+
+        let listen_raw = text("listen", f.listen, "127.0.0.1:3978");
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            value_err(
+                "listen",
+                format!("`{listen_raw}` is not an address like 127.0.0.1:3978"),
+            )
+        })?;
+        let allowed_raw = text(
+            "allowed_service_urls",
+            f.allowed_service_urls.map(StringOrList::joined),
+            DEFAULT_ALLOWED,
+        );
+        let allowed_service_urls =
+            AllowList::parse(&allowed_raw).map_err(|e| value_err("allowed_service_urls", e))?;
+        let welcome_card = match pick(
+            "welcome_card",
+            f.welcome_card.map(|p| p.display().to_string()),
+        ) {
+            None => None,
+            Some((path, _)) if path.is_empty() => None,
+            Some((path, from_env)) => {
+                let key = key_name("welcome_card", from_env);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| value_err(&key, format!("cannot read {path}: {e}")))?;
+                let card: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| value_err(&key, format!("{path} is not JSON: {e}")))?;
+                if card["type"] != "AdaptiveCard" {
+                    return Err(value_err(
+                        &key,
+                        format!(
+                            "{path} is not an Adaptive Card (its type is not \"AdaptiveCard\")"
+                        ),
+                    ));
+                }
+                Some(card)
+            }
+        };
+        let auth_disabled = match pick("auth_disabled", f.auth_disabled.map(|b| b.to_string())) {
+            None => false,
+            Some((v, from_env)) => match v.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                other => {
+                    return Err(value_err(
+                        &key_name("auth_disabled", from_env),
+                        format!("`{other}` is not 1 or 0"),
+                    ))
+                }
+            },
+        };
+        let cfg = Config {
+            listen,
+            database_url: text("database_url", f.database_url, "sqlite://herald.db"),
+            app_id: text("app_id", f.app_id, ""),
+            app_password: secret("app_password", f.app_password).unwrap_or_default(),
+            tenant_id: text("tenant_id", f.tenant_id, ""),
+            teams_app_id: pick("teams_app_id", f.teams_app_id)
+                .map(|(v, _)| v)
+                .filter(|v| !v.is_empty()),
+            login_url: text(
+                "login_url",
+                f.login_url,
+                "https://login.microsoftonline.com",
+            ),
+            openid_metadata_url: text(
+                "openid_metadata_url",
+                f.openid_metadata_url,
+                "https://login.botframework.com/v1/.well-known/openidconfiguration",
+            ),
+            graph_url: text("graph_url", f.graph_url, "https://graph.microsoft.com"),
+            allowed_service_urls,
+            service_url: text(
+                "service_url",
+                f.service_url,
+                "https://smba.trafficmanager.net/teams/",
+            ),
+            tenant_rps: number("tenant_rps", f.tenant_rps.map(u64::from), 50)?
+                .min(u64::from(u32::MAX)) as u32,
+            max_in_flight: number("max_in_flight", f.max_in_flight.map(u64::from), 64)?
+                .clamp(1, 10_000) as u32,
+            welcome_text: text("welcome_text", f.welcome_text, DEFAULT_WELCOME),
+            welcome_card,
+            active_chat_window_s: number("active_chat_window_s", f.active_chat_window_s, 300)?,
+            callback_secret: secret("callback_secret", f.callback_secret),
+            secret_key: secret("secret_key", f.secret_key),
+            api_tokens: pick("api_tokens", f.api_tokens.map(StringOrList::joined))
+                .map(|(v, _)| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(Secret::new)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            auth_disabled,
+        };
+        cfg.validate(require_bot)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, require_bot: bool) -> Result<(), ConfigError> {
+        if require_bot {
+            let missing: Vec<&str> = [
+                ("HERALD_APP_ID", self.app_id.is_empty()),
+                ("HERALD_APP_PASSWORD", self.app_password.is_empty()),
+                ("HERALD_TENANT_ID", self.tenant_id.is_empty()),
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| *k)
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::Missing(missing.join(", ")));
+            }
+        }
+        if self.auth_disabled && !self.listen.ip().is_loopback() {
+            return Err(value_err(
+                "HERALD_AUTH_DISABLED",
+                format!(
+                    "inbound authentication can be turned off only when Herald listens on loopback, not on {}",
+                    self.listen
+                ),
+            ));
+        }
+        for (key, url) in [
+            ("login_url", &self.login_url),
+            ("openid_metadata_url", &self.openid_metadata_url),
+            ("graph_url", &self.graph_url),
+            ("service_url", &self.service_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(value_err(key, format!("`{url}` is not an http(s) URL")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The process environment.
+    pub fn from_env() -> impl Fn(&str) -> Option<String> {
+        |k| std::env::var(k).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    fn bot() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("HERALD_APP_ID", "app"),
+            ("HERALD_APP_PASSWORD", "pw"),
+            ("HERALD_TENANT_ID", "t"),
+        ]
+    }
+
+    #[test]
+    fn defaults_point_at_microsoft_and_env_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("herald-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("herald.toml");
+        std::fs::write(
+            &file,
+            "tenant_rps = 20\nlisten = \"127.0.0.1:4000\"\napi_tokens = [\"a\", \"b\"]\n",
+        )
+        .unwrap();
+        let mut e = bot();
+        e.push(("HERALD_TENANT_RPS", "30"));
+        let c = Config::load(Some(&file), &env(&e), true).unwrap();
+        assert_eq!(c.tenant_rps, 30, "the environment wins");
+        assert_eq!(c.listen.port(), 4000);
+        assert_eq!(c.api_tokens.len(), 2);
+        assert_eq!(c.database_url, "sqlite://herald.db");
+        assert_eq!(c.login_url, "https://login.microsoftonline.com");
+        assert!(c
+            .allowed_service_urls
+            .allows("https://smba.trafficmanager.net/teams/"));
+        assert!(!c.allowed_service_urls.allows("http://127.0.0.1:3979/"));
+        assert!(
+            !format!("{c:?}").contains("pw"),
+            "secrets stay out of Debug"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let err = Config::load(None, &env(&[]), true).unwrap_err().to_string();
+        assert!(
+            err.contains("HERALD_APP_ID")
+                && err.contains("HERALD_APP_PASSWORD")
+                && err.contains("HERALD_TENANT_ID"),
+            "{err}"
+        );
+        let mut e = bot();
+        e.push(("HERALD_TENANT_RPS", "fast"));
+        let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+        assert!(
+            err.contains("HERALD_TENANT_RPS") && err.contains("fast"),
+            "{err}"
+        );
+        let mut e = bot();
+        e.push(("HERALD_ALLOWED_SERVICE_URLS", "http://evil.example/*"));
+        let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+        assert!(
+            err.contains("allowed_service_urls") && err.contains("https"),
+            "{err}"
+        );
+
+        let dir = std::env::temp_dir().join(format!("herald-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("herald.toml");
+        std::fs::write(&file, "tenant_rsp = 20\n").unwrap();
+        let err = Config::load(Some(&file), &env(&bot()), true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tenant_rsp"), "an unknown key is named: {err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn auth_can_be_disabled_only_on_loopback() {
+        let mut e = bot();
+        e.push(("HERALD_AUTH_DISABLED", "1"));
+        assert!(Config::load(None, &env(&e), true).unwrap().auth_disabled);
+        e.push(("HERALD_LISTEN", "0.0.0.0:3978"));
+        let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+    }
+}

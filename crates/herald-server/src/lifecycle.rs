@@ -1,0 +1,280 @@
+//! What each authenticated activity means for the installation store: personal installs and
+//! removals, team installs, members joining, teams deleted and restored, and users writing.
+
+use crate::app::App;
+use crate::problem::Problem;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use herald_store::{Reference, Source, TeamReference, TeamState};
+use herald_wire::activity::{kinds, Activity, ChannelAccount};
+use herald_wire::card;
+use serde_json::{json, Value};
+
+fn tenant_of(a: &Activity) -> Option<String> {
+    a.conversation
+        .as_ref()
+        .and_then(|c| c.tenant_id.clone())
+        .or_else(|| {
+            a.channel_data
+                .as_ref()
+                .and_then(|cd| cd["tenant"]["id"].as_str().map(str::to_owned))
+        })
+        .filter(|t| !t.is_empty())
+}
+
+fn bot_of(a: &Activity) -> Option<&ChannelAccount> {
+    a.recipient.as_ref()
+}
+
+fn is_bot(a: &Activity, m: &ChannelAccount) -> bool {
+    bot_of(a).is_some_and(|b| b.id == m.id)
+}
+
+fn is_channel(a: &Activity) -> bool {
+    let conv_type = a
+        .conversation
+        .as_ref()
+        .and_then(|c| c.conversation_type.as_deref());
+    conv_type == Some("channel")
+        || a.channel_data
+            .as_ref()
+            .is_some_and(|cd| cd["team"]["id"].is_string())
+}
+
+fn event_type(a: &Activity) -> Option<&str> {
+    a.channel_data
+        .as_ref()
+        .and_then(|cd| cd["eventType"].as_str())
+}
+
+/// A user's reference as this activity shows it. `personal`: the activity's conversation is the
+/// user's 1:1 with the bot.
+fn user_reference(
+    a: &Activity,
+    user: &ChannelAccount,
+    personal: bool,
+    source: Source,
+) -> Option<Reference> {
+    let aad = user.aad_object_id.clone().filter(|s| !s.is_empty())?;
+    let bot = bot_of(a)?;
+    Some(Reference {
+        tenant_id: tenant_of(a)?,
+        aad_object_id: aad,
+        user_id: user.id.clone(),
+        user_name: user.name.clone(),
+        upn: user.user_principal_name.clone(),
+        bot_id: bot.id.clone(),
+        bot_name: bot.name.clone(),
+        conversation_id: if personal {
+            a.conversation.as_ref().map(|c| c.id.clone())
+        } else {
+            None
+        },
+        conversation_type: "personal".into(),
+        channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
+        service_url: a.service_url.clone()?,
+        locale: a.locale.clone(),
+        source,
+    })
+}
+
+/// In a personal conversation the user is the member who is not the bot, else the sender.
+fn personal_user(a: &Activity) -> Option<ChannelAccount> {
+    a.members_added
+        .iter()
+        .flatten()
+        .find(|m| !is_bot(a, m) && m.aad_object_id.is_some())
+        .cloned()
+        .or_else(|| a.from.clone())
+}
+
+fn team_reference(a: &Activity) -> Option<TeamReference> {
+    let cd = a.channel_data.as_ref()?;
+    let team_id = cd["team"]["id"].as_str()?.to_owned();
+    Some(TeamReference {
+        tenant_id: tenant_of(a)?,
+        general_channel_id: team_id.clone(),
+        team_id,
+        name: cd["team"]["name"].as_str().map(str::to_owned),
+        aad_group_id: cd["team"]["aadGroupId"].as_str().map(str::to_owned),
+        bot_id: bot_of(a)?.id.clone(),
+        channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
+        service_url: a.service_url.clone()?,
+    })
+}
+
+fn store_err(e: herald_store::StoreError) -> Problem {
+    Problem::internal("the installation store failed", &e)
+}
+
+pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
+    let now = app.clock.now_ms();
+    match a.kind.as_str() {
+        kinds::INSTALLATION_UPDATE if is_channel(&a) => match a.action.as_deref() {
+            Some("add" | "add-upgrade") => install_team(app, &a, now).await?,
+            Some("remove" | "remove-upgrade") => {
+                remove_team(app, &a, TeamState::Removed, now).await?
+            }
+            _ => {}
+        },
+        kinds::INSTALLATION_UPDATE => match a.action.as_deref() {
+            Some("add" | "add-upgrade") => install_personal(app, &a, now).await?,
+            Some("remove" | "remove-upgrade") => uninstall_personal(app, &a, now).await?,
+            _ => {}
+        },
+        kinds::CONVERSATION_UPDATE if is_channel(&a) => {
+            match event_type(&a) {
+                Some("teamDeleted") => remove_team(app, &a, TeamState::Deleted, now).await?,
+                Some("teamRestored") => install_team(app, &a, now).await?,
+                _ => {}
+            }
+            let bot_added = a.members_added.iter().flatten().any(|m| is_bot(&a, m));
+            let bot_removed = a.members_removed.iter().flatten().any(|m| is_bot(&a, m));
+            if bot_added {
+                install_team(app, &a, now).await?;
+            }
+            if bot_removed {
+                remove_team(app, &a, TeamState::Removed, now).await?;
+            }
+            for m in a.members_added.iter().flatten().filter(|m| !is_bot(&a, m)) {
+                if let Some(r) = user_reference(&a, m, false, Source::TeamMember) {
+                    app.store
+                        .upsert_reference(&r, false, now)
+                        .await
+                        .map_err(store_err)?;
+                }
+            }
+        }
+        kinds::CONVERSATION_UPDATE => {
+            if a.members_added.iter().flatten().any(|m| is_bot(&a, m)) {
+                install_personal(app, &a, now).await?;
+            }
+            if a.members_removed.iter().flatten().any(|m| is_bot(&a, m)) {
+                uninstall_personal(app, &a, now).await?;
+            }
+        }
+        kinds::MESSAGE if !is_channel(&a) => return user_message(app, &a, now).await,
+        kinds::INVOKE => {
+            // Card actions are answered in the HTTP response; collecting them is a later feature.
+            return Ok(Json(json!({
+                "statusCode": 200,
+                "type": card::INVOKE_RESPONSE_MESSAGE,
+                "value": "Thanks, your response was received.",
+            }))
+            .into_response());
+        }
+        _ => {}
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn install_personal(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+    let Some(r) =
+        personal_user(a).and_then(|u| user_reference(a, &u, true, Source::PersonalInstall))
+    else {
+        tracing::warn!(kind = %a.kind, "a personal install without a user's AAD object id or tenant: nothing to store");
+        return Ok(());
+    };
+    let welcome = !app.cfg.welcome_text.is_empty() || app.cfg.welcome_card.is_some();
+    app.store
+        .upsert_reference(&r, welcome, now)
+        .await
+        .map_err(store_err)?;
+    if welcome {
+        app.welcome_due.notify_one();
+    }
+    Ok(())
+}
+
+async fn uninstall_personal(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+    let (Some(tenant), Some(user)) = (
+        tenant_of(a),
+        a.from.as_ref().and_then(|f| f.aad_object_id.clone()),
+    ) else {
+        return Ok(());
+    };
+    app.store
+        .mark_unreachable(&tenant, &user, "uninstalled", now)
+        .await
+        .map_err(store_err)?;
+    Ok(())
+}
+
+async fn install_team(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+    if let Some(t) = team_reference(a) {
+        app.store.upsert_team(&t, now).await.map_err(store_err)?;
+    }
+    Ok(())
+}
+
+async fn remove_team(app: &App, a: &Activity, state: TeamState, now: u64) -> Result<(), Problem> {
+    if let Some(t) = team_reference(a) {
+        app.store
+            .set_team_state(&t.tenant_id, &t.team_id, state, now)
+            .await
+            .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+/// A user wrote to the bot: their chat is now *active*, and they get a short answer that says
+/// what the bot is for (not for card submissions, which carry a `value`).
+async fn user_message(app: &App, a: &Activity, now: u64) -> Result<Response, Problem> {
+    let Some(user) = a.from.clone() else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    if let Some(r) = user_reference(a, &user, true, Source::PersonalInstall) {
+        // The first we hear of someone may be a message: that is a reference worth keeping.
+        if !app
+            .store
+            .record_activity(&r.tenant_id, &r.aad_object_id, now)
+            .await
+            .map_err(store_err)?
+        {
+            app.store
+                .upsert_reference(&r, false, now)
+                .await
+                .map_err(store_err)?;
+            app.store
+                .record_activity(&r.tenant_id, &r.aad_object_id, now)
+                .await
+                .map_err(store_err)?;
+        }
+    }
+    let is_submit = a.value.is_some() && a.text.as_deref().unwrap_or("").trim().is_empty();
+    if !is_submit {
+        reply(app, a);
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn reply(app: &App, a: &Activity) {
+    let (Some(service_url), Some(conv)) = (
+        a.service_url.clone(),
+        a.conversation.as_ref().map(|c| c.id.clone()),
+    ) else {
+        return;
+    };
+    let bot = a
+        .recipient
+        .as_ref()
+        .and_then(|b| b.name.clone())
+        .unwrap_or_else(|| "this bot".into());
+    let text = format!(
+        "I'm {bot}: I deliver notifications from your organization here. I can't answer messages, and you don't need to reply."
+    );
+    let activity: Value = json!({"type": "message", "text": text, "replyToId": a.id});
+    let Ok(permit) = app.replies.clone().try_acquire_owned() else {
+        tracing::warn!("too many replies in flight; this message gets none");
+        return;
+    };
+    let connector = app.connector.clone();
+    tokio::spawn(async move {
+        let sent = connector.send(&service_url, &conv, &activity).await;
+        if let Err(e) = sent.result {
+            tracing::warn!(error = %e, attempts = sent.attempts, "the reply to a user's message failed");
+        }
+        drop(permit);
+    });
+}

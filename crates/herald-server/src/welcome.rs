@@ -1,0 +1,137 @@
+//! The welcome message, exactly once per user. Install events only queue it in the store; this
+//! worker claims due welcomes with a lease and sends them through the same connector, throttle
+//! and retries as every other send. A crash leaves the lease to expire and the welcome to be
+//! taken again; repeated or concurrent install events find it already queued or sent.
+
+use crate::app::App;
+use herald_store::{StoredReference, WelcomeOutcome};
+use herald_wire::card;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// How long a claimed welcome is ours before another worker may take it.
+const LEASE_MS: u64 = 120_000;
+/// How often to look for due welcomes without being told.
+const POLL: Duration = Duration::from_secs(2);
+/// After a failure that is Herald's configuration or Teams' service, try again this much later.
+const RETRY_LATER_MS: u64 = 60_000;
+
+pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+    let in_flight = Arc::new(Semaphore::new(app.cfg.max_in_flight as usize));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = app.clock.now_ms();
+        let free = in_flight.available_permits().max(1) as u32;
+        let claimed = match app.store.claim_welcomes(now, LEASE_MS, free.min(256)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim welcomes; retrying");
+                Vec::new()
+            }
+        };
+        let idle = claimed.is_empty();
+        for r in claimed {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                send(&app, &r).await;
+                drop(permit);
+            });
+        }
+        if idle {
+            tokio::select! {
+                _ = app.welcome_due.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    // Let in-flight welcomes finish (bounded) so their outcome is recorded.
+    let all = app.cfg.max_in_flight;
+    let _ = tokio::time::timeout(Duration::from_secs(10), in_flight.acquire_many(all)).await;
+}
+
+/// The welcome activity for one user: the configured card, else the text with `{user}` and
+/// `{bot}` filled in.
+fn activity(app: &App, r: &StoredReference) -> Value {
+    if let Some(c) = &app.cfg.welcome_card {
+        return json!({"type": "message", "attachments": [{"contentType": card::CONTENT_TYPE, "content": c}]});
+    }
+    let first = r
+        .reference
+        .user_name
+        .as_deref()
+        .and_then(|n| n.split_whitespace().next())
+        .unwrap_or("there");
+    let bot = r
+        .reference
+        .bot_name
+        .as_deref()
+        .unwrap_or("your notification bot");
+    let text = app
+        .cfg
+        .welcome_text
+        .replace("{user}", first)
+        .replace("{bot}", bot);
+    json!({"type": "message", "text": text})
+}
+
+async fn send(app: &App, r: &StoredReference) {
+    let re = &r.reference;
+    let Some(conv) = re.conversation_id.as_deref() else {
+        return;
+    };
+    let sent = app
+        .connector
+        .send(&re.service_url, conv, &activity(app, r))
+        .await;
+    let now = app.clock.now_ms();
+    let outcome = match sent.result {
+        Ok(activity_id) => {
+            tracing::debug!(tenant = %re.tenant_id, attempts = sent.attempts, "welcome sent");
+            WelcomeOutcome::Sent { activity_id }
+        }
+        Err(e) => {
+            if let Some(reason) = e.unreachable_reason() {
+                // They never got it: it stays due for when they install again.
+                if let Err(se) = app
+                    .store
+                    .mark_unreachable(&re.tenant_id, &re.aad_object_id, reason, now)
+                    .await
+                {
+                    tracing::warn!(error = %se, "cannot mark a reference unreachable");
+                }
+                WelcomeOutcome::Retry { not_before: now }
+            } else {
+                use herald_connector::ErrorKind::*;
+                match e.kind {
+                    BadRequest | TooBig => {
+                        tracing::error!(error = %e, "the welcome message is refused by Teams; fix welcome_text / welcome_card");
+                        WelcomeOutcome::Failed {
+                            reason: e.to_string(),
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(error = %e, attempts = sent.attempts, "welcome not sent; will retry");
+                        WelcomeOutcome::Retry {
+                            not_before: now + RETRY_LATER_MS,
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = app
+        .store
+        .finish_welcome(&re.tenant_id, &re.aad_object_id, &outcome, now)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record a welcome's outcome; its lease will expire and it may be sent again");
+    }
+}

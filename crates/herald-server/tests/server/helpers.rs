@@ -1,0 +1,269 @@
+use herald_core::SharedClock;
+use herald_emulator::{Emulator, EmulatorOptions};
+use herald_server::{Config, Server};
+use herald_store::{PgStore, Store, StoredReference};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const API_TOKEN: &str = "test-api-token";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Env {
+    pub emu: Emulator,
+    pub server: Option<Server>,
+    pub http: reqwest::Client,
+    pub vars: HashMap<String, String>,
+    pub clock: SharedClock,
+    pub base: String,
+    cleanup: Option<(Arc<PgStore>, String)>,
+    sqlite_path: Option<std::path::PathBuf>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}
+
+/// The PostgreSQL URL, or a loud skip.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("HERALD_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        eprintln!("SKIPPED on PostgreSQL: HERALD_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
+impl Env {
+    pub async fn start(backend: Backend, users: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_with_clock(backend, users, extra, Arc::new(herald_core::SystemClock)).await
+    }
+
+    pub async fn start_with_clock(
+        backend: Backend,
+        users: usize,
+        extra: &[(&str, &str)],
+        clock: SharedClock,
+    ) -> Self {
+        let mut opts = EmulatorOptions::local(users);
+        opts.clock = clock.clone();
+        let emu = Emulator::start(opts).await.unwrap();
+        let mut vars: HashMap<String, String> = emu
+            .bot_settings()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        vars.insert("HERALD_LISTEN".into(), "127.0.0.1:0".into());
+        vars.insert("HERALD_API_TOKENS".into(), API_TOKEN.into());
+        let (mut cleanup, mut sqlite_path) = (None, None);
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{}.db", unique("herald_server")));
+                vars.insert(
+                    "HERALD_DATABASE_URL".into(),
+                    format!("sqlite://{}", path.display()),
+                );
+                sqlite_path = Some(path);
+            }
+            Backend::Postgres => {
+                let url = postgres_url().expect("checked by the caller");
+                let schema = unique("herald_srv");
+                let store = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
+                let sep = if url.contains('?') { '&' } else { '?' };
+                vars.insert(
+                    "HERALD_DATABASE_URL".into(),
+                    format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+                );
+                cleanup = Some((store, schema));
+            }
+        }
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let mut env = Self {
+            emu,
+            server: None,
+            http: reqwest::Client::new(),
+            vars,
+            clock,
+            base: String::new(),
+            cleanup,
+            sqlite_path,
+        };
+        env.start_server().await;
+        env
+    }
+
+    pub fn config(&self) -> Config {
+        let vars = self.vars.clone();
+        Config::load(None, &move |k| vars.get(k).cloned(), true).unwrap()
+    }
+
+    pub async fn start_server(&mut self) {
+        let server = Server::start(self.config(), self.clock.clone())
+            .await
+            .unwrap();
+        self.base = format!("http://{}", server.addr());
+        self.emu
+            .set_bot_endpoint(&format!("{}/api/messages", self.base));
+        self.server = Some(server);
+    }
+
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.start_server().await;
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.server.as_ref().unwrap().store()
+    }
+
+    pub async fn tenant(&self) -> Value {
+        self.http
+            .get(format!("{}/_emulator/tenant", self.emu.origin()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_emulator{path}", self.emu.origin()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn transcript(&self, upn: &str) -> Vec<Value> {
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/_emulator/users/{upn}/transcript",
+                self.emu.origin()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["activities"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Messages the bot sent to `upn` (from the emulator's transcript).
+    pub async fn bot_messages(&self, upn: &str) -> Vec<Value> {
+        self.transcript(upn)
+            .await
+            .into_iter()
+            .filter(|a| {
+                a["from"]["id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("28:"))
+            })
+            .collect()
+    }
+
+    /// Waits (bounded, real time) for `cond` on the store.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut cond: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..500 {
+            if cond().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    pub async fn reference(&self, aad: &str) -> Option<StoredReference> {
+        self.store()
+            .get_reference(&self.emu.tenant_id(), aad)
+            .await
+            .unwrap()
+    }
+
+    /// POSTs an activity to the server's /api/messages with `token` (None: no Authorization).
+    pub async fn post_activity(&self, token: Option<&str>, activity: &Value) -> reqwest::Response {
+        let mut r = self
+            .http
+            .post(format!("{}/api/messages", self.base))
+            .json(activity);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        if let Some((store, schema)) = self.cleanup.take() {
+            store.drop_schema(&schema).await.unwrap();
+        }
+        if let Some(p) = self.sqlite_path.take() {
+            for suffix in ["", "-wal", "-shm"] {
+                std::fs::remove_file(format!("{}{suffix}", p.display())).ok();
+            }
+        }
+    }
+}
+
+/// A personal install activity as the emulator would send it, for a made-up user `n`.
+pub fn install_activity(env: &Env, n: u64) -> Value {
+    let tenant = env.emu.tenant_id();
+    let conv = format!("a:1forged{n}");
+    json!({
+        "type": "installationUpdate",
+        "action": "add",
+        "id": format!("f:{n}"),
+        "channelId": "msteams",
+        "serviceUrl": env.emu.service_url(),
+        "from": {"id": format!("29:1forged{n}"), "aadObjectId": format!("00000000-0000-4000-8000-{n:012}")},
+        "recipient": {"id": format!("28:{}", env.emu.app_id()), "name": "Herald Sandbox"},
+        "conversation": {"id": conv, "conversationType": "personal", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+    })
+}
+
+/// Valid Bot Connector claims for this emulator and bot, `exp` an hour away.
+pub fn channel_claims(env: &Env) -> Value {
+    let now = herald_core::SystemClock.now_secs();
+    json!({
+        "iss": "https://api.botframework.com",
+        "aud": env.emu.app_id(),
+        "exp": now + 3600,
+        "nbf": now - 10,
+        "iat": now - 10,
+        "serviceurl": env.emu.service_url(),
+    })
+}
+
+use herald_core::Clock as _;

@@ -1,0 +1,6 @@
+//! `herald serve` in-process against the emulator, over real HTTP on loopback.
+
+mod api;
+mod auth;
+mod helpers;
+mod lifecycle;
