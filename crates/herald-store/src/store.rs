@@ -36,8 +36,12 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// SQLite allows one writer at a time; writers that collide wait in SQLite's busy handler,
+/// which sleeps in growing steps and shows up as tail latency. So writes go through one
+/// connection (they queue in-process instead) and reads through a pool of their own.
 pub struct SqliteStore {
     pool: SqlitePool,
+    readers: SqlitePool,
     q: Queries,
 }
 
@@ -50,11 +54,23 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
+            .max_connections(1)
+            .connect_with(opts.clone())
             .await?;
+        // The writer creates the file and sets WAL first; readers open it read-only. An in-memory
+        // database exists only on its own connection, so there the writer also reads.
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        let readers = if url.contains(":memory:") || url.contains("mode=memory") {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts.create_if_missing(false).read_only(true))
+                .await?
+        };
         Ok(Self {
             pool,
+            readers,
             q: Queries::new(Dialect::Sqlite),
         })
     }
@@ -63,6 +79,18 @@ impl SqliteStore {
 pub struct PgStore {
     pool: PgPool,
     q: Queries,
+}
+
+impl PgStore {
+    fn readers(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl SqliteStore {
+    fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
 }
 
 impl PgStore {
@@ -218,7 +246,7 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(self.readers()).await?;
                 Ok(())
             }
 
@@ -270,7 +298,7 @@ macro_rules! impl_store {
                 let row = sqlx::query(&self.q.get_reference)
                     .bind(tenant)
                     .bind(aad)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.readers())
                     .await?;
                 row.as_ref().map(Self::reference).transpose()
             }
@@ -280,7 +308,7 @@ macro_rules! impl_store {
                     .bind(q.after.unwrap_or(0))
                     .bind(q.state.map_or("", RefState::as_str))
                     .bind(i64::from(q.limit.clamp(1, 1000)))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.readers())
                     .await?;
                 rows.iter().map(Self::reference).collect()
             }
@@ -288,7 +316,7 @@ macro_rules! impl_store {
             async fn count_references(&self, state: Option<RefState>) -> Result<u64> {
                 let n: i64 = sqlx::query_scalar(&self.q.count_references)
                     .bind(state.map_or("", RefState::as_str))
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.readers())
                     .await?;
                 Ok(n.max(0) as u64)
             }
@@ -366,7 +394,7 @@ macro_rules! impl_store {
                 let row = sqlx::query(&self.q.get_team)
                     .bind(tenant)
                     .bind(team_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.readers())
                     .await?;
                 row.as_ref().map(Self::team).transpose()
             }

@@ -391,3 +391,16 @@ async fn an_unknown_url_is_refused_without_its_password() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_reads_what_it_wrote() {
+    let s = open("sqlite::memory:").await.unwrap();
+    s.migrate().await.unwrap();
+    s.upsert_reference(&reference(1), false, 1).await.unwrap();
+    assert!(s
+        .get_reference("tenant-1", "aad-1")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(s.count_references(None).await.unwrap(), 1);
+}
