@@ -92,4 +92,80 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
 
     async fn get_team(&self, tenant: &str, team_id: &str) -> Result<Option<StoredTeam>>;
+
+    /// No welcome for this user, ever (Herald installed the app itself to deliver a notification).
+    async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()>;
+
+    async fn reference_by_upn(&self, tenant: &str, upn: &str) -> Result<Option<StoredReference>>;
+
+    async fn reference_by_user_id(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Option<StoredReference>>;
+
+    /// The references of these users (any order; missing ones are absent).
+    async fn references_for(&self, tenant: &str, aads: &[String]) -> Result<Vec<StoredReference>>;
+
+    // ---- notifications and their deliveries ----
+
+    /// Creates a notification, or finds the one its idempotency key already made.
+    async fn create_notification(&self, n: &NewNotification, now: u64) -> Result<Created>;
+
+    async fn get_notification(&self, id: &str) -> Result<Option<Notification>>;
+
+    /// Newest first, before `before` (a `seq`).
+    async fn list_notifications(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+
+    /// Scheduled notifications whose time has come start resolving; returns how many.
+    async fn start_due(&self, now: u64) -> Result<u64>;
+
+    /// Takes one notification to resolve (its lease expired or never taken).
+    async fn claim_resolution(&self, now: u64, lease_ms: u64) -> Result<Option<Notification>>;
+
+    async fn renew_resolution(&self, id: &str, until: u64) -> Result<()>;
+
+    /// The highest delivery `seq` so far (0 when none): a resumed resolution continues after it.
+    async fn max_delivery_seq(&self, id: &str) -> Result<i64>;
+
+    /// Adds recipients (in one transaction), numbered from `first_seq`; a recipient already
+    /// there (same key) is skipped. Returns how many were added.
+    async fn insert_deliveries(
+        &self,
+        id: &str,
+        first_seq: i64,
+        rows: &[NewDelivery],
+        now: u64,
+    ) -> Result<u64>;
+
+    /// Resolution is over: the notification's total is known and it is sending.
+    async fn finish_resolution(&self, id: &str) -> Result<()>;
+
+    /// Leases up to `limit` pending deliveries, oldest notification first, in order.
+    async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>>;
+
+    /// Records finished deliveries in one transaction (only those still leased).
+    async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<()>;
+
+    /// Leases that expired (a crashed worker) go back to pending; returns how many.
+    async fn reclaim_expired(&self, now: u64) -> Result<u64>;
+
+    /// Completes a resolved notification with nothing left to send; true if it did.
+    async fn complete_if_done(&self, id: &str, now: u64) -> Result<bool>;
+
+    /// Cancels what has not been sent; false if the notification had already ended.
+    async fn cancel_notification(&self, id: &str, now: u64) -> Result<bool>;
+
+    async fn delivery_counts(&self, id: &str) -> Result<Counts>;
+
+    async fn list_deliveries(&self, id: &str, after_seq: i64, limit: u32) -> Result<Vec<Delivery>>;
+
+    async fn get_delivery(&self, id: &str, seq: i64) -> Result<Option<Delivery>>;
+
+    /// Deliveries waiting or in flight, across notifications.
+    async fn queue_depth(&self) -> Result<u64>;
 }

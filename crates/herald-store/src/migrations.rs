@@ -7,10 +7,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "conversation references and teams",
-    sql: r#"
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "conversation references and teams",
+        sql: r#"
 CREATE TABLE conversation_refs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id TEXT NOT NULL,
@@ -53,12 +54,62 @@ CREATE TABLE team_refs (
     PRIMARY KEY (tenant_id, team_id)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "notifications and deliveries",
+        sql: r#"
+CREATE TABLE notifications (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    send_at INTEGER,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    resolve_lease_until INTEGER,
+    total INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+);
+CREATE INDEX notifications_state ON notifications (state, seq);
+CREATE TABLE deliveries (
+    notification_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    recipient_key TEXT NOT NULL,
+    aad_object_id TEXT,
+    upn TEXT,
+    display_name TEXT,
+    data TEXT,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    status_code INTEGER,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    activity_id TEXT,
+    conversation_id TEXT,
+    lease_until INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, seq),
+    UNIQUE (notification_id, recipient_key)
+);
+CREATE INDEX deliveries_status ON deliveries (notification_id, status, seq);
+CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
+CREATE INDEX conversation_refs_upn ON conversation_refs (tenant_id, upn);
+CREATE INDEX conversation_refs_user ON conversation_refs (tenant_id, user_id);
+"#,
+    },
+];
 
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "conversation references and teams",
-    sql: r#"
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "conversation references and teams",
+        sql: r#"
 CREATE TABLE conversation_refs (
     seq BIGSERIAL PRIMARY KEY,
     tenant_id TEXT NOT NULL,
@@ -101,4 +152,53 @@ CREATE TABLE team_refs (
     PRIMARY KEY (tenant_id, team_id)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "notifications and deliveries",
+        sql: r#"
+CREATE TABLE notifications (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    send_at BIGINT,
+    resolved BIGINT NOT NULL DEFAULT 0,
+    resolve_lease_until BIGINT,
+    total BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    started_at BIGINT,
+    finished_at BIGINT
+);
+CREATE INDEX notifications_state ON notifications (state, seq);
+CREATE TABLE deliveries (
+    notification_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    recipient TEXT NOT NULL,
+    recipient_key TEXT NOT NULL,
+    aad_object_id TEXT,
+    upn TEXT,
+    display_name TEXT,
+    data TEXT,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    status_code BIGINT,
+    reason TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    activity_id TEXT,
+    conversation_id TEXT,
+    lease_until BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (notification_id, seq),
+    UNIQUE (notification_id, recipient_key)
+);
+CREATE INDEX deliveries_status ON deliveries (notification_id, status, seq);
+CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
+CREATE INDEX conversation_refs_upn ON conversation_refs (tenant_id, upn);
+CREATE INDEX conversation_refs_user ON conversation_refs (tenant_id, user_id);
+"#,
+    },
+];

@@ -92,6 +92,9 @@ pub enum WelcomeStatus {
     Sending,
     Sent,
     Failed,
+    /// Never due: Herald itself installed the app to deliver a notification, which is the
+    /// first thing the user sees.
+    Skipped,
 }
 
 impl WelcomeStatus {
@@ -102,6 +105,7 @@ impl WelcomeStatus {
             WelcomeStatus::Sending => "sending",
             WelcomeStatus::Sent => "sent",
             WelcomeStatus::Failed => "failed",
+            WelcomeStatus::Skipped => "skipped",
         }
     }
 
@@ -112,6 +116,7 @@ impl WelcomeStatus {
             "sending" => WelcomeStatus::Sending,
             "sent" => WelcomeStatus::Sent,
             "failed" => WelcomeStatus::Failed,
+            "skipped" => WelcomeStatus::Skipped,
             _ => return None,
         })
     }
@@ -206,4 +211,197 @@ pub struct StoredTeam {
     pub state: TeamState,
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationState {
+    Scheduled,
+    Resolving,
+    Sending,
+    Completed,
+    Canceled,
+}
+
+impl NotificationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Resolving => "resolving",
+            Self::Sending => "sending",
+            Self::Completed => "completed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "scheduled" => Self::Scheduled,
+            "resolving" => Self::Resolving,
+            "sending" => Self::Sending,
+            "completed" => Self::Completed,
+            "canceled" => Self::Canceled,
+            _ => return None,
+        })
+    }
+}
+
+/// A notification to create: the request as accepted (JSON) and its fingerprint.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub id: String,
+    pub tenant_id: String,
+    pub request: String,
+    pub body_hash: String,
+    pub idempotency_key: Option<String>,
+    pub send_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub seq: i64,
+    pub id: String,
+    pub tenant_id: String,
+    pub state: NotificationState,
+    pub request: String,
+    pub send_at: Option<u64>,
+    pub resolved: bool,
+    pub total: u64,
+    pub created_at: u64,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(Notification),
+    /// The same idempotency key with the same body: the notification it made before.
+    Existing(Notification),
+    /// The same idempotency key with another body.
+    Conflict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Delivered,
+    Skipped,
+    Failed,
+    Canceled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "delivered" => Self::Delivered,
+            "skipped" => Self::Skipped,
+            "failed" => Self::Failed,
+            "canceled" => Self::Canceled,
+            _ => return None,
+        })
+    }
+}
+
+/// The end of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Result_ {
+    pub outcome: Outcome,
+    pub status_code: Option<u16>,
+    pub reason: Option<String>,
+}
+
+/// One recipient, as resolution found it. `decided` settles it at once (an external user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub recipient: String,
+    pub recipient_key: String,
+    pub aad_object_id: Option<String>,
+    pub upn: Option<String>,
+    pub display_name: Option<String>,
+    pub data: Option<String>,
+    pub decided: Option<Result_>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Done,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "done" => Self::Done,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub notification_id: String,
+    pub seq: i64,
+    pub recipient: String,
+    pub recipient_key: String,
+    pub aad_object_id: Option<String>,
+    pub upn: Option<String>,
+    pub display_name: Option<String>,
+    pub data: Option<String>,
+    pub status: DeliveryStatus,
+    pub result: Option<Result_>,
+    pub attempts: u32,
+    pub activity_id: Option<String>,
+    pub conversation_id: Option<String>,
+}
+
+/// How a claimed delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryResult {
+    pub notification_id: String,
+    pub seq: i64,
+    pub result: Result_,
+    pub attempts: u32,
+    pub activity_id: Option<String>,
+    pub conversation_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub not_installed: u64,
+    pub chat_active: u64,
+    pub failed: u64,
+    pub canceled: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.pending + self.done()
+    }
+
+    pub fn done(&self) -> u64 {
+        self.delivered + self.not_installed + self.chat_active + self.failed + self.canceled
+    }
 }

@@ -1,6 +1,7 @@
 //! Every statement, written once with PostgreSQL's `$N` placeholders. SQLite reads `?N` as the
-//! same numbered parameter, so [`Queries::new`] rewrites them; `{lock}` becomes PostgreSQL's
-//! row lock where a claim must skip rows another node holds.
+//! same numbered parameter, so [`Queries::new`] rewrites them. Claims differ by dialect: on
+//! PostgreSQL a CTE picks rows `FOR UPDATE SKIP LOCKED` (materialised once, so its `LIMIT` holds
+//! and rows another node holds are skipped); SQLite has one writer and needs no row locks.
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -14,6 +15,20 @@ pub const REF_COLS: &str = "seq, tenant_id, aad_object_id, user_id, user_name, u
 
 pub const TEAM_COLS: &str = "tenant_id, team_id, name, aad_group_id, general_channel_id, bot_id, \
     channel_id, service_url, state, created_at, updated_at";
+
+pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at";
+
+pub const DELIVERY_COLS: &str =
+    "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
+    status, outcome, status_code, reason, attempts, activity_id, conversation_id";
+
+/// `a, b` → `t.a, t.b`: RETURNING after `UPDATE … FROM` must say which table it means.
+fn qualify(table: &str, cols: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub struct Queries {
     pub upsert_reference: String,
@@ -29,6 +44,31 @@ pub struct Queries {
     pub upsert_team: String,
     pub set_team_state: String,
     pub get_team: String,
+    pub suppress_welcome: String,
+    pub reference_by_upn: String,
+    pub reference_by_user_id: String,
+    pub insert_notification: String,
+    pub notification_by_key: String,
+    pub get_notification: String,
+    pub list_notifications: String,
+    pub start_due: String,
+    pub claim_resolution: String,
+    pub renew_resolution: String,
+    pub max_delivery_seq: String,
+    pub insert_delivery: String,
+    pub finish_resolution: String,
+    pub active_notification: String,
+    pub claim_deliveries: String,
+    pub record_delivery: String,
+    pub reclaim_expired: String,
+    pub has_unfinished: String,
+    pub complete: String,
+    pub cancel_notification: String,
+    pub cancel_deliveries: String,
+    pub delivery_counts: String,
+    pub list_deliveries: String,
+    pub get_delivery: String,
+    pub queue_depth: String,
 }
 
 impl Queries {
@@ -37,6 +77,20 @@ impl Queries {
             let sql = sql
                 .replace("{ref_cols}", REF_COLS)
                 .replace("{team_cols}", TEAM_COLS)
+                .replace("{notification_cols}", NOTIFICATION_COLS)
+                .replace("{delivery_cols}", DELIVERY_COLS)
+                .replace(
+                    "{ref_cols_qualified}",
+                    &qualify("conversation_refs", REF_COLS),
+                )
+                .replace(
+                    "{notification_cols_qualified}",
+                    &qualify("notifications", NOTIFICATION_COLS),
+                )
+                .replace(
+                    "{delivery_cols_qualified}",
+                    &qualify("deliveries", DELIVERY_COLS),
+                )
                 .replace(
                     "{lock}",
                     if d == Dialect::Postgres {
@@ -91,14 +145,26 @@ ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET
             count_references: q(
                 "SELECT COUNT(*) FROM conversation_refs WHERE ($1 = '' OR state = $1)",
             ),
-            claim_welcomes: q(r#"
+            claim_welcomes: q(if d == Dialect::Postgres {
+                r#"
+WITH picked AS (
+    SELECT seq FROM conversation_refs
+    WHERE state = 'active' AND conversation_id IS NOT NULL
+      AND (welcome_status = 'pending' OR (welcome_status = 'sending' AND welcome_lease_until < $1))
+    ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+UPDATE conversation_refs SET welcome_status = 'sending', welcome_lease_until = $2
+FROM picked WHERE conversation_refs.seq = picked.seq
+RETURNING {ref_cols_qualified}"#
+            } else {
+                r#"
 UPDATE conversation_refs SET welcome_status = 'sending', welcome_lease_until = $2
 WHERE seq IN (
     SELECT seq FROM conversation_refs
     WHERE state = 'active' AND conversation_id IS NOT NULL
       AND (welcome_status = 'pending' OR (welcome_status = 'sending' AND welcome_lease_until < $1))
-    ORDER BY seq LIMIT $3 {lock})
-RETURNING {ref_cols}"#),
+    ORDER BY seq LIMIT $3)
+RETURNING {ref_cols}"#
+            }),
             welcome_sent: q(
                 "UPDATE conversation_refs SET welcome_status = 'sent', welcome_activity_id = $3, \
                  welcome_lease_until = NULL, updated_at = $4 \
@@ -129,6 +195,114 @@ ON CONFLICT (tenant_id, team_id) DO UPDATE SET
                 "UPDATE team_refs SET state = $3, updated_at = $4 WHERE tenant_id = $1 AND team_id = $2",
             ),
             get_team: q("SELECT {team_cols} FROM team_refs WHERE tenant_id = $1 AND team_id = $2"),
+            suppress_welcome: q(
+                "UPDATE conversation_refs SET welcome_status = 'skipped' \
+                 WHERE tenant_id = $1 AND aad_object_id = $2 AND welcome_status IN ('none', 'pending')",
+            ),
+            reference_by_upn: q(
+                "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND lower(upn) = lower($2) LIMIT 1",
+            ),
+            reference_by_user_id: q(
+                "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND user_id = $2 LIMIT 1",
+            ),
+            insert_notification: q(
+                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
+            ),
+            notification_by_key: q(
+                "SELECT {notification_cols}, body_hash FROM notifications WHERE idempotency_key = $1",
+            ),
+            get_notification: q("SELECT {notification_cols} FROM notifications WHERE id = $1"),
+            list_notifications: q(
+                "SELECT {notification_cols} FROM notifications WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+            ),
+            start_due: q(
+                "UPDATE notifications SET state = 'resolving' WHERE state = 'scheduled' AND send_at <= $1",
+            ),
+            claim_resolution: q(if d == Dialect::Postgres {
+                r#"
+WITH picked AS (
+    SELECT seq FROM notifications
+    WHERE state = 'resolving' AND resolved = 0 AND (resolve_lease_until IS NULL OR resolve_lease_until < $1)
+    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+UPDATE notifications SET resolve_lease_until = $2, started_at = COALESCE(started_at, $1)
+FROM picked WHERE notifications.seq = picked.seq
+RETURNING {notification_cols_qualified}"#
+            } else {
+                r#"
+UPDATE notifications SET resolve_lease_until = $2, started_at = COALESCE(started_at, $1)
+WHERE seq = (
+    SELECT seq FROM notifications
+    WHERE state = 'resolving' AND resolved = 0 AND (resolve_lease_until IS NULL OR resolve_lease_until < $1)
+    ORDER BY seq LIMIT 1)
+RETURNING {notification_cols}"#
+            }),
+            renew_resolution: q("UPDATE notifications SET resolve_lease_until = $2 WHERE id = $1"),
+            max_delivery_seq: q("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE notification_id = $1"),
+            insert_delivery: q(
+                "INSERT INTO deliveries (notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, \
+                 data, status, outcome, status_code, reason, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
+            ),
+            finish_resolution: q(
+                "UPDATE notifications SET resolved = 1, resolve_lease_until = NULL, \
+                 total = (SELECT COUNT(*) FROM deliveries WHERE notification_id = $1), \
+                 state = CASE WHEN state = 'resolving' THEN 'sending' ELSE state END WHERE id = $1",
+            ),
+            active_notification: q(
+                "SELECT n.id FROM notifications n WHERE n.state IN ('resolving', 'sending') \
+                 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending') \
+                 ORDER BY n.seq LIMIT $1",
+            ),
+            claim_deliveries: q(if d == Dialect::Postgres {
+                r#"
+WITH picked AS (
+    SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4
+FROM picked WHERE deliveries.notification_id = $1 AND deliveries.seq = picked.seq
+RETURNING {delivery_cols_qualified}"#
+            } else {
+                r#"
+UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4
+WHERE notification_id = $1 AND seq IN (
+    SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
+    ORDER BY seq LIMIT $2)
+RETURNING {delivery_cols}"#
+            }),
+            record_delivery: q(
+                "UPDATE deliveries SET status = 'done', outcome = $3, status_code = $4, reason = $5, attempts = $6, \
+                 activity_id = $7, conversation_id = $8, lease_until = NULL, updated_at = $9 \
+                 WHERE notification_id = $1 AND seq = $2 AND status = 'sending'",
+            ),
+            reclaim_expired: q(
+                "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'sending' AND lease_until < $1",
+            ),
+            has_unfinished: q(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE notification_id = $1 \
+                 AND status IN ('pending', 'sending') LIMIT 1) AS x",
+            ),
+            complete: q(
+                "UPDATE notifications SET state = 'completed', finished_at = $2 \
+                 WHERE id = $1 AND state = 'sending' AND resolved = 1",
+            ),
+            cancel_notification: q(
+                "UPDATE notifications SET state = 'canceled', finished_at = $2 \
+                 WHERE id = $1 AND state IN ('scheduled', 'resolving', 'sending')",
+            ),
+            cancel_deliveries: q(
+                "UPDATE deliveries SET status = 'done', outcome = 'canceled', reason = 'canceled', updated_at = $2 \
+                 WHERE notification_id = $1 AND status = 'pending'",
+            ),
+            delivery_counts: q(
+                "SELECT status, outcome, status_code, COUNT(*) AS n FROM deliveries WHERE notification_id = $1 \
+                 GROUP BY status, outcome, status_code",
+            ),
+            list_deliveries: q(
+                "SELECT {delivery_cols} FROM deliveries WHERE notification_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            ),
+            get_delivery: q("SELECT {delivery_cols} FROM deliveries WHERE notification_id = $1 AND seq = $2"),
+            queue_depth: q("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')"),
         }
     }
 }
@@ -144,6 +318,9 @@ mod tests {
         assert!(!q.claim_welcomes.contains("FOR UPDATE"));
         let p = Queries::new(Dialect::Postgres);
         assert!(p.claim_welcomes.contains("FOR UPDATE SKIP LOCKED"));
+        assert!(p
+            .claim_deliveries
+            .contains("deliveries.seq, deliveries.recipient"));
         assert!(p.get_reference.contains("$2"));
     }
 }

@@ -185,6 +185,53 @@ macro_rules! impl_store {
                 })
             }
 
+            fn notification(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Notification> {
+                let state: String = row.try_get("state")?;
+                Ok(Notification {
+                    seq: row.try_get("seq")?,
+                    id: row.try_get("id")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    state: NotificationState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("notification state `{state}`")))?,
+                    request: row.try_get("request")?,
+                    send_at: row.try_get::<Option<i64>, _>("send_at")?.map(ms),
+                    resolved: row.try_get::<i64, _>("resolved")? != 0,
+                    total: ms(row.try_get::<i64, _>("total")?),
+                    created_at: ms(row.try_get::<i64, _>("created_at")?),
+                    started_at: row.try_get::<Option<i64>, _>("started_at")?.map(ms),
+                    finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(ms),
+                })
+            }
+
+            fn delivery(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Delivery> {
+                let status: String = row.try_get("status")?;
+                let outcome: Option<String> = row.try_get("outcome")?;
+                let result = match outcome {
+                    None => None,
+                    Some(o) => Some(Result_ {
+                        outcome: Outcome::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("outcome `{o}`")))?,
+                        status_code: row.try_get::<Option<i64>, _>("status_code")?.map(|c| c as u16),
+                        reason: row.try_get("reason")?,
+                    }),
+                };
+                Ok(Delivery {
+                    notification_id: row.try_get("notification_id")?,
+                    seq: row.try_get("seq")?,
+                    recipient: row.try_get("recipient")?,
+                    recipient_key: row.try_get("recipient_key")?,
+                    aad_object_id: row.try_get("aad_object_id")?,
+                    upn: row.try_get("upn")?,
+                    display_name: row.try_get("display_name")?,
+                    data: row.try_get("data")?,
+                    status: DeliveryStatus::parse(&status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
+                    result,
+                    attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
+                    activity_id: row.try_get("activity_id")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                })
+            }
+
             fn team(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<StoredTeam> {
                 let state: String = row.try_get("state")?;
                 Ok(StoredTeam {
@@ -398,6 +445,247 @@ macro_rules! impl_store {
                     .await?;
                 row.as_ref().map(Self::team).transpose()
             }
+
+            async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()> {
+                sqlx::query(&self.q.suppress_welcome).bind(tenant).bind(aad).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn reference_by_upn(&self, tenant: &str, upn: &str) -> Result<Option<StoredReference>> {
+                let row = sqlx::query(&self.q.reference_by_upn).bind(tenant).bind(upn).fetch_optional(self.readers()).await?;
+                row.as_ref().map(Self::reference).transpose()
+            }
+
+            async fn reference_by_user_id(&self, tenant: &str, user_id: &str) -> Result<Option<StoredReference>> {
+                let row = sqlx::query(&self.q.reference_by_user_id).bind(tenant).bind(user_id).fetch_optional(self.readers()).await?;
+                row.as_ref().map(Self::reference).transpose()
+            }
+
+            async fn references_for(&self, tenant: &str, aads: &[String]) -> Result<Vec<StoredReference>> {
+                let mut out = Vec::with_capacity(aads.len());
+                for chunk in aads.chunks(500) {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| self.param(i + 2)).collect();
+                    let sql = format!(
+                        "SELECT {} FROM conversation_refs WHERE tenant_id = {} AND aad_object_id IN ({})",
+                        crate::sql::REF_COLS,
+                        self.param(1),
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(tenant);
+                    for a in chunk {
+                        q = q.bind(a);
+                    }
+                    for row in q.fetch_all(self.readers()).await? {
+                        out.push(Self::reference(&row)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn create_notification(&self, n: &NewNotification, now: u64) -> Result<Created> {
+                let state = match n.send_at {
+                    Some(t) if t > now => NotificationState::Scheduled,
+                    _ => NotificationState::Resolving,
+                };
+                let row = sqlx::query(&self.q.insert_notification)
+                    .bind(&n.id)
+                    .bind(&n.tenant_id)
+                    .bind(state.as_str())
+                    .bind(&n.request)
+                    .bind(&n.body_hash)
+                    .bind(&n.idempotency_key)
+                    .bind(n.send_at.map(db))
+                    .bind(db(now))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some(row) = row {
+                    return Ok(Created::New(Self::notification(&row)?));
+                }
+                let Some(key) = &n.idempotency_key else {
+                    return Err(StoreError::Corrupt(format!("notification id {} already exists", n.id)));
+                };
+                let row = sqlx::query(&self.q.notification_by_key).bind(key).fetch_one(&self.pool).await?;
+                let hash: String = row.try_get("body_hash")?;
+                let existing = Self::notification(&row)?;
+                Ok(if hash == n.body_hash { Created::Existing(existing) } else { Created::Conflict })
+            }
+
+            async fn get_notification(&self, id: &str) -> Result<Option<Notification>> {
+                let row = sqlx::query(&self.q.get_notification).bind(id).fetch_optional(self.readers()).await?;
+                row.as_ref().map(Self::notification).transpose()
+            }
+
+            async fn list_notifications(&self, before: Option<i64>, limit: u32) -> Result<Vec<Notification>> {
+                let rows = sqlx::query(&self.q.list_notifications)
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(self.readers())
+                    .await?;
+                rows.iter().map(Self::notification).collect()
+            }
+
+            async fn start_due(&self, now: u64) -> Result<u64> {
+                Ok(sqlx::query(&self.q.start_due).bind(db(now)).execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn claim_resolution(&self, now: u64, lease_ms: u64) -> Result<Option<Notification>> {
+                let row = sqlx::query(&self.q.claim_resolution)
+                    .bind(db(now))
+                    .bind(db(now + lease_ms))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(Self::notification).transpose()
+            }
+
+            async fn renew_resolution(&self, id: &str, until: u64) -> Result<()> {
+                sqlx::query(&self.q.renew_resolution).bind(id).bind(db(until)).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn max_delivery_seq(&self, id: &str) -> Result<i64> {
+                Ok(sqlx::query_scalar(&self.q.max_delivery_seq).bind(id).fetch_one(&self.pool).await?)
+            }
+
+            async fn insert_deliveries(&self, id: &str, first_seq: i64, rows: &[NewDelivery], now: u64) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0;
+                for (i, d) in rows.iter().enumerate() {
+                    let (status, outcome, code, reason) = match &d.decided {
+                        None => ("pending", None, None, None),
+                        Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.clone()),
+                    };
+                    added += sqlx::query(&self.q.insert_delivery)
+                        .bind(id)
+                        .bind(first_seq + i as i64)
+                        .bind(&d.recipient)
+                        .bind(&d.recipient_key)
+                        .bind(&d.aad_object_id)
+                        .bind(&d.upn)
+                        .bind(&d.display_name)
+                        .bind(&d.data)
+                        .bind(status)
+                        .bind(outcome)
+                        .bind(code)
+                        .bind(reason)
+                        .bind(db(now))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn finish_resolution(&self, id: &str) -> Result<()> {
+                sqlx::query(&self.q.finish_resolution).bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>> {
+                let active: Vec<String> = sqlx::query_scalar(&self.q.active_notification)
+                    .bind(4i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out: Vec<Delivery> = Vec::new();
+                for id in active {
+                    let want = limit as usize - out.len();
+                    if want == 0 {
+                        break;
+                    }
+                    let rows = sqlx::query(&self.q.claim_deliveries)
+                        .bind(&id)
+                        .bind(want as i64)
+                        .bind(db(now + lease_ms))
+                        .bind(db(now))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
+                    batch.sort_by_key(|d| d.seq);
+                    out.extend(batch);
+                }
+                Ok(out)
+            }
+
+            async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for r in results {
+                    sqlx::query(&self.q.record_delivery)
+                        .bind(&r.notification_id)
+                        .bind(r.seq)
+                        .bind(r.result.outcome.as_str())
+                        .bind(r.result.status_code.map(i64::from))
+                        .bind(&r.result.reason)
+                        .bind(i64::from(r.attempts))
+                        .bind(&r.activity_id)
+                        .bind(&r.conversation_id)
+                        .bind(db(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reclaim_expired(&self, now: u64) -> Result<u64> {
+                Ok(sqlx::query(&self.q.reclaim_expired).bind(db(now)).execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn complete_if_done(&self, id: &str, now: u64) -> Result<bool> {
+                let unfinished: i64 = sqlx::query_scalar(&self.q.has_unfinished).bind(id).fetch_one(&self.pool).await?;
+                if unfinished > 0 {
+                    return Ok(false);
+                }
+                let r = sqlx::query(&self.q.complete).bind(id).bind(db(now)).execute(&self.pool).await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn cancel_notification(&self, id: &str, now: u64) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let r = sqlx::query(&self.q.cancel_notification).bind(id).bind(db(now)).execute(&mut *tx).await?;
+                sqlx::query(&self.q.cancel_deliveries).bind(id).bind(db(now)).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn delivery_counts(&self, id: &str) -> Result<Counts> {
+                let rows = sqlx::query(&self.q.delivery_counts).bind(id).fetch_all(self.readers()).await?;
+                let mut c = Counts::default();
+                for row in rows {
+                    let status: String = row.try_get("status")?;
+                    let outcome: Option<String> = row.try_get("outcome")?;
+                    let code: Option<i64> = row.try_get("status_code")?;
+                    let n = ms(row.try_get::<i64, _>("n")?);
+                    match (status.as_str(), outcome.as_deref(), code) {
+                        ("pending" | "sending", _, _) => c.pending += n,
+                        (_, Some("delivered"), _) => c.delivered += n,
+                        (_, Some("skipped"), Some(300)) => c.chat_active += n,
+                        (_, Some("skipped"), _) => c.not_installed += n,
+                        (_, Some("canceled"), _) => c.canceled += n,
+                        _ => c.failed += n,
+                    }
+                }
+                Ok(c)
+            }
+
+            async fn list_deliveries(&self, id: &str, after_seq: i64, limit: u32) -> Result<Vec<Delivery>> {
+                let rows = sqlx::query(&self.q.list_deliveries)
+                    .bind(id)
+                    .bind(after_seq)
+                    .bind(i64::from(limit.clamp(1, 10_000)))
+                    .fetch_all(self.readers())
+                    .await?;
+                rows.iter().map(Self::delivery).collect()
+            }
+
+            async fn get_delivery(&self, id: &str, seq: i64) -> Result<Option<Delivery>> {
+                let row = sqlx::query(&self.q.get_delivery).bind(id).bind(seq).fetch_optional(self.readers()).await?;
+                row.as_ref().map(Self::delivery).transpose()
+            }
+
+            async fn queue_depth(&self) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(&self.q.queue_depth).fetch_one(self.readers()).await?;
+                Ok(ms(n))
+            }
         }
     };
 }
@@ -416,12 +704,20 @@ impl HasPool for PgStore {
 }
 
 impl SqliteStore {
+    fn param(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+
     fn q_insert_migration(&self) -> String {
         "INSERT INTO herald_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)".into()
     }
 }
 
 impl PgStore {
+    fn param(&self, n: usize) -> String {
+        format!("${n}")
+    }
+
     fn q_insert_migration(&self) -> String {
         "INSERT INTO herald_migrations (version, name, applied_at) VALUES ($1, $2, $3)".into()
     }

@@ -315,6 +315,291 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     );
 }
 
+fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -> NewNotification {
+    NewNotification {
+        id: id.into(),
+        tenant_id: "tenant-1".into(),
+        request: body.into(),
+        body_hash: format!("hash-of-{body}"),
+        idempotency_key: key.map(str::to_owned),
+        send_at,
+    }
+}
+
+fn recipient(n: u32) -> NewDelivery {
+    NewDelivery {
+        recipient: format!("user{n}@x.example"),
+        recipient_key: format!("aad-{n}"),
+        aad_object_id: Some(format!("aad-{n}")),
+        upn: Some(format!("user{n}@x.example")),
+        display_name: None,
+        data: None,
+        decided: None,
+    }
+}
+
+fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
+    DeliveryResult {
+        notification_id: d.notification_id.clone(),
+        seq: d.seq,
+        result: Result_ {
+            outcome,
+            status_code: Some(code),
+            reason: None,
+        },
+        attempts: 1,
+        activity_id: Some(format!("act-{}", d.seq)),
+        conversation_id: Some("a:conv".into()),
+    }
+}
+
+async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn Store>) {
+    let a = s
+        .create_notification(&notification("n1", Some("k1"), "body-a", None), 10)
+        .await
+        .unwrap();
+    let Created::New(first) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(first.state, NotificationState::Resolving);
+    let again = s
+        .create_notification(&notification("n2", Some("k1"), "body-a", None), 20)
+        .await
+        .unwrap();
+    assert_eq!(again, Created::Existing(first.clone()));
+    let other = s
+        .create_notification(&notification("n3", Some("k1"), "body-b", None), 30)
+        .await
+        .unwrap();
+    assert_eq!(other, Created::Conflict);
+    assert!(s.get_notification("n2").await.unwrap().is_none());
+    let b = s
+        .create_notification(&notification("n4", None, "body-a", Some(1_000)), 40)
+        .await
+        .unwrap();
+    let Created::New(later) = b else { panic!() };
+    assert_eq!(later.state, NotificationState::Scheduled);
+    assert_eq!(s.start_due(999).await.unwrap(), 0);
+    assert_eq!(s.start_due(1_000).await.unwrap(), 1);
+    assert_eq!(
+        s.get_notification("n4").await.unwrap().unwrap().state,
+        NotificationState::Resolving
+    );
+    let listed: Vec<String> = s
+        .list_notifications(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(listed, vec!["n4", "n1"], "newest first");
+    let page2: Vec<String> = s
+        .list_notifications(Some(later.seq), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(page2, vec!["n1"]);
+}
+
+async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    let claimed = s.claim_resolution(100, 1_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, "n1");
+    assert!(
+        s.claim_resolution(200, 1_000).await.unwrap().is_none(),
+        "leased"
+    );
+    let rows: Vec<NewDelivery> = (1..=5).map(recipient).collect();
+    assert_eq!(s.insert_deliveries("n1", 1, &rows, 300).await.unwrap(), 5);
+    // A resumed resolution continues after the highest seq; the same recipients are not added twice.
+    let next = s.max_delivery_seq("n1").await.unwrap() + 1;
+    assert_eq!(next, 6);
+    let more: Vec<NewDelivery> = (4..=8).map(recipient).collect();
+    assert_eq!(
+        s.insert_deliveries("n1", next, &more, 400).await.unwrap(),
+        3
+    );
+    let external = NewDelivery {
+        decided: Some(Result_ {
+            outcome: Outcome::Failed,
+            status_code: Some(403),
+            reason: Some("external_user".into()),
+        }),
+        ..recipient(99)
+    };
+    s.insert_deliveries("n1", 20, &[external], 500)
+        .await
+        .unwrap();
+    assert!(
+        s.claim_resolution(1_200, 1_000).await.unwrap().is_some(),
+        "an expired lease is taken again"
+    );
+    s.finish_resolution("n1").await.unwrap();
+    let n = s.get_notification("n1").await.unwrap().unwrap();
+    assert_eq!(
+        (n.state, n.resolved, n.total),
+        (NotificationState::Sending, true, 9)
+    );
+    let c = s.delivery_counts("n1").await.unwrap();
+    assert_eq!((c.pending, c.failed, c.total()), (8, 1, 9));
+}
+
+async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    let rows: Vec<NewDelivery> = (1..=100).map(recipient).collect();
+    s.insert_deliveries("n1", 1, &rows, 0).await.unwrap();
+    s.finish_resolution("n1").await.unwrap();
+    let mut claimers = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        claimers.push(tokio::spawn(async move {
+            s.claim_deliveries(10, 60_000, 30).await.unwrap()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut claimed = Vec::new();
+    for c in claimers {
+        for d in c.await.unwrap() {
+            assert!(seen.insert(d.seq), "seq {} claimed twice", d.seq);
+            claimed.push(d);
+        }
+    }
+    assert_eq!(claimed.len(), 100);
+    claimed.sort_by_key(|d| d.seq);
+    assert!(s.claim_deliveries(20, 60_000, 30).await.unwrap().is_empty());
+    // 90 delivered, 5 skipped (not installed), 5 left leased: a crashed worker.
+    let results: Vec<DeliveryResult> = claimed[..95]
+        .iter()
+        .map(|d| {
+            if d.seq <= 90 {
+                done(d, Outcome::Delivered, 200)
+            } else {
+                done(d, Outcome::Skipped, 100)
+            }
+        })
+        .collect();
+    s.record_deliveries(&results, 30).await.unwrap();
+    assert!(!s.complete_if_done("n1", 40).await.unwrap());
+    assert_eq!(
+        s.reclaim_expired(50).await.unwrap(),
+        0,
+        "leases still valid"
+    );
+    assert_eq!(s.reclaim_expired(70_000).await.unwrap(), 5);
+    let again = s.claim_deliveries(70_001, 60_000, 30).await.unwrap();
+    assert_eq!(again.len(), 5);
+    // The crashed worker's late write finds the delivery leased again and lands; the new one's
+    // later write finds it done and changes nothing.
+    s.record_deliveries(
+        &again
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        70_002,
+    )
+    .await
+    .unwrap();
+    assert!(s.complete_if_done("n1", 70_003).await.unwrap());
+    let n = s.get_notification("n1").await.unwrap().unwrap();
+    assert_eq!(
+        (n.state, n.finished_at),
+        (NotificationState::Completed, Some(70_003))
+    );
+    let c = s.delivery_counts("n1").await.unwrap();
+    assert_eq!((c.delivered, c.not_installed, c.pending), (95, 5, 0));
+    let first = s.get_delivery("n1", 1).await.unwrap().unwrap();
+    assert_eq!(first.activity_id.as_deref(), Some("act-1"));
+    let page = s.list_deliveries("n1", 95, 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![96, 97, 98, 99, 100]
+    );
+    assert_eq!(s.queue_depth().await.unwrap(), 0);
+}
+
+async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    s.insert_deliveries("n1", 1, &(1..=10).map(recipient).collect::<Vec<_>>(), 0)
+        .await
+        .unwrap();
+    s.finish_resolution("n1").await.unwrap();
+    let inflight = s.claim_deliveries(1, 60_000, 3).await.unwrap();
+    assert!(s.cancel_notification("n1", 2).await.unwrap());
+    assert!(
+        !s.cancel_notification("n1", 3).await.unwrap(),
+        "already canceled"
+    );
+    assert!(
+        s.claim_deliveries(4, 60_000, 10).await.unwrap().is_empty(),
+        "nothing more goes out"
+    );
+    s.record_deliveries(
+        &inflight
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        5,
+    )
+    .await
+    .unwrap();
+    let c = s.delivery_counts("n1").await.unwrap();
+    assert_eq!((c.delivered, c.canceled, c.pending), (3, 7, 0));
+    assert_eq!(
+        s.get_notification("n1").await.unwrap().unwrap().state,
+        NotificationState::Canceled
+    );
+}
+
+async fn references_are_found_by_upn_user_id_and_in_bulk(s: Arc<dyn Store>) {
+    for n in 1..=3 {
+        s.upsert_reference(&reference(n), true, 0).await.unwrap();
+    }
+    assert_eq!(
+        s.reference_by_upn("tenant-1", "USER2@x.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .reference
+            .aad_object_id,
+        "aad-2"
+    );
+    assert_eq!(
+        s.reference_by_user_id("tenant-1", "29:user-3")
+            .await
+            .unwrap()
+            .unwrap()
+            .reference
+            .aad_object_id,
+        "aad-3"
+    );
+    let found = s
+        .references_for(
+            "tenant-1",
+            &["aad-1".into(), "aad-3".into(), "aad-9".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    s.suppress_welcome("tenant-1", "aad-1").await.unwrap();
+    s.upsert_reference(&reference(1), true, 1).await.unwrap();
+    assert_eq!(
+        s.get_reference("tenant-1", "aad-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .welcome,
+        WelcomeStatus::Skipped
+    );
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}_{:x}",
@@ -326,7 +611,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
     (s, path)
 }
 
@@ -337,7 +622,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
     Some((s, schema))
 }
 
@@ -377,6 +662,11 @@ on_both!(
     welcomes_wait_for_a_reachable_conversation,
     references_page_by_cursor_and_filter_by_state,
     activity_and_teams_are_recorded,
+    idempotency_keys_return_the_same_notification_or_a_conflict,
+    resolution_is_leased_deduplicated_and_resumable,
+    deliveries_are_claimed_once_recorded_and_completed,
+    cancel_stops_what_has_not_been_sent,
+    references_are_found_by_upn_user_id_and_in_bulk,
 );
 
 #[tokio::test]
