@@ -6,6 +6,7 @@
 mod allow;
 mod client;
 mod error;
+mod graph;
 mod throttle;
 mod time;
 mod token;
@@ -13,6 +14,7 @@ mod token;
 pub use allow::{AllowList, AllowListError, DEFAULT_ALLOWED};
 pub use client::{Connector, ConnectorConfig, RetryPolicy, Sent};
 pub use error::{ConnectorError, ErrorKind};
+pub use graph::{Graph, GraphUser, Install, Page};
 pub use throttle::{OpClass, Throttle};
 pub use time::TokioClock;
 pub use token::{Credentials, TokenSource};

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_connector::{Connector, ConnectorConfig, Credentials, RetryPolicy, Throttle};
+use herald_connector::{Connector, ConnectorConfig, Credentials, Graph, RetryPolicy, Throttle};
 use herald_core::SharedClock;
 use herald_store::Store;
 use serde_json::json;
@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 
 pub struct AppState {
+    pub engine: Arc<crate::engine::Engine>,
     pub cfg: Arc<Config>,
     pub store: Arc<dyn Store>,
     /// `None` when `HERALD_AUTH_DISABLED=1`.
@@ -73,13 +74,22 @@ impl Server {
             }
         }
         let throttle = Arc::new(Throttle::new(clock.clone(), cfg.tenant_rps, true));
+        let creds = Credentials {
+            login_url: cfg.login_url.clone(),
+            tenant: cfg.tenant_id.clone(),
+            app_id: cfg.app_id.clone(),
+            app_password: cfg.app_password.expose().to_owned(),
+        };
+        let graph = Graph::new(
+            creds.clone(),
+            &cfg.graph_url,
+            clock.clone(),
+            RetryPolicy::default(),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let connector = Connector::new(
-            Credentials {
-                login_url: cfg.login_url.clone(),
-                tenant: cfg.tenant_id.clone(),
-                app_id: cfg.app_id.clone(),
-                app_password: cfg.app_password.expose().to_owned(),
-            },
+            creds,
             clock.clone(),
             throttle,
             ConnectorConfig {
@@ -93,12 +103,22 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
+        let cfg = Arc::new(cfg);
+        let connector = Arc::new(connector);
+        let engine = crate::engine::Engine::new(
+            store.clone(),
+            connector.clone(),
+            Arc::new(graph),
+            cfg.clone(),
+            clock.clone(),
+        );
         let state = Arc::new(AppState {
             replies: Arc::new(Semaphore::new(cfg.max_in_flight as usize)),
-            cfg: Arc::new(cfg),
+            engine,
+            cfg,
             store,
             auth,
-            connector: Arc::new(connector),
+            connector,
             clock,
             welcome_due: Arc::new(Notify::new()),
         });
@@ -111,6 +131,7 @@ impl Server {
             )));
         }
         tasks.push(tokio::spawn(welcome::run(state.clone(), stopped.clone())));
+        tasks.extend(state.engine.spawn(stopped.clone()));
         let app = router(state.clone());
         let mut stopped_http = stopped;
         tasks.push(tokio::spawn(async move {
@@ -168,6 +189,7 @@ fn router(state: App) -> Router {
         .route("/api/messages", post(bot::messages))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(api::routes())
         .fallback(|| async {
             Problem::new(
@@ -182,6 +204,23 @@ fn router(state: App) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let depth = app.store.queue_depth().await.unwrap_or(0);
+    let text = app.engine.metrics.render(
+        depth,
+        app.connector.throttle().pauses(),
+        app.engine.metrics.rate(app.clock.now_ms()),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn readyz(State(app): State<App>) -> Response {

@@ -64,6 +64,8 @@ pub struct Config {
     pub secret_key: Option<Secret>,
     pub api_tokens: Vec<Secret>,
     pub auth_disabled: bool,
+    /// `herald sandbox` only: the API answers without a token (it listens on loopback).
+    pub sandbox: bool,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -285,6 +287,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             auth_disabled,
+            sandbox: false,
         };
         cfg.validate(require_bot)?;
         Ok(cfg)

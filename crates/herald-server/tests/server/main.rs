@@ -2,5 +2,6 @@
 
 mod api;
 mod auth;
+mod engine;
 mod helpers;
 mod lifecycle;

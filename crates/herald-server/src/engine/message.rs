@@ -1,0 +1,36 @@
+//! The activity a recipient gets: text or an Adaptive Card, with the notification label and the
+//! alert flag when asked.
+
+use super::request::NotificationRequest;
+use herald_wire::card;
+use serde_json::{json, Value};
+
+pub fn activity(req: &NotificationRequest, bot_name: &str) -> Value {
+    let label = format!("Notification via {bot_name}");
+    let mut a = match (&req.message.text, &req.message.card) {
+        (Some(text), _) => {
+            let text = if req.options.label_as_notification {
+                format!("{label}\n\n{text}")
+            } else {
+                text.clone()
+            };
+            json!({"type": "message", "text": text})
+        }
+        (None, Some(c)) => {
+            let mut c = c.clone();
+            if req.options.label_as_notification {
+                let block = json!({"type": "TextBlock", "text": label, "isSubtle": true, "size": "Small", "wrap": true});
+                match c.get_mut("body").and_then(Value::as_array_mut) {
+                    Some(body) => body.insert(0, block),
+                    None => c["body"] = json!([block]),
+                }
+            }
+            json!({"type": "message", "attachments": [{"contentType": card::CONTENT_TYPE, "content": c}]})
+        }
+        (None, None) => json!({"type": "message", "text": ""}),
+    };
+    if req.options.alert {
+        a["channelData"] = json!({"notification": {"alert": true}});
+    }
+    a
+}

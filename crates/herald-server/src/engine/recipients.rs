@@ -1,0 +1,101 @@
+//! Who a recipient is: a UPN / e-mail, an AAD object id or a Teams user id, resolved through the
+//! installation store first and the directory (Graph) second. Guests from other tenants are
+//! recognised so they can be reported as `external_user`.
+
+use super::Engine;
+use herald_connector::{ConnectorError, GraphUser};
+use herald_store::StoredReference;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    /// As the caller named them.
+    pub input: String,
+    pub aad_object_id: Option<String>,
+    pub upn: Option<String>,
+    pub display_name: Option<String>,
+    pub guest: bool,
+}
+
+impl Recipient {
+    /// The key that deduplicates one person named several ways.
+    pub fn key(&self) -> String {
+        match &self.aad_object_id {
+            Some(a) => a.to_ascii_lowercase(),
+            None => format!("input:{}", self.input.to_ascii_lowercase()),
+        }
+    }
+
+    pub fn from_reference(input: &str, r: &StoredReference) -> Self {
+        let upn = r.reference.upn.clone();
+        Self {
+            input: input.to_owned(),
+            aad_object_id: Some(r.reference.aad_object_id.clone()),
+            guest: upn.as_deref().is_some_and(is_guest_upn),
+            upn,
+            display_name: r.reference.user_name.clone(),
+        }
+    }
+
+    pub fn from_graph(input: &str, u: &GraphUser) -> Self {
+        Self {
+            input: input.to_owned(),
+            aad_object_id: Some(u.id.clone()),
+            upn: u.upn.clone(),
+            display_name: u.display_name.clone(),
+            guest: u.guest || u.upn.as_deref().is_some_and(is_guest_upn),
+        }
+    }
+}
+
+/// Guests' UPNs in the host tenant carry `#EXT#`.
+pub fn is_guest_upn(upn: &str) -> bool {
+    upn.to_ascii_uppercase().contains("#EXT#")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Upn,
+    AadObjectId,
+    TeamsId,
+}
+
+pub fn kind_of(input: &str) -> Kind {
+    let s = input.trim();
+    if s.contains('@') {
+        Kind::Upn
+    } else if herald_core::ids::is_guid(s) {
+        Kind::AadObjectId
+    } else {
+        Kind::TeamsId
+    }
+}
+
+/// `Ok(None)`: nobody by that name.
+pub async fn resolve(
+    engine: &Engine,
+    input: &str,
+    kind: Kind,
+) -> Result<Option<Recipient>, ConnectorError> {
+    let tenant = &engine.cfg.tenant_id;
+    let input = input.trim();
+    let stored = match kind {
+        Kind::Upn => engine.store.reference_by_upn(tenant, input).await,
+        Kind::AadObjectId => engine.store.get_reference(tenant, input).await,
+        Kind::TeamsId => engine.store.reference_by_user_id(tenant, input).await,
+    }
+    .map_err(|e| ConnectorError::configuration(format!("store: {e}")))?;
+    if let Some(r) = stored {
+        return Ok(Some(Recipient::from_reference(input, &r)));
+    }
+    if kind == Kind::TeamsId {
+        // Only a conversation reference knows a Teams id; the directory does not.
+        return Ok(None);
+    }
+    Ok(engine
+        .graph
+        .user(input)
+        .await?
+        .map(|u| Recipient::from_graph(input, &u)))
+}

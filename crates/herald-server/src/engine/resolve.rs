@@ -1,0 +1,328 @@
+//! Resolution: a notification's audience becomes delivery rows, streamed in batches (a million
+//! recipients are never in memory at once), deduplicated by the store, guests settled as
+//! `external_user`. A crashed resolver's lease expires and another resumes after the last row.
+
+use super::recipients::{self, Kind, Recipient};
+use super::{Engine, StoredRequest};
+use herald_connector::{ConnectorError, Page};
+use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Result_};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const LEASE_MS: u64 = 60_000;
+const BATCH: usize = 500;
+
+pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = engine.clock.now_ms();
+        let claimed = engine.store.claim_resolution(now, LEASE_MS).await;
+        match claimed {
+            Ok(Some(n)) => {
+                let id = n.id.clone();
+                if let Err(e) = resolve(&engine, &n.id).await {
+                    // The lease expires and resolution resumes; a broken request is not retried forever.
+                    tracing::warn!(notification = %id, error = %e, "resolution stopped; it will resume");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot claim a notification to resolve"),
+        }
+        tokio::select! {
+            _ = engine.resolve_due.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn external(mut d: NewDelivery) -> NewDelivery {
+    d.decided = Some(Result_ {
+        outcome: Outcome::Failed,
+        status_code: Some(403),
+        reason: Some("external_user".into()),
+    });
+    d
+}
+
+fn unknown(input: &str) -> NewDelivery {
+    NewDelivery {
+        recipient: input.to_owned(),
+        recipient_key: format!("input:{}", input.to_ascii_lowercase()),
+        aad_object_id: None,
+        upn: None,
+        display_name: None,
+        data: None,
+        decided: Some(Result_ {
+            outcome: Outcome::Failed,
+            status_code: Some(404),
+            reason: Some("unknown_user".into()),
+        }),
+    }
+}
+
+fn row(r: &Recipient, data: Option<String>) -> NewDelivery {
+    let d = NewDelivery {
+        recipient: r.input.clone(),
+        recipient_key: r.key(),
+        aad_object_id: r.aad_object_id.clone(),
+        upn: r.upn.clone(),
+        display_name: r.display_name.clone(),
+        data,
+        decided: None,
+    };
+    if r.guest {
+        external(d)
+    } else {
+        d
+    }
+}
+
+/// Collects rows and writes them in batches.
+struct Sink<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    next_seq: i64,
+    rows: Vec<NewDelivery>,
+    canceled: bool,
+}
+
+impl Sink<'_> {
+    async fn push(&mut self, d: NewDelivery) -> Result<(), String> {
+        self.rows.push(d);
+        if self.rows.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let now = self.engine.clock.now_ms();
+        let n = self.rows.len() as i64;
+        self.engine
+            .store
+            .insert_deliveries(self.id, self.next_seq, &self.rows, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.next_seq += n;
+        self.rows.clear();
+        self.engine
+            .store
+            .renew_resolution(self.id, now + LEASE_MS)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.engine.send_due.notify_one();
+        let state = self
+            .engine
+            .store
+            .get_notification(self.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.canceled = state.is_some_and(|n| n.state == NotificationState::Canceled);
+        Ok(())
+    }
+}
+
+fn graph_err(e: ConnectorError) -> String {
+    format!("Graph: {e}")
+}
+
+async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
+    let request: Arc<StoredRequest> = engine
+        .request(id)
+        .await
+        .ok_or_else(|| format!("notification {id} has no readable request"))?;
+    let next_seq = engine
+        .store
+        .max_delivery_seq(id)
+        .await
+        .map_err(|e| e.to_string())?
+        + 1;
+    let mut sink = Sink {
+        engine,
+        id,
+        next_seq,
+        rows: Vec::new(),
+        canceled: false,
+    };
+    let to = &request.request.to;
+    let tenant = engine.cfg.tenant_id.clone();
+
+    for r in &request.users {
+        sink.push(row(r, None)).await?;
+    }
+    if let Some(csv) = &to.csv {
+        resolve_csv(engine, &mut sink, csv).await?;
+    }
+    for team in &to.teams {
+        if sink.canceled {
+            break;
+        }
+        let group_id = match team.starts_with("19:") {
+            true => engine
+                .store
+                .get_team(&tenant, team)
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|t| t.team.aad_group_id),
+            false => Some(team.clone()),
+        };
+        let Some(group_id) = group_id else { continue };
+        let first = engine
+            .graph
+            .team_members(&group_id)
+            .await
+            .map_err(graph_err)?;
+        walk(engine, &mut sink, first, |m| {
+            let aad = m["userId"].as_str()?.to_owned();
+            let guest = m["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x == "guest"))
+                || m["tenantId"]
+                    .as_str()
+                    .is_some_and(|t| !t.eq_ignore_ascii_case(&tenant));
+            Some(Recipient {
+                input: m["email"]
+                    .as_str()
+                    .map_or_else(|| aad.clone(), str::to_owned),
+                aad_object_id: Some(aad),
+                upn: m["email"].as_str().map(str::to_owned),
+                display_name: m["displayName"].as_str().map(str::to_owned),
+                guest,
+            })
+        })
+        .await?;
+    }
+    for group in &to.groups {
+        if sink.canceled {
+            break;
+        }
+        let first = engine.graph.group_users(group).await.map_err(graph_err)?;
+        walk(engine, &mut sink, first, |u| {
+            let user = herald_connector::GraphUser::from_json(u)?;
+            let input = user.upn.clone().unwrap_or_else(|| user.id.clone());
+            Some(Recipient::from_graph(&input, &user))
+        })
+        .await?;
+    }
+    if to.all_installed {
+        let mut after = None;
+        while !sink.canceled {
+            let page = engine
+                .store
+                .list_references(&ListQuery {
+                    state: Some(RefState::Active),
+                    after,
+                    limit: 1000,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.seq);
+            for r in &page {
+                if r.reference.tenant_id != tenant {
+                    continue;
+                }
+                let input = r
+                    .reference
+                    .upn
+                    .clone()
+                    .unwrap_or_else(|| r.reference.aad_object_id.clone());
+                sink.push(row(&Recipient::from_reference(&input, r), None))
+                    .await?;
+            }
+        }
+    }
+    sink.flush().await?;
+    engine
+        .store
+        .finish_resolution(id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if sink.canceled {
+        // Rows added while the cancel landed are canceled too.
+        let _ = engine
+            .store
+            .cancel_notification(id, engine.clock.now_ms())
+            .await;
+    }
+    let _ = engine
+        .store
+        .complete_if_done(id, engine.clock.now_ms())
+        .await;
+    engine.send_due.notify_one();
+    Ok(())
+}
+
+/// Every page of a Graph listing, each item turned into a row by `to_recipient`.
+async fn walk(
+    engine: &Engine,
+    sink: &mut Sink<'_>,
+    first: Option<Page>,
+    to_recipient: impl Fn(&Value) -> Option<Recipient>,
+) -> Result<(), String> {
+    let mut page = first;
+    while let Some(p) = page.take() {
+        for item in &p.items {
+            if let Some(r) = to_recipient(item) {
+                sink.push(row(&r, None)).await?;
+            }
+        }
+        if sink.canceled {
+            break;
+        }
+        if let Some(next) = p.next {
+            page = Some(engine.graph.next_page(&next).await.map_err(graph_err)?);
+        }
+    }
+    Ok(())
+}
+
+async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<(), String> {
+    let mut rdr = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let headers = rdr.headers().map_err(|e| e.to_string())?.clone();
+    let kind = match headers
+        .get(0)
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "upn" => Kind::Upn,
+        "aadobjectid" => Kind::AadObjectId,
+        _ => Kind::TeamsId,
+    };
+    for rec in rdr.records() {
+        if sink.canceled {
+            break;
+        }
+        let rec = rec.map_err(|e| e.to_string())?;
+        let input = rec.get(0).unwrap_or("").trim().to_owned();
+        let mut data = Map::new();
+        for (h, v) in headers.iter().zip(rec.iter()).skip(1) {
+            data.insert(h.to_owned(), Value::String(v.to_owned()));
+        }
+        let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
+        let d = match recipients::resolve(engine, &input, kind)
+            .await
+            .map_err(graph_err)?
+        {
+            Some(r) => row(&r, data),
+            None => NewDelivery {
+                data,
+                ..unknown(&input)
+            },
+        };
+        sink.push(d).await?;
+    }
+    Ok(())
+}

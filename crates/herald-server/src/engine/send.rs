@@ -1,0 +1,455 @@
+//! Delivery: claimed rows are sent up to `max_in_flight` at once, each through the connector's
+//! throttle and retries; outcomes are written in batches. Reachability follows the options: a
+//! stored reference is used as is; without one (or when Teams says the bot is gone), the
+//! `ifNotInstalled` policy answers — `fail`, `succeed`, or `install` through Graph and
+//! CreateConversation, the new reference kept for next time.
+
+use super::message;
+use super::request::{IfChatActive, IfNotInstalled};
+use super::{Engine, StoredRequest};
+use herald_connector::{ConnectorError, ErrorKind, Install};
+use herald_store::{
+    Delivery, DeliveryResult, Outcome, RefState, Reference, Result_, Source, StoredReference,
+};
+use herald_wire::activity::MAX_ACTIVITY_BYTES;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// How long a claimed delivery is ours; a crashed worker's deliveries return after it.
+pub const LEASE_MS: u64 = 120_000;
+
+pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let in_flight = engine.cfg.max_in_flight as usize;
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let (tx, rx) = mpsc::channel::<DeliveryResult>(8192);
+    let recorder = tokio::spawn(record(engine.clone(), rx));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let room = (permits.available_permits() + in_flight).clamp(1, 1024) as u32;
+        let now = engine.clock.now_ms();
+        let batch = match engine.store.claim_deliveries(now, LEASE_MS, room).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim deliveries");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = engine.send_due.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let aads: Vec<String> = batch
+            .iter()
+            .filter_map(|d| d.aad_object_id.clone())
+            .collect();
+        let refs: HashMap<String, StoredReference> = match engine
+            .store
+            .references_for(&engine.cfg.tenant_id, &aads)
+            .await
+        {
+            Ok(r) => r
+                .into_iter()
+                .map(|r| (r.reference.aad_object_id.to_ascii_lowercase(), r))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read references; the leases will expire and the deliveries return");
+                continue;
+            }
+        };
+        for d in batch {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let Some(req) = engine.request(&d.notification_id).await else {
+                tracing::error!(notification = %d.notification_id, "a delivery whose notification cannot be read");
+                continue;
+            };
+            let reference = d
+                .aad_object_id
+                .as_ref()
+                .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
+            let (engine, tx) = (engine.clone(), tx.clone());
+            tokio::spawn(async move {
+                let result = deliver(&engine, d, reference, &req).await;
+                let _ = tx.send(result).await;
+                drop(permit);
+            });
+        }
+    }
+    // Stop: let what is in flight finish (bounded), so its outcome is recorded.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        permits.acquire_many(in_flight as u32),
+    )
+    .await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+}
+
+/// Writes outcomes in batches (one transaction each) and completes finished notifications.
+async fn record(engine: Arc<Engine>, mut rx: mpsc::Receiver<DeliveryResult>) {
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let Some(first) = rx.recv().await else { break };
+        buf.push(first);
+        let deadline = tokio::time::sleep(Duration::from_millis(20));
+        tokio::pin!(deadline);
+        while buf.len() < 512 {
+            tokio::select! {
+                r = rx.recv() => match r { Some(r) => buf.push(r), None => break },
+                _ = &mut deadline => break,
+            }
+        }
+        flush(&engine, &mut buf).await;
+    }
+    flush(&engine, &mut buf).await;
+}
+
+async fn flush(engine: &Engine, buf: &mut Vec<DeliveryResult>) {
+    if buf.is_empty() {
+        return;
+    }
+    let mut tries = 0;
+    loop {
+        match engine
+            .store
+            .record_deliveries(buf, engine.clock.now_ms())
+            .await
+        {
+            Ok(()) => break,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                tracing::warn!(error = %e, "cannot record outcomes; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => {
+                // The leases expire and these deliveries are taken again: at least once.
+                tracing::error!(error = %e, "outcomes not recorded; their deliveries will be retried");
+                buf.clear();
+                return;
+            }
+        }
+    }
+    let m = &engine.metrics;
+    m.finished(engine.clock.now_ms(), buf.len() as u64);
+    for r in buf.iter() {
+        let c = match r.result.outcome {
+            Outcome::Delivered => &m.delivered,
+            Outcome::Skipped => &m.skipped,
+            Outcome::Failed => &m.failed,
+            Outcome::Canceled => &m.canceled,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    let ids: HashSet<String> = buf.iter().map(|r| r.notification_id.clone()).collect();
+    for id in ids {
+        if let Err(e) = engine
+            .store
+            .complete_if_done(&id, engine.clock.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot complete a notification");
+        }
+    }
+    buf.clear();
+}
+
+/// Status code and reason for a failure Teams (or the way there) reported.
+fn failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
+    match e.kind {
+        ErrorKind::BadRequest => (Some(400), "bad_request"),
+        ErrorKind::TooBig => (Some(413), "message_too_big"),
+        ErrorKind::Throttled => (Some(429), "throttled"),
+        ErrorKind::NotFound => (e.status.or(Some(404)), "bad_request"),
+        ErrorKind::NotInstalled => (e.status.or(Some(403)), "not_installed"),
+        ErrorKind::Blocked => (e.status.or(Some(403)), "blocked"),
+        ErrorKind::Transient => (e.status.or(Some(504)), "service_error"),
+        ErrorKind::ServiceError
+        | ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
+        | ErrorKind::Configuration => (e.status, "service_error"),
+    }
+}
+
+struct Outcome_ {
+    result: Result_,
+    activity_id: Option<String>,
+    conversation_id: Option<String>,
+}
+
+fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
+    Outcome_ {
+        result: Result_ {
+            outcome,
+            status_code: code,
+            reason: reason.map(str::to_owned),
+        },
+        activity_id: None,
+        conversation_id: None,
+    }
+}
+
+async fn deliver(
+    engine: &Engine,
+    d: Delivery,
+    reference: Option<StoredReference>,
+    req: &StoredRequest,
+) -> DeliveryResult {
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    let o = deliver_inner(engine, &d, reference, req, &mut attempts).await;
+    engine
+        .metrics
+        .observe_send(started.elapsed().as_secs_f64(), attempts);
+    DeliveryResult {
+        notification_id: d.notification_id,
+        seq: d.seq,
+        result: o.result,
+        attempts,
+        activity_id: o.activity_id,
+        conversation_id: o.conversation_id,
+    }
+}
+
+async fn deliver_inner(
+    engine: &Engine,
+    d: &Delivery,
+    reference: Option<StoredReference>,
+    req: &StoredRequest,
+    attempts: &mut u32,
+) -> Outcome_ {
+    let opts = &req.request.options;
+    let tenant = &engine.cfg.tenant_id;
+    let Some(aad) = d.aad_object_id.clone() else {
+        return end(Outcome::Failed, Some(404), Some("unknown_user"));
+    };
+    let mut reference = reference.filter(|r| r.state == RefState::Active);
+    if let Some(r) = &reference {
+        let window = engine.cfg.active_chat_window_s * 1000;
+        let active = r
+            .last_active_at
+            .is_some_and(|t| engine.clock.now_ms().saturating_sub(t) <= window);
+        match opts.if_chat_active {
+            IfChatActive::Skip if active => {
+                return end(Outcome::Skipped, Some(300), Some("chat_active"))
+            }
+            IfChatActive::Fail if active => {
+                return end(Outcome::Failed, Some(300), Some("chat_active"))
+            }
+            _ => {}
+        }
+    }
+    let mut why = "not_installed";
+    let mut installed_here = false;
+    let mut last_error: Option<ConnectorError> = None;
+    loop {
+        // A conversation to write to.
+        let target = match &reference {
+            Some(r) => match &r.reference.conversation_id {
+                Some(c) => Some((
+                    r.reference.service_url.clone(),
+                    c.clone(),
+                    r.reference.bot_name.clone(),
+                )),
+                None => match open_conversation(engine, &r.reference, attempts).await {
+                    Ok(c) => Some((
+                        r.reference.service_url.clone(),
+                        c,
+                        r.reference.bot_name.clone(),
+                    )),
+                    Err(e) => match e.unreachable_reason() {
+                        Some(reason) => {
+                            why = reason;
+                            let _ = engine
+                                .store
+                                .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                                .await;
+                            last_error = Some(e);
+                            None
+                        }
+                        None => {
+                            let (code, reason) = failure(&e);
+                            return end(Outcome::Failed, code, Some(reason));
+                        }
+                    },
+                },
+            },
+            None => None,
+        };
+        let Some((service_url, conv, bot_name)) = target else {
+            match opts.if_not_installed {
+                IfNotInstalled::Fail => return end(Outcome::Failed, Some(100), Some(why)),
+                IfNotInstalled::Succeed => return end(Outcome::Skipped, Some(100), Some(why)),
+                IfNotInstalled::Install if !installed_here => {
+                    installed_here = true;
+                    match install(engine, &aad, d, attempts).await {
+                        Ok(r) => {
+                            reference = Some(r);
+                            continue;
+                        }
+                        Err(o) => return o,
+                    }
+                }
+                IfNotInstalled::Install => {
+                    let code = last_error.and_then(|e| e.status).or(Some(100));
+                    return end(Outcome::Failed, code, Some(why));
+                }
+            }
+        };
+        let activity = message::activity(&req.request, bot_name.as_deref().unwrap_or("Herald"));
+        if activity.to_string().len() > MAX_ACTIVITY_BYTES {
+            return end(Outcome::Failed, Some(413), Some("message_too_big"));
+        }
+        let sent = engine.connector.send(&service_url, &conv, &activity).await;
+        *attempts += sent.attempts;
+        match sent.result {
+            Ok(activity_id) => {
+                return Outcome_ {
+                    result: Result_ {
+                        outcome: Outcome::Delivered,
+                        status_code: Some(200),
+                        reason: None,
+                    },
+                    activity_id: Some(activity_id),
+                    conversation_id: Some(conv),
+                }
+            }
+            Err(e) => match e.unreachable_reason() {
+                Some(reason) => {
+                    // The reference no longer works: drop it and let the policy answer.
+                    why = reason;
+                    let _ = engine
+                        .store
+                        .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                        .await;
+                    reference = None;
+                    last_error = Some(e);
+                }
+                None => {
+                    let (code, reason) = failure(&e);
+                    return end(Outcome::Failed, code, Some(reason));
+                }
+            },
+        }
+    }
+}
+
+/// CreateConversation for a user known through a team (no 1:1 yet); the id is kept.
+async fn open_conversation(
+    engine: &Engine,
+    r: &Reference,
+    attempts: &mut u32,
+) -> Result<String, ConnectorError> {
+    let sent = engine
+        .connector
+        .create_conversation(&r.service_url, &r.bot_id, &r.user_id, &r.tenant_id)
+        .await;
+    *attempts += sent.attempts;
+    let conv = sent.result?;
+    let updated = Reference {
+        conversation_id: Some(conv.clone()),
+        ..r.clone()
+    };
+    let _ = engine
+        .store
+        .upsert_reference(&updated, false, engine.clock.now_ms())
+        .await;
+    Ok(conv)
+}
+
+/// Installs the app for the user through Graph (409 = it already was), opens the 1:1
+/// conversation, and keeps the reference. The install's own welcome is suppressed: this
+/// notification is the first thing the user sees.
+async fn install(
+    engine: &Engine,
+    aad: &str,
+    d: &Delivery,
+    attempts: &mut u32,
+) -> Result<StoredReference, Outcome_> {
+    let cfg = &engine.cfg;
+    let now = engine.clock.now_ms();
+    let Some(app) = cfg.teams_app_id.as_deref() else {
+        return Err(end(Outcome::Failed, Some(100), Some("not_installed")));
+    };
+    let store_err = |e: herald_store::StoreError| {
+        tracing::error!(error = %e, "store failed during an install");
+        end(Outcome::Failed, None, Some("service_error"))
+    };
+    let bot_id = format!("28:{}", cfg.app_id);
+    let mut reference = Reference {
+        tenant_id: cfg.tenant_id.clone(),
+        aad_object_id: aad.to_owned(),
+        // The Teams id is not known until Teams says it; the AAD id works for CreateConversation.
+        user_id: aad.to_owned(),
+        user_name: d.display_name.clone(),
+        upn: d.upn.clone(),
+        bot_id: bot_id.clone(),
+        bot_name: None,
+        conversation_id: None,
+        conversation_type: "personal".into(),
+        channel_id: "msteams".into(),
+        service_url: cfg.service_url.clone(),
+        locale: None,
+        source: Source::Created,
+    };
+    if let Ok(Some(existing)) = engine.store.get_reference(&cfg.tenant_id, aad).await {
+        reference.user_id = existing.reference.user_id;
+        reference.bot_name = existing.reference.bot_name;
+    }
+    // Keep the row (and its "no welcome") before Teams tells the bot about the install.
+    engine
+        .store
+        .upsert_reference(&reference, false, now)
+        .await
+        .map_err(store_err)?;
+    engine
+        .store
+        .suppress_welcome(&cfg.tenant_id, aad)
+        .await
+        .map_err(store_err)?;
+    match engine.graph.install_app(aad, app).await {
+        Ok(Install::Installed | Install::AlreadyInstalled) => {}
+        Err(e) => {
+            let (code, _) = failure(&e);
+            return Err(end(Outcome::Failed, code, Some("service_error")));
+        }
+    }
+    let sent = engine
+        .connector
+        .create_conversation(
+            &cfg.service_url,
+            &bot_id,
+            &reference.user_id,
+            &cfg.tenant_id,
+        )
+        .await;
+    *attempts += sent.attempts;
+    let conv = match sent.result {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, reason) = failure(&e);
+            return Err(end(Outcome::Failed, code, Some(reason)));
+        }
+    };
+    reference.conversation_id = Some(conv);
+    engine
+        .store
+        .upsert_reference(&reference, false, engine.clock.now_ms())
+        .await
+        .map_err(store_err)?;
+    engine
+        .store
+        .get_reference(&cfg.tenant_id, aad)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| end(Outcome::Failed, None, Some("service_error")))
+}

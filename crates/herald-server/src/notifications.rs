@@ -1,0 +1,493 @@
+//! `/v1/notifications`: create (with directory checks, idempotency and `?sync=true`), list,
+//! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export), cancel.
+
+use crate::api::{authorize, query};
+use crate::app::App;
+use crate::engine::recipients::{self, Recipient};
+use crate::engine::request::{self, NotificationRequest};
+use crate::engine::StoredRequest;
+use crate::problem::Problem;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use herald_core::clock::rfc3339_ms;
+use herald_store::{
+    Counts, Created, Delivery, DeliveryStatus, NewNotification, Notification, NotificationState,
+    Outcome,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+const MAX_BODY: usize = crate::api::MAX_API_BODY;
+/// How long `?sync=true` waits for its one delivery.
+const SYNC_WAIT: Duration = Duration::from_secs(120);
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/v1/notifications", post(create).get(list))
+        .route("/v1/notifications/{id}", get(status))
+        .route("/v1/notifications/{id}/deliveries", get(deliveries))
+        .route("/v1/notifications/{id}/cancel", post(cancel))
+}
+
+fn done(r: Result<Response, Problem>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn unprocessable(pointer: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-notification",
+        detail,
+    )
+    .at(pointer)
+}
+
+fn directory_down(e: impl std::fmt::Display) -> Problem {
+    tracing::warn!(error = %e, "the directory did not answer");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "directory-unavailable",
+        "Microsoft Graph did not answer while checking the recipients; try again",
+    )
+}
+
+fn store_err(e: herald_store::StoreError) -> Problem {
+    Problem::internal("the store failed", &e)
+}
+
+/// The users named directly, resolved now so that an unknown one is refused at once.
+async fn resolve_users(app: &App, users: &[String]) -> Result<Vec<Recipient>, Problem> {
+    let mut out = Vec::with_capacity(users.len());
+    for chunk in users.chunks(16).enumerate() {
+        let (c, names) = chunk;
+        let lookups = names.iter().map(|u| {
+            let engine = app.engine.clone();
+            let u = u.clone();
+            tokio::spawn(
+                async move { recipients::resolve(&engine, &u, recipients::kind_of(&u)).await },
+            )
+        });
+        let mut results = Vec::new();
+        for l in lookups {
+            results.push(l.await.map_err(directory_down)?);
+        }
+        for (i, r) in results.into_iter().enumerate() {
+            let index = c * 16 + i;
+            match r.map_err(directory_down)? {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(unprocessable(
+                        &format!("/to/users/{index}"),
+                        format!("no user `{}` in the directory (or, for a Teams id, among the installations)", users[index]),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Teams and groups must exist.
+async fn check_teams_and_groups(app: &App, req: &NotificationRequest) -> Result<(), Problem> {
+    let graph = &app.engine.graph;
+    for (i, t) in req.to.teams.iter().enumerate() {
+        let known = if t.starts_with("19:") {
+            app.store
+                .get_team(&app.cfg.tenant_id, t)
+                .await
+                .map_err(store_err)?
+                .is_some_and(|t| t.team.aad_group_id.is_some())
+        } else {
+            graph
+                .team_members(t)
+                .await
+                .map_err(directory_down)?
+                .is_some()
+        };
+        if !known {
+            return Err(unprocessable(
+                &format!("/to/teams/{i}"),
+                format!("no team `{t}`"),
+            ));
+        }
+    }
+    for (i, g) in req.to.groups.iter().enumerate() {
+        if graph
+            .group_users(g)
+            .await
+            .map_err(directory_down)?
+            .is_none()
+        {
+            return Err(unprocessable(
+                &format!("/to/groups/{i}"),
+                format!("no group `{g}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let id: String = (0..20)
+        .map(|_| ALPHABET[rand::random::<u8>() as usize % 32] as char)
+        .collect();
+    format!("ntf_{id}")
+}
+
+async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    done(
+        async {
+            authorize(&app, &headers)?;
+            let q = query(raw.as_deref())?;
+            let sync = match q.get("sync").map(String::as_str) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(unprocessable(
+                        "?sync",
+                        format!("sync `{other}` is not true or false"),
+                    ))
+                }
+            };
+            let key = match headers.get("idempotency-key") {
+                None => None,
+                Some(v) => {
+                    let k = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255);
+                    Some(
+                        k.ok_or_else(|| {
+                            Problem::new(
+                                StatusCode::BAD_REQUEST,
+                                "invalid-header",
+                                "Idempotency-Key must be 1 to 255 visible characters",
+                            )
+                            .at("Idempotency-Key")
+                        })?
+                        .to_owned(),
+                    )
+                }
+            };
+            let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!("the body must be at most {MAX_BODY} bytes"),
+                )
+            })?;
+            let req = request::parse(&bytes)?;
+            req.validate(app.cfg.teams_app_id.is_some())?;
+            if sync && req.single_user().is_none() {
+                return Err(unprocessable(
+                    "?sync",
+                    "?sync=true needs exactly one recipient, named in to.users",
+                ));
+            }
+            let users = resolve_users(&app, &req.to.users).await?;
+            check_teams_and_groups(&app, &req).await?;
+            let canonical = req.canonical();
+            let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
+            let send_at = req.send_at_ms()?;
+            let stored = StoredRequest {
+                request: req,
+                users,
+            };
+            let new = NewNotification {
+                id: new_id(),
+                tenant_id: app.cfg.tenant_id.clone(),
+                request: serde_json::to_string(&stored)
+                    .map_err(|e| Problem::internal("cannot store the request", &e))?,
+                body_hash: hash,
+                idempotency_key: key,
+                send_at,
+            };
+            let n = match app
+                .store
+                .create_notification(&new, app.clock.now_ms())
+                .await
+                .map_err(store_err)?
+            {
+                Created::New(n) => {
+                    app.engine.wake();
+                    n
+                }
+                Created::Existing(n) => n,
+                Created::Conflict => {
+                    return Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        "idempotency-conflict",
+                        "this Idempotency-Key was used with another body",
+                    )
+                    .at("Idempotency-Key"))
+                }
+            };
+            if sync {
+                return sync_result(&app, &n).await;
+            }
+            let summary = summary(&app, &n).await?;
+            Ok((StatusCode::ACCEPTED, Json(summary)).into_response())
+        }
+        .await,
+    )
+}
+
+/// Waits for the one delivery and answers with its row, whatever its outcome (HTTP 200), as
+/// Power Automate's action does.
+async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
+    let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+    loop {
+        let rows = app
+            .store
+            .list_deliveries(&n.id, 0, 1)
+            .await
+            .map_err(store_err)?;
+        if let Some(d) = rows.first().filter(|d| d.status == DeliveryStatus::Done) {
+            let mut v = delivery_json(d);
+            v["notificationId"] = json!(n.id);
+            return Ok(Json(v).into_response());
+        }
+        if tokio::time::Instant::now() > deadline {
+            let summary = summary(app, n).await?;
+            return Ok((StatusCode::ACCEPTED, Json(summary)).into_response());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn delivery_json(d: &Delivery) -> Value {
+    let (outcome, code, reason) = match &d.result {
+        Some(r) => (r.outcome.as_str(), r.status_code, r.reason.clone()),
+        None => ("pending", None, None),
+    };
+    json!({
+        "recipient": d.recipient,
+        "statusCode": code,
+        "succeeded": code == Some(200) && d.result.as_ref().is_some_and(|r| r.outcome == Outcome::Delivered),
+        "outcome": outcome,
+        "reason": reason,
+        "attempts": d.attempts,
+        "activityId": d.activity_id,
+        "conversationId": d.conversation_id,
+    })
+}
+
+async fn summary(app: &App, n: &Notification) -> Result<Value, Problem> {
+    let counts: Counts = app.store.delivery_counts(&n.id).await.map_err(store_err)?;
+    let now = app.clock.now_ms();
+    let active = matches!(
+        n.state,
+        NotificationState::Resolving | NotificationState::Sending
+    );
+    let rate = match (n.started_at, active) {
+        (Some(start), true) if now > start => counts.done() as f64 * 1000.0 / (now - start) as f64,
+        _ => 0.0,
+    };
+    let eta = (active && rate > 0.0 && n.resolved)
+        .then(|| rfc3339_ms(now + (counts.pending as f64 / rate * 1000.0) as u64));
+    Ok(json!({
+        "id": n.id,
+        "state": n.state.as_str(),
+        "counts": counts,
+        "total": counts.total(),
+        "resolved": n.resolved,
+        "createdAt": rfc3339_ms(n.created_at),
+        "sendAt": n.send_at.map(rfc3339_ms),
+        "startedAt": n.started_at.map(rfc3339_ms),
+        "finishedAt": n.finished_at.map(rfc3339_ms),
+        "ratePerSecond": (rate * 10.0).round() / 10.0,
+        "eta": eta,
+    }))
+}
+
+async fn find(app: &App, id: &str) -> Result<Notification, Problem> {
+    app.store
+        .get_notification(id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-notification",
+                format!("no notification `{id}`"),
+            )
+        })
+}
+
+async fn status(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    done(
+        async {
+            authorize(&app, &headers)?;
+            let n = find(&app, &id).await?;
+            Ok(Json(summary(&app, &n).await?).into_response())
+        }
+        .await,
+    )
+}
+
+async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    done(
+        async {
+            authorize(&app, &headers)?;
+            let q = query(raw.as_deref())?;
+            let before = match q.get("cursor").filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => Some(c.parse::<i64>().map_err(|_| unprocessable("?cursor", format!("cursor `{c}` is not one this API gave")))?),
+            };
+            let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+                None => 50,
+                Some(l) => l
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or_else(|| unprocessable("?limit", format!("limit `{l}` is not between 1 and 500")))?,
+            };
+            let items = app.store.list_notifications(before, limit).await.map_err(store_err)?;
+            let next = (items.len() == limit as usize).then(|| items.last().map(|n| n.seq.to_string())).flatten();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|n| {
+                    json!({"id": n.id, "state": n.state.as_str(), "total": n.total, "createdAt": rfc3339_ms(n.created_at),
+                           "finishedAt": n.finished_at.map(rfc3339_ms)})
+                })
+                .collect();
+            Ok(Json(json!({"items": items, "next": next})).into_response())
+        }
+        .await,
+    )
+}
+
+const CSV_HEADER: &str =
+    "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId\n";
+
+fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for d in rows {
+        let v = delivery_json(d);
+        let s = |k: &str| match &v[k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let _ = w.write_record([
+            s("recipient"),
+            s("statusCode"),
+            s("succeeded"),
+            s("outcome"),
+            s("reason"),
+            s("attempts"),
+            s("activityId"),
+            s("conversationId"),
+        ]);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+async fn deliveries(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    done(
+        async {
+            authorize(&app, &headers)?;
+            find(&app, &id).await?;
+            let wants_csv = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/csv"));
+            if wants_csv {
+                // Streamed a page at a time: a million rows are never in memory at once.
+                let store = app.store.clone();
+                let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+                    let (store, id) = (store.clone(), id.clone());
+                    async move {
+                        let after = after?;
+                        match store.list_deliveries(&id, after, 1000).await {
+                            Ok(rows) if rows.is_empty() => None,
+                            Ok(rows) => {
+                                let next = rows.last().map(|d| d.seq);
+                                let chunk = if after == 0 {
+                                    [CSV_HEADER.as_bytes(), &csv_rows(&rows)].concat()
+                                } else {
+                                    csv_rows(&rows)
+                                };
+                                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), next))
+                            }
+                            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+                        }
+                    }
+                });
+                let mut r = Body::from_stream(stream).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    "text/csv; charset=utf-8".parse().expect("a valid header"),
+                );
+                return Ok(r);
+            }
+            let q = query(raw.as_deref())?;
+            let after = match q.get("cursor").filter(|c| !c.is_empty()) {
+                None => 0,
+                Some(c) => c.parse::<i64>().map_err(|_| {
+                    unprocessable("?cursor", format!("cursor `{c}` is not one this API gave"))
+                })?,
+            };
+            let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+                None => 100,
+                Some(l) => l
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        unprocessable("?limit", format!("limit `{l}` is not between 1 and 1000"))
+                    })?,
+            };
+            let rows = app
+                .store
+                .list_deliveries(&id, after, limit)
+                .await
+                .map_err(store_err)?;
+            let next = (rows.len() == limit as usize)
+                .then(|| rows.last().map(|d| d.seq.to_string()))
+                .flatten();
+            let items: Vec<Value> = rows.iter().map(delivery_json).collect();
+            Ok(Json(json!({"items": items, "next": next})).into_response())
+        }
+        .await,
+    )
+}
+
+async fn cancel(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    done(
+        async {
+            authorize(&app, &headers)?;
+            let n = find(&app, &id).await?;
+            if !app
+                .store
+                .cancel_notification(&id, app.clock.now_ms())
+                .await
+                .map_err(store_err)?
+            {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "already-ended",
+                    format!("notification `{id}` has already {}", n.state.as_str()),
+                ));
+            }
+            let n = find(&app, &id).await?;
+            Ok(Json(summary(&app, &n).await?).into_response())
+        }
+        .await,
+    )
+}
