@@ -57,6 +57,16 @@ impl Client {
         }
     }
 
+    pub fn with_base(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: std::env::var("HERALD_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }
+    }
+
     /// Sends a request; 4xx answers are the caller's bad input (exit 2), refusals and server
     /// failures exit 3.
     pub async fn call(
@@ -65,7 +75,55 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Value, Failure> {
+        self.call_with(method, path, body, &[]).await
+    }
+
+    /// A text body (a CSV export).
+    pub async fn text(&self, path: &str, accept: &str) -> Result<String, Failure> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("accept", accept);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.map_err(|e| Failure {
+            code: EXIT_UNREACHABLE,
+            message: format!(
+                "cannot reach the Herald server at {}: {}",
+                self.base,
+                e.without_url()
+            ),
+        })?;
+        let status = res.status();
+        if !status.is_success() {
+            let code = if status.is_client_error() && status != 401 && status != 403 {
+                EXIT_USAGE
+            } else {
+                EXIT_UNREACHABLE
+            };
+            return Err(Failure {
+                code,
+                message: format!("the server refused: {status}"),
+            });
+        }
+        res.text().await.map_err(|e| Failure {
+            code: EXIT_UNREACHABLE,
+            message: format!("the answer broke off: {e}"),
+        })
+    }
+
+    pub async fn call_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, String)],
+    ) -> Result<Value, Failure> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -3,6 +3,8 @@
 mod client;
 mod emulator;
 mod installations;
+mod sandbox;
+mod send;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +41,35 @@ enum Command {
     },
     /// Run a local Microsoft Teams: Bot Connector, sign-in, Graph and a simulated tenant.
     Emulator(emulator::Args),
+    /// The emulator and the server in one process, no credentials needed (--demo shows it off).
+    Sandbox(sandbox::Args),
+    /// Send a notification.
+    Send {
+        #[command(flatten)]
+        args: send::SendArgs,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// A notification's state and counts.
+    Status {
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Every recipient's outcome.
+    Report {
+        id: String,
+        #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+        format: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Stop what has not been sent.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -72,6 +103,27 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Emulator(args) => emulator::run(args).await,
+            Command::Sandbox(args) => sandbox::run(args).await,
+            Command::Send { args, server } => {
+                return send::send(args, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Status { id, server } => {
+                return send::status(&id, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Report { id, format, server } => {
+                return send::report(&id, &format, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Cancel { id, server } => {
+                return send::cancel(&id, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
             Command::Installations { command, server } => {
                 return installations::run(command, server)
                     .await

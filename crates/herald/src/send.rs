@@ -1,0 +1,299 @@
+//! `herald send`, `status`, `report`, `cancel`: notifications through a running server.
+
+use crate::client::{Client, Failure, EXIT_FAILED, EXIT_USAGE};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("message").required(true).args(["text", "card"]))]
+pub struct SendArgs {
+    /// A recipient: UPN / e-mail, AAD object id or Teams user id (repeatable).
+    #[arg(long = "to", value_name = "USER")]
+    to: Vec<String>,
+    /// Every member of a team: its group id, or its Bot Framework id (19:…) (repeatable).
+    #[arg(long, value_name = "ID")]
+    team: Vec<String>,
+    /// Every member of a group, nested groups included (repeatable).
+    #[arg(long, value_name = "ID")]
+    group: Vec<String>,
+    /// Everyone who has the bot installed.
+    #[arg(long)]
+    all: bool,
+    /// A CSV whose first column (upn, aadObjectId or id) names the recipients.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Send this text.
+    #[arg(long)]
+    text: Option<String>,
+    /// Send the Adaptive Card in this JSON file.
+    #[arg(long, value_name = "FILE")]
+    card: Option<PathBuf>,
+    #[arg(long, value_name = "POLICY", value_parser = ["fail", "succeed", "install"])]
+    if_not_installed: Option<String>,
+    #[arg(long, value_name = "POLICY", value_parser = ["send", "skip", "fail"])]
+    if_chat_active: Option<String>,
+    /// Start the message with "Notification via {bot}".
+    #[arg(long)]
+    label_notification: bool,
+    /// Ring the recipient's activity feed (channelData.notification.alert).
+    #[arg(long)]
+    alert: bool,
+    /// Send later (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    send_at: Option<String>,
+    /// Resending with the same key returns the same notification.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+    /// Follow the progress until the notification ends.
+    #[arg(long)]
+    follow: bool,
+}
+
+fn read(path: &PathBuf) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))
+}
+
+impl SendArgs {
+    fn body(&self) -> Result<Value, Failure> {
+        let mut to = json!({});
+        if !self.to.is_empty() {
+            to["users"] = json!(self.to);
+        }
+        if !self.team.is_empty() {
+            to["teams"] = json!(self.team);
+        }
+        if !self.group.is_empty() {
+            to["groups"] = json!(self.group);
+        }
+        if self.all {
+            to["allInstalled"] = json!(true);
+        }
+        if let Some(csv) = &self.csv {
+            to["csv"] = json!(read(csv)?);
+        }
+        let message = match (&self.text, &self.card) {
+            (Some(t), _) => json!({"text": t}),
+            (None, Some(path)) => {
+                let card: Value = serde_json::from_str(&read(path)?)
+                    .map_err(|e| Failure::usage(format!("{} is not JSON: {e}", path.display())))?;
+                json!({"card": card})
+            }
+            (None, None) => return Err(Failure::usage("give --text or --card")),
+        };
+        let mut options = json!({});
+        if let Some(p) = &self.if_not_installed {
+            options["ifNotInstalled"] = json!(p);
+        }
+        if let Some(p) = &self.if_chat_active {
+            options["ifChatActive"] = json!(p);
+        }
+        if self.label_notification {
+            options["labelAsNotification"] = json!(true);
+        }
+        if self.alert {
+            options["alert"] = json!(true);
+        }
+        let mut body = json!({"to": to, "message": message, "options": options});
+        if let Some(t) = &self.send_at {
+            body["sendAt"] = json!(t);
+        }
+        Ok(body)
+    }
+}
+
+pub async fn send(args: SendArgs, client: &Client) -> Result<(), Failure> {
+    let body = serde_json::to_vec(&args.body()?).expect("JSON serializes");
+    let headers: Vec<(&str, String)> = args
+        .idempotency_key
+        .iter()
+        .map(|k| ("Idempotency-Key", k.clone()))
+        .collect();
+    let n = client
+        .call_with(Method::POST, "/v1/notifications", Some(body), &headers)
+        .await?;
+    let id = n["id"].as_str().unwrap_or_default().to_owned();
+    if !args.follow {
+        println!("{id} {}", n["state"].as_str().unwrap_or("?"));
+        eprintln!("accepted; follow it with `herald status {id}` or `herald report {id}`");
+        return Ok(());
+    }
+    let done = follow(client, &id, "sending").await?;
+    print_summary(&done);
+    if done["counts"]["failed"].as_u64().unwrap_or(0) > 0 {
+        return Err(Failure {
+            code: EXIT_FAILED,
+            message: format!(
+                "{} deliveries failed; see `herald report {id}`",
+                done["counts"]["failed"]
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Polls until the notification ends: a progress bar on a terminal, a line every few seconds
+/// otherwise. Returns the final status.
+pub async fn follow(client: &Client, id: &str, label: &str) -> Result<Value, Failure> {
+    let tty = std::io::stderr().is_terminal();
+    let bar = tty.then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        b.set_prefix(label.to_owned());
+        b
+    });
+    let mut last_line = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        let s = client
+            .call(Method::GET, &format!("/v1/notifications/{id}"), None)
+            .await?;
+        let c = &s["counts"];
+        let total = s["total"].as_u64().unwrap_or(0);
+        let pending = c["pending"].as_u64().unwrap_or(0);
+        let done = total.saturating_sub(pending);
+        let rate = s["ratePerSecond"].as_f64().unwrap_or(0.0);
+        let eta = if rate > 0.0 {
+            format!("{}s", (pending as f64 / rate).ceil())
+        } else {
+            "-".into()
+        };
+        let msg = format!(
+            "delivered {} · skipped {} · failed {} · {rate:.1}/s · ETA {eta}",
+            c["delivered"],
+            c["notInstalled"].as_u64().unwrap_or(0) + c["chatActive"].as_u64().unwrap_or(0),
+            c["failed"]
+        );
+        let ended = matches!(s["state"].as_str(), Some("completed" | "canceled"));
+        match &bar {
+            Some(b) => {
+                b.set_length(total);
+                b.set_position(done);
+                b.set_message(msg);
+            }
+            None if ended || last_line.elapsed() >= Duration::from_secs(2) => {
+                eprintln!(
+                    "{id} {}: {done}/{total} {msg}",
+                    s["state"].as_str().unwrap_or("?")
+                );
+                last_line = std::time::Instant::now();
+            }
+            None => {}
+        }
+        if ended {
+            if let Some(b) = bar {
+                b.finish();
+            }
+            return Ok(s);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub fn print_summary(s: &Value) {
+    let c = &s["counts"];
+    println!(
+        "{} {}: {} recipients · delivered {} · not installed {} · chat active {} · failed {} · canceled {}",
+        s["id"].as_str().unwrap_or("?"),
+        s["state"].as_str().unwrap_or("?"),
+        s["total"],
+        c["delivered"],
+        c["notInstalled"],
+        c["chatActive"],
+        c["failed"],
+        c["canceled"]
+    );
+}
+
+pub async fn status(id: &str, client: &Client) -> Result<(), Failure> {
+    let s = client
+        .call(Method::GET, &format!("/v1/notifications/{id}"), None)
+        .await?;
+    print_summary(&s);
+    if let Some(eta) = s["eta"].as_str() {
+        println!("eta {eta} at {}/s", s["ratePerSecond"]);
+    }
+    Ok(())
+}
+
+pub async fn cancel(id: &str, client: &Client) -> Result<(), Failure> {
+    let s = client
+        .call(
+            Method::POST,
+            &format!("/v1/notifications/{id}/cancel"),
+            None,
+        )
+        .await?;
+    print_summary(&s);
+    Ok(())
+}
+
+/// Every delivery row of a notification.
+pub async fn all_rows(client: &Client, id: &str) -> Result<Vec<Value>, Failure> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = client
+            .call(
+                Method::GET,
+                &format!("/v1/notifications/{id}/deliveries?limit=1000{cursor}"),
+                None,
+            )
+            .await?;
+        out.extend(page["items"].as_array().into_iter().flatten().cloned());
+        match page["next"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => return Ok(out),
+        }
+    }
+}
+
+pub fn print_table(rows: &[Value]) {
+    println!(
+        "{:<44} {:>6} {:<10} {:<14} {:>8}",
+        "RECIPIENT", "STATUS", "OUTCOME", "REASON", "ATTEMPTS"
+    );
+    for r in rows {
+        println!(
+            "{:<44} {:>6} {:<10} {:<14} {:>8}",
+            r["recipient"].as_str().unwrap_or("?"),
+            r["statusCode"]
+                .as_u64()
+                .map_or("-".into(), |c| c.to_string()),
+            r["outcome"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("-"),
+            r["attempts"]
+        );
+    }
+}
+
+pub async fn report(id: &str, format: &str, client: &Client) -> Result<(), Failure> {
+    match format {
+        "csv" => {
+            let text = client
+                .text(&format!("/v1/notifications/{id}/deliveries"), "text/csv")
+                .await?;
+            print!("{text}");
+        }
+        "json" => {
+            for r in all_rows(client, id).await? {
+                println!("{r}");
+            }
+        }
+        "table" => print_table(&all_rows(client, id).await?),
+        other => {
+            return Err(Failure {
+                code: EXIT_USAGE,
+                message: format!("--format {other}: use table, csv or json"),
+            })
+        }
+    }
+    Ok(())
+}
