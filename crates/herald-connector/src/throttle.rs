@@ -51,8 +51,11 @@ fn padded(windows: &[Window]) -> Vec<Window> {
 /// few milliseconds slower than the last. It costs 1 % of the ceiling (49.5 of 50 RPS).
 pub const TENANT_MARGIN_MS: u64 = 10;
 
-/// Past this many tracked conversations, those idle for an hour are forgotten.
+/// Past this many tracked conversations, those idle for an hour are forgotten — at most once a
+/// minute: in a fan-out every conversation is recent, and pruning on each admission would make
+/// every send walk them all.
 const PRUNE_AT: usize = 50_000;
+const PRUNE_EVERY_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
 
 pub struct Throttle {
@@ -70,6 +73,7 @@ struct State {
     threads: HashMap<(String, OpClass), SlidingLog>,
     paused_until: u64,
     pauses: u64,
+    last_prune: u64,
 }
 
 impl Throttle {
@@ -122,7 +126,8 @@ impl Throttle {
             st.next_slot_us = st.next_slot_us.max(now_us.saturating_sub(1000)) + interval_us;
         }
         if self.conversation_limits {
-            if st.threads.len() >= PRUNE_AT {
+            if st.threads.len() >= PRUNE_AT && now >= st.last_prune + PRUNE_EVERY_MS {
+                st.last_prune = now;
                 st.threads
                     .retain(|_, log| log.latest().is_some_and(|t| t + HOUR_MS > now));
             }

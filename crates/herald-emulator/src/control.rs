@@ -94,6 +94,7 @@ async fn tenant(State(s): State<Arc<Shared>>) -> Json<Value> {
                 "guest": u.guest,
                 "installed": w.installed(i),
                 "blocked": w.users[i].blocked,
+                "conversationId": w.existing_personal(i),
             })
         })
         .collect();

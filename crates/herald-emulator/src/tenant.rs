@@ -22,6 +22,8 @@ const GUEST_DOMAIN: &str = "partner.example";
 #[derive(Debug, Clone)]
 pub enum TenantSpec {
     Seeded { users: usize },
+    /// Seeded, every member (not the guests) with the bot already installed.
+    SeededInstalled { users: usize },
     File(PathBuf),
     Inline(Box<TenantFile>),
 }
@@ -30,6 +32,11 @@ impl TenantSpec {
     pub fn build(&self) -> anyhow::Result<Tenant> {
         match self {
             TenantSpec::Seeded { users } => Ok(Tenant::seeded(*users)),
+            TenantSpec::SeededInstalled { users } => {
+                let mut t = Tenant::seeded(*users);
+                t.preinstalled = (0..*users).collect();
+                Ok(t)
+            }
             TenantSpec::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read tenant file {}", path.display()))?;

@@ -119,6 +119,7 @@ impl World {
         };
         for u in w.tenant.preinstalled.clone() {
             w.install(u);
+            w.personal_conversation(u);
         }
         for u in w.tenant.preblocked.clone() {
             w.users[u].blocked = true;

@@ -94,7 +94,9 @@ impl Server {
             throttle,
             ConnectorConfig {
                 allowed: cfg.allowed_service_urls.clone(),
-                request_timeout: Duration::from_secs(30),
+                // Teams answers sends in well under a second; a request held past this is
+                // retried rather than left blocking a slot.
+                request_timeout: Duration::from_secs(10),
                 retry: RetryPolicy::default(),
             },
         )

@@ -547,30 +547,45 @@ macro_rules! impl_store {
             }
 
             async fn insert_deliveries(&self, id: &str, first_seq: i64, rows: &[NewDelivery], now: u64) -> Result<u64> {
+                // Many rows a statement: one round trip per 200 recipients, not one each.
+                const PER_STATEMENT: usize = 200;
+                const COLS: usize = 13;
                 let mut tx = self.pool.begin().await?;
                 let mut added = 0;
-                for (i, d) in rows.iter().enumerate() {
-                    let (status, outcome, code, reason) = match &d.decided {
-                        None => ("pending", None, None, None),
-                        Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.clone()),
-                    };
-                    added += sqlx::query(&self.q.insert_delivery)
-                        .bind(id)
-                        .bind(first_seq + i as i64)
-                        .bind(&d.recipient)
-                        .bind(&d.recipient_key)
-                        .bind(&d.aad_object_id)
-                        .bind(&d.upn)
-                        .bind(&d.display_name)
-                        .bind(&d.data)
-                        .bind(status)
-                        .bind(outcome)
-                        .bind(code)
-                        .bind(reason)
-                        .bind(db(now))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                for (c, chunk) in rows.chunks(PER_STATEMENT).enumerate() {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|r| {
+                            let marks: Vec<String> = (1..=COLS).map(|k| self.param(r * COLS + k)).collect();
+                            format!("({})", marks.join(", "))
+                        })
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO deliveries (notification_id, seq, recipient, recipient_key, aad_object_id, upn, \
+                         display_name, data, status, outcome, status_code, reason, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for (i, d) in chunk.iter().enumerate() {
+                        let (status, outcome, code, reason) = match &d.decided {
+                            None => ("pending", None, None, None),
+                            Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.clone()),
+                        };
+                        q = q
+                            .bind(id)
+                            .bind(first_seq + (c * PER_STATEMENT + i) as i64)
+                            .bind(&d.recipient)
+                            .bind(&d.recipient_key)
+                            .bind(&d.aad_object_id)
+                            .bind(&d.upn)
+                            .bind(&d.display_name)
+                            .bind(&d.data)
+                            .bind(status)
+                            .bind(outcome)
+                            .bind(code)
+                            .bind(reason)
+                            .bind(db(now));
+                    }
+                    added += q.execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
                 Ok(added)

@@ -12,6 +12,9 @@ pub struct Args {
     /// Seed a tenant of N users (user1@sandbox.example …), with guests, teams and nested groups.
     #[arg(long, default_value_t = 25, conflicts_with = "tenant")]
     users: usize,
+    /// Every seeded member starts with the bot installed (Teams tells the bot nothing about it).
+    #[arg(long, conflicts_with = "tenant")]
+    all_installed: bool,
     /// Load the tenant from a JSON file shaped like `GET /_emulator/tenant`.
     #[arg(long, value_name = "FILE")]
     tenant: Option<PathBuf>,
@@ -52,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let custom_password = args.app_password.is_some();
     let tenant = match args.tenant {
         Some(path) => TenantSpec::File(path),
+        None if args.all_installed => TenantSpec::SeededInstalled { users: args.users },
         None => TenantSpec::Seeded { users: args.users },
     };
     let config = RuntimeConfig {

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Delivery-engine benchmarks (issue 4), each against real processes on loopback:
+
+  ceiling   10,000 installed recipients at Teams' 50 RPS with per-conversation limits on:
+            time against the 200 s floor, the busiest second the emulator received, 429s.
+            --faults adds 5 % injected 502/503/504 and 1 % held requests.
+  engine    100,000 installed recipients, every limit off: deliveries/s from accept to
+            completed, and the server's peak RSS.
+  cold      10,000 recipients with no reference and ifNotInstalled=install: Graph + connector
+            calls per recipient, then a second notification to the same people.
+  crash     kill -9 the server three times during a 10,000-recipient send, restart it each
+            time: every recipient delivered; duplicates counted from the emulator's transcripts.
+
+Usage: bench/delivery.py MODE [--backend sqlite|postgres] [--users N] [--faults]
+Needs a release build (cargo build --release -p herald); PostgreSQL for --backend postgres.
+"""
+import argparse, json, os, re, signal, subprocess, sys, tempfile, threading, time, urllib.request, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "herald")
+TOKEN = "bench-token"
+PG_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def http(method, url, body=None, headers=None, timeout=600):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read()
+            return r.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+class Proc:
+    def __init__(self, args, env=None):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env={**os.environ, **(env or {})})
+
+    def lines(self):
+        return iter(self.p.stdout.readline, "")
+
+    def drain(self):
+        threading.Thread(target=self.p.stdout.read, daemon=True).start()
+
+    def rss_mb(self):
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                s = f.read()
+            return int(re.search(r"VmRSS:\s+(\d+)", s).group(1)) / 1024, int(re.search(r"VmHWM:\s+(\d+)", s).group(1)) / 1024
+        except (OSError, AttributeError):
+            return 0, 0
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def emulator(users, *flags):
+    e = Proc([BIN, "emulator", "--users", str(users), "--listen", "127.0.0.1:0", *flags])
+    env = {}
+    for line in e.lines():
+        m = re.match(r"\s+export (\w+)=(.*)", line)
+        if m:
+            env[m.group(1)] = m.group(2).strip()
+        if "/_emulator/stats" in line:
+            break
+    e.drain()
+    return e, env["HERALD_LOGIN_URL"], env
+
+
+def serve(env, database_url, **extra):
+    vars = {**env, "HERALD_LISTEN": "127.0.0.1:0", "HERALD_DATABASE_URL": database_url,
+            "HERALD_API_TOKENS": TOKEN, "HERALD_WELCOME_TEXT": "", "HERALD_LOG": "warn"}
+    vars.update({k: str(v) for k, v in extra.items()})
+    s = Proc([BIN, "serve"], vars)
+    line = s.p.stdout.readline()
+    base = line.strip().replace("herald serve listening on ", "")
+    s.drain()
+    http("PUT", env["HERALD_LOGIN_URL"] + "/_emulator/config", {"botEndpoint": base + "/api/messages"})
+    return s, base
+
+
+def api(base, method, path, body=None):
+    return http(method, base + path, body, {"authorization": f"Bearer {TOKEN}"})
+
+
+def database(backend):
+    if backend == "sqlite":
+        d = tempfile.mkdtemp(prefix="herald-bench-")
+        return f"sqlite://{d}/herald.db", lambda: None
+    schema = "herald_bench_" + uuid.uuid4().hex[:8]
+    subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+    drop = lambda: subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                                  env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+    return f"{PG_URL}?options=-c%20search_path%3D{schema}", drop
+
+
+def register(origin, base, chunk=5000):
+    """Teach the server every installed user's conversation, as a Teams Toolkit store import."""
+    _, tenant = http("GET", origin + "/_emulator/tenant")
+    refs = [u for u in tenant["users"] if u.get("conversationId")]
+    for i in range(0, len(refs), chunk):
+        doc = {}
+        for u in refs[i:i + chunk]:
+            doc[f"_{tenant['tenantId']}_{u['conversationId']}"] = {
+                "user": {"id": u["id"], "aadObjectId": u["aadObjectId"], "name": u["displayName"]},
+                "bot": {"id": tenant["botId"], "name": tenant["appName"]},
+                "conversation": {"conversationType": "personal", "tenantId": tenant["tenantId"], "id": u["conversationId"]},
+                "channelId": "msteams", "serviceUrl": tenant["serviceUrl"]}
+        status, r = api(base, "POST", "/v1/installations/import", doc)
+        assert status == 200, (status, r)
+    return tenant, len(refs)
+
+
+def run_notification(base, body, watch=None):
+    t0 = time.time()
+    status, n = api(base, "POST", "/v1/notifications", body)
+    assert status == 202, (status, n)
+    while True:
+        s = api(base, "GET", f"/v1/notifications/{n['id']}")[1]
+        if watch:
+            watch(s)
+        if s["state"] in ("completed", "canceled"):
+            return s, time.time() - t0
+        time.sleep(0.5)
+
+
+def ceiling(args):
+    flags = ["--all-installed", "--rps", "50", "--no-transcripts"]
+    if args.faults:
+        flags += ["--faults", "502=0.0167,503=0.0167,504=0.0166,timeout=0.01,seed=7"]
+    e, origin, env = emulator(args.users, *flags)
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=50)
+    try:
+        _, count = register(origin, base)
+        http("DELETE", origin + "/_emulator/stats")
+        st, secs = run_notification(base, {"to": {"allInstalled": True}, "message": {"text": "Benchmark at the ceiling"}})
+        stats = http("GET", origin + "/_emulator/stats")[1]
+        floor = count / 50
+        c = st["counts"]
+        sends = stats["requests"].get("POST /v3/conversations/{cid}/activities", {})
+        print(json.dumps({
+            "mode": "ceiling" + (" with faults" if args.faults else ""), "backend": args.backend, "recipients": count,
+            "seconds": round(secs, 1), "floor_seconds": floor, "ratio_to_floor": round(secs / floor, 4),
+            "delivered": c["delivered"], "failed": c["failed"],
+            "emulator_max_requests_in_1s": stats["maxRequestsIn1s"]["tenant"],
+            "emulator_received": stats["connectorRequests"], "throttled_429": stats["throttled"],
+            "share_429": round(stats["throttled"] / max(1, stats["connectorRequests"]), 5),
+            "sends_by_status": sends}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def engine(args):
+    e, origin, env = emulator(args.users, "--all-installed", "--rps", "0", "--no-conversation-limits", "--no-transcripts")
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=0)
+    try:
+        _, count = register(origin, base)
+        peak = [0.0]
+        t_start = time.time()
+        trace = os.environ.get("BENCH_TRACE")
+        def watch(st):
+            peak[0] = max(peak[0], s.rss_mb()[0])
+            if trace:
+                c = st["counts"]
+                print(f"  t={time.time() - t_start:5.1f}s resolved={st['resolved']} total={st['total']} done={st['total'] - c['pending']}", file=sys.stderr)
+        st, secs = run_notification(base, {"to": {"allInstalled": True}, "message": {"text": "Engine ceiling"}}, watch)
+        c = st["counts"]
+        print(json.dumps({"mode": "engine", "backend": args.backend, "recipients": count, "seconds": round(secs, 1),
+                          "deliveries_per_second": round(c["delivered"] / secs), "delivered": c["delivered"],
+                          "failed": c["failed"], "server_rss_mb_peak_while_sending": round(peak[0]),
+                          "server_rss_high_water_mb": round(s.rss_mb()[1])}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def cold(args):
+    e, origin, env = emulator(args.users, "--rps", "0", "--no-conversation-limits", "--no-transcripts")
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=0)
+    try:
+        _, tenant = http("GET", origin + "/_emulator/tenant")
+        members = [u["aadObjectId"] for u in tenant["users"] if not u["guest"]][:args.users]
+        csv = "aadObjectId\n" + "\n".join(members) + "\n"
+        http("DELETE", origin + "/_emulator/stats")
+        st, secs = run_notification(base, {"to": {"csv": csv}, "message": {"text": "Cold path"}, "options": {"ifNotInstalled": "install"}})
+        first = http("GET", origin + "/_emulator/stats")[1]
+        http("DELETE", origin + "/_emulator/stats")
+        st2, secs2 = run_notification(base, {"to": {"csv": csv}, "message": {"text": "Second"}, "options": {"ifNotInstalled": "install"}})
+        second = http("GET", origin + "/_emulator/stats")[1]
+        def calls(stats):
+            return {k: v["received"] for k, v in stats["requests"].items() if k.split(" ")[1].startswith(("/v3", "/v1.0"))}
+        n = len(members)
+        c1, c2 = calls(first), calls(second)
+        print(json.dumps({"mode": "cold", "backend": args.backend, "recipients": n,
+                          "first": {"seconds": round(secs, 1), "delivered": st["counts"]["delivered"], "calls": c1,
+                                    "calls_per_recipient": round(sum(c1.values()) / n, 3)},
+                          "second": {"seconds": round(secs2, 1), "delivered": st2["counts"]["delivered"], "calls": c2,
+                                     "calls_per_recipient": round(sum(c2.values()) / n, 3)}}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def crash(args):
+    e, origin, env = emulator(args.users, "--all-installed", "--rps", "50")
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=50)
+    kills = []
+    try:
+        tenant, count = register(origin, base)
+        status, n = api(base, "POST", "/v1/notifications", {"to": {"allInstalled": True}, "message": {"text": "Crash test"}})
+        assert status == 202
+        t0 = time.time()
+        for at in (30, 70, 110):
+            time.sleep(max(0, at - (time.time() - t0)))
+            before = api(base, "GET", f"/v1/notifications/{n['id']}")[1]["counts"]["delivered"]
+            s.kill9()
+            kills.append({"at_s": at, "delivered_before": before})
+            s, base = serve(env, url, HERALD_TENANT_RPS=50)
+        while True:
+            st = api(base, "GET", f"/v1/notifications/{n['id']}")[1]
+            if st["state"] in ("completed", "canceled"):
+                break
+            time.sleep(1)
+        secs = time.time() - t0
+        received, duplicates, missing = 0, 0, 0
+        for u in tenant["users"]:
+            if not u.get("conversationId"):
+                continue
+            t = http("GET", origin + f"/_emulator/users/{u['upn']}/transcript")[1]
+            got = sum(1 for a in t["activities"] if a["text"] == "Crash test")
+            received += got
+            duplicates += max(0, got - 1)
+            missing += got == 0
+        print(json.dumps({"mode": "crash", "backend": args.backend, "recipients": count, "kills": kills,
+                          "seconds": round(secs, 1), "counts": st["counts"], "users_who_got_it": count - missing,
+                          "missing": missing, "duplicates": duplicates, "max_in_flight": 64}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash"])
+    p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--users", type=int)
+    p.add_argument("--faults", action="store_true")
+    a = p.parse_args()
+    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000}[a.mode]
+    if not os.path.exists(BIN):
+        sys.exit("build first: cargo build --release -p herald")
+    globals()[a.mode](a)
