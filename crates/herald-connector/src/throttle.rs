@@ -51,6 +51,12 @@ fn padded(windows: &[Window]) -> Vec<Window> {
 /// few milliseconds slower than the last. It costs 1 % of the ceiling (49.5 of 50 RPS).
 pub const TENANT_MARGIN_MS: u64 = 10;
 
+/// A wake-up this late still counts as on time: the tokio timer rounds to the millisecond and
+/// wakes a little late, and resetting the schedule on every late wake-up would drift the rate
+/// below the budget (measured: 47.4 of 49.5 RPS). Kept under the margin above, so that late
+/// admissions plus arrival jitter still fit Teams' window.
+const CATCH_UP_US: u64 = 4_000;
+
 /// Past this many tracked conversations, those idle for an hour are forgotten — at most once a
 /// minute: in a fan-out every conversation is recent, and pruning on each admission would make
 /// every send walk them all.
@@ -121,9 +127,8 @@ impl Throttle {
         }
         if self.tenant_rps > 0 {
             let interval_us = (1000 + TENANT_MARGIN_MS) * 1000 / u64::from(self.tenant_rps);
-            // Schedule from the slot, not from the (whole-millisecond, so slightly late) wake-up,
-            // or the rate would drift below the budget.
-            st.next_slot_us = st.next_slot_us.max(now_us.saturating_sub(1000)) + interval_us;
+            // Schedule from the slot, not from the (slightly late) wake-up.
+            st.next_slot_us = st.next_slot_us.max(now_us.saturating_sub(CATCH_UP_US)) + interval_us;
         }
         if self.conversation_limits {
             if st.threads.len() >= PRUNE_AT && now >= st.last_prune + PRUNE_EVERY_MS {
@@ -207,11 +212,13 @@ mod tests {
             t.acquire(&format!("a:{i}"), OpClass::Send).await;
             at.push(herald_core::Clock::now_ms(&clock) - start);
         }
-        // (1000 + 10) / 50 = 20.2 ms a slot; the clock reads whole milliseconds.
+        // (1000 + 10) / 50 = 20.2 ms a slot (99 × 20.2 = 1999.8); the catch-up tolerance may
+        // open a slot up to 4 ms early after an idle spell, never more.
         assert!(
-            (1998..=2000).contains(&at[99]),
-            "one every 20.2 ms (99 × 20.2 = 1999.8), never a burst: {at:?}"
+            (1995..=2000).contains(&at[99]),
+            "paced, never a burst: {at:?}"
         );
+        assert!(at.windows(2).all(|w| w[1] - w[0] >= 16), "{at:?}");
         for (i, &t0) in at.iter().enumerate() {
             assert!(at[i..].iter().take_while(|&&t| t < t0 + 1000).count() <= 50);
         }

@@ -21,9 +21,13 @@ const GUEST_DOMAIN: &str = "partner.example";
 /// Where the tenant comes from.
 #[derive(Debug, Clone)]
 pub enum TenantSpec {
-    Seeded { users: usize },
+    Seeded {
+        users: usize,
+    },
     /// Seeded, every member (not the guests) with the bot already installed.
-    SeededInstalled { users: usize },
+    SeededInstalled {
+        users: usize,
+    },
     File(PathBuf),
     Inline(Box<TenantFile>),
 }

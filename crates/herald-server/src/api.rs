@@ -71,7 +71,22 @@ pub fn query(raw: Option<&str>) -> Result<HashMap<String, String>, Problem> {
     })
 }
 
-async fn list_installations(
+/// Stored conversation references, cursor-paged.
+#[utoipa::path(
+    get,
+    path = "/v1/installations",
+    params(
+        ("state" = Option<String>, Query, description = "active or unreachable"),
+        ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000"),
+    ),
+    responses(
+        (status = 200, body = crate::dto::InstallationPage),
+        (status = 401, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_installations(
     State(app): State<App>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -131,7 +146,18 @@ async fn list_installations(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn import(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+/// Import a Teams Toolkit notification bot's store (its JSON file as the body).
+#[utoipa::path(
+    post,
+    path = "/v1/installations/import",
+    request_body(content = Object, description = "The `.notification.localstore.json` file"),
+    responses(
+        (status = 200, body = crate::dto::ImportReport),
+        (status = 400, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let result: Result<Response, Problem> = async {
         authorize(&app, &headers)?;
         let bytes = axum::body::to_bytes(body, MAX_API_BODY)

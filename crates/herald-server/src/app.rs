@@ -192,6 +192,7 @@ fn router(state: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::document))
         .merge(api::routes())
         .fallback(|| async {
             Problem::new(

@@ -3,6 +3,10 @@
 
 use crate::api::{authorize, query};
 use crate::app::App;
+use crate::dto::{
+    CountsDto, DeliveryPage, DeliveryRow, NotificationList, NotificationListItem,
+    NotificationSummary, ProblemDetails,
+};
 use crate::engine::recipients::{self, Recipient};
 use crate::engine::request::{self, NotificationRequest};
 use crate::engine::StoredRequest;
@@ -18,7 +22,6 @@ use herald_store::{
     Counts, Created, Delivery, DeliveryStatus, NewNotification, Notification, NotificationState,
     Outcome,
 };
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -140,7 +143,26 @@ fn new_id() -> String {
     format!("ntf_{id}")
 }
 
-async fn create(
+/// Create a notification.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications",
+    request_body = NotificationRequest,
+    params(
+        ("sync" = Option<bool>, Query, description = "With one recipient: wait and answer with its delivery row"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same notification"),
+    ),
+    responses(
+        (status = 202, description = "Accepted", body = NotificationSummary),
+        (status = 200, description = "?sync=true: the one recipient's row", body = DeliveryRow),
+        (status = 400, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or a wrong API token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "The message is over Teams' size limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid; `pointer` names the field", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create(
     State(app): State<App>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -251,9 +273,9 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
             .await
             .map_err(store_err)?;
         if let Some(d) = rows.first().filter(|d| d.status == DeliveryStatus::Done) {
-            let mut v = delivery_json(d);
-            v["notificationId"] = json!(n.id);
-            return Ok(Json(v).into_response());
+            let mut row = delivery_row(d);
+            row.notification_id = Some(n.id.clone());
+            return Ok(Json(row).into_response());
         }
         if tokio::time::Instant::now() > deadline {
             let summary = summary(app, n).await?;
@@ -263,24 +285,28 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
     }
 }
 
-fn delivery_json(d: &Delivery) -> Value {
+fn delivery_row(d: &Delivery) -> DeliveryRow {
     let (outcome, code, reason) = match &d.result {
         Some(r) => (r.outcome.as_str(), r.status_code, r.reason.clone()),
         None => ("pending", None, None),
     };
-    json!({
-        "recipient": d.recipient,
-        "statusCode": code,
-        "succeeded": code == Some(200) && d.result.as_ref().is_some_and(|r| r.outcome == Outcome::Delivered),
-        "outcome": outcome,
-        "reason": reason,
-        "attempts": d.attempts,
-        "activityId": d.activity_id,
-        "conversationId": d.conversation_id,
-    })
+    DeliveryRow {
+        recipient: d.recipient.clone(),
+        status_code: code,
+        succeeded: code == Some(200)
+            && d.result
+                .as_ref()
+                .is_some_and(|r| r.outcome == Outcome::Delivered),
+        outcome: outcome.to_owned(),
+        reason,
+        attempts: d.attempts,
+        activity_id: d.activity_id.clone(),
+        conversation_id: d.conversation_id.clone(),
+        notification_id: None,
+    }
 }
 
-async fn summary(app: &App, n: &Notification) -> Result<Value, Problem> {
+async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Problem> {
     let counts: Counts = app.store.delivery_counts(&n.id).await.map_err(store_err)?;
     let now = app.clock.now_ms();
     let active = matches!(
@@ -293,19 +319,19 @@ async fn summary(app: &App, n: &Notification) -> Result<Value, Problem> {
     };
     let eta = (active && rate > 0.0 && n.resolved)
         .then(|| rfc3339_ms(now + (counts.pending as f64 / rate * 1000.0) as u64));
-    Ok(json!({
-        "id": n.id,
-        "state": n.state.as_str(),
-        "counts": counts,
-        "total": counts.total(),
-        "resolved": n.resolved,
-        "createdAt": rfc3339_ms(n.created_at),
-        "sendAt": n.send_at.map(rfc3339_ms),
-        "startedAt": n.started_at.map(rfc3339_ms),
-        "finishedAt": n.finished_at.map(rfc3339_ms),
-        "ratePerSecond": (rate * 10.0).round() / 10.0,
-        "eta": eta,
-    }))
+    Ok(NotificationSummary {
+        id: n.id.clone(),
+        state: n.state.as_str().to_owned(),
+        total: counts.total(),
+        counts: CountsDto::from(counts),
+        resolved: n.resolved,
+        created_at: rfc3339_ms(n.created_at),
+        send_at: n.send_at.map(rfc3339_ms),
+        started_at: n.started_at.map(rfc3339_ms),
+        finished_at: n.finished_at.map(rfc3339_ms),
+        rate_per_second: (rate * 10.0).round() / 10.0,
+        eta,
+    })
 }
 
 async fn find(app: &App, id: &str) -> Result<Notification, Problem> {
@@ -322,7 +348,21 @@ async fn find(app: &App, id: &str) -> Result<Notification, Problem> {
         })
 }
 
-async fn status(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// A notification's state, counts and ETA.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications/{id}",
+    params(("id" = String, Path, description = "The notification")),
+    responses(
+        (status = 200, body = NotificationSummary),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn status(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     done(
         async {
             authorize(&app, &headers)?;
@@ -333,14 +373,30 @@ async fn status(State(app): State<App>, headers: HeaderMap, Path(id): Path<Strin
     )
 }
 
-async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+/// Notifications, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications",
+    params(
+        ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 500"),
+    ),
+    responses((status = 200, body = NotificationList), (status = 422, body = ProblemDetails, content_type = "application/problem+json"))
+)]
+pub(crate) async fn list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     done(
         async {
             authorize(&app, &headers)?;
             let q = query(raw.as_deref())?;
             let before = match q.get("cursor").filter(|c| !c.is_empty()) {
                 None => None,
-                Some(c) => Some(c.parse::<i64>().map_err(|_| unprocessable("?cursor", format!("cursor `{c}` is not one this API gave")))?),
+                Some(c) => Some(c.parse::<i64>().map_err(|_| {
+                    unprocessable("?cursor", format!("cursor `{c}` is not one this API gave"))
+                })?),
             };
             let limit = match q.get("limit").filter(|l| !l.is_empty()) {
                 None => 50,
@@ -348,18 +404,29 @@ async fn list(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuer
                     .parse::<u32>()
                     .ok()
                     .filter(|n| (1..=500).contains(n))
-                    .ok_or_else(|| unprocessable("?limit", format!("limit `{l}` is not between 1 and 500")))?,
+                    .ok_or_else(|| {
+                        unprocessable("?limit", format!("limit `{l}` is not between 1 and 500"))
+                    })?,
             };
-            let items = app.store.list_notifications(before, limit).await.map_err(store_err)?;
-            let next = (items.len() == limit as usize).then(|| items.last().map(|n| n.seq.to_string())).flatten();
-            let items: Vec<Value> = items
+            let items = app
+                .store
+                .list_notifications(before, limit)
+                .await
+                .map_err(store_err)?;
+            let next = (items.len() == limit as usize)
+                .then(|| items.last().map(|n| n.seq.to_string()))
+                .flatten();
+            let items = items
                 .iter()
-                .map(|n| {
-                    json!({"id": n.id, "state": n.state.as_str(), "total": n.total, "createdAt": rfc3339_ms(n.created_at),
-                           "finishedAt": n.finished_at.map(rfc3339_ms)})
+                .map(|n| NotificationListItem {
+                    id: n.id.clone(),
+                    state: n.state.as_str().to_owned(),
+                    total: n.total,
+                    created_at: rfc3339_ms(n.created_at),
+                    finished_at: n.finished_at.map(rfc3339_ms),
                 })
                 .collect();
-            Ok(Json(json!({"items": items, "next": next})).into_response())
+            Ok(Json(NotificationList { items, next }).into_response())
         }
         .await,
     )
@@ -373,27 +440,37 @@ fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
         .has_headers(false)
         .from_writer(Vec::new());
     for d in rows {
-        let v = delivery_json(d);
-        let s = |k: &str| match &v[k] {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let r = delivery_row(d);
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let _ = w.write_record([
-            s("recipient"),
-            s("statusCode"),
-            s("succeeded"),
-            s("outcome"),
-            s("reason"),
-            s("attempts"),
-            s("activityId"),
-            s("conversationId"),
+            r.recipient.clone(),
+            r.status_code.map(|c| c.to_string()).unwrap_or_default(),
+            r.succeeded.to_string(),
+            r.outcome.clone(),
+            opt(&r.reason),
+            r.attempts.to_string(),
+            opt(&r.activity_id),
+            opt(&r.conversation_id),
         ]);
     }
     w.into_inner().unwrap_or_default()
 }
 
-async fn deliveries(
+/// Every recipient's row, cursor-paged; `Accept: text/csv` exports them all.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications/{id}/deliveries",
+    params(
+        ("id" = String, Path, description = "The notification"),
+        ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000"),
+    ),
+    responses(
+        (status = 200, description = "A page of rows, or (Accept: text/csv) all of them as CSV", body = DeliveryPage),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn deliveries(
     State(app): State<App>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -461,14 +538,29 @@ async fn deliveries(
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last().map(|d| d.seq.to_string()))
                 .flatten();
-            let items: Vec<Value> = rows.iter().map(delivery_json).collect();
-            Ok(Json(json!({"items": items, "next": next})).into_response())
+            let items = rows.iter().map(delivery_row).collect();
+            Ok(Json(DeliveryPage { items, next }).into_response())
         }
         .await,
     )
 }
 
-async fn cancel(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// Stop what has not been sent.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications/{id}/cancel",
+    params(("id" = String, Path, description = "The notification")),
+    responses(
+        (status = 200, body = NotificationSummary),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It has already ended", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn cancel(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     done(
         async {
             authorize(&app, &headers)?;

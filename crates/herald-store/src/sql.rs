@@ -55,7 +55,6 @@ pub struct Queries {
     pub claim_resolution: String,
     pub renew_resolution: String,
     pub max_delivery_seq: String,
-    pub insert_delivery: String,
     pub finish_resolution: String,
     pub active_notification: String,
     pub claim_deliveries: String,
@@ -239,11 +238,6 @@ RETURNING {notification_cols}"#
             }),
             renew_resolution: q("UPDATE notifications SET resolve_lease_until = $2 WHERE id = $1"),
             max_delivery_seq: q("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE notification_id = $1"),
-            insert_delivery: q(
-                "INSERT INTO deliveries (notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, \
-                 data, status, outcome, status_code, reason, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
-            ),
             finish_resolution: q(
                 "UPDATE notifications SET resolved = 1, resolve_lease_until = NULL, \
                  total = (SELECT COUNT(*) FROM deliveries WHERE notification_id = $1), \

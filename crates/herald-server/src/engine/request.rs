@@ -6,19 +6,22 @@ use axum::http::StatusCode;
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A notification to send (SPEC §4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationRequest {
     pub to: Audience,
     pub message: Message,
     #[serde(default)]
     pub options: Options,
+    /// Send later (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Audience {
     /// UPNs / e-mail addresses, AAD object ids or Teams user ids.
@@ -39,18 +42,23 @@ pub struct Audience {
     pub csv: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// Text or an Adaptive Card (not both).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// An Adaptive Card (`"type": "AdaptiveCard"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub card: Option<Value>,
+    /// Per-recipient template data (not available in this version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IfNotInstalled {
     #[default]
@@ -59,7 +67,7 @@ pub enum IfNotInstalled {
     Install,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IfChatActive {
     #[default]
@@ -68,7 +76,7 @@ pub enum IfChatActive {
     Fail,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Options {
     #[serde(default)]
@@ -79,7 +87,9 @@ pub struct Options {
     pub label_as_notification: bool,
     #[serde(default)]
     pub alert: bool,
+    /// Not available in this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub wait_for_response: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_user: Option<String>,

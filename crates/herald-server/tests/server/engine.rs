@@ -510,3 +510,43 @@ async fn idempotency_schedule_cancel_and_bad_input() {
     );
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_is_generated_from_the_code() {
+    let env = setup(Backend::Sqlite, 2).await;
+    let doc: Value = env
+        .http
+        .get(format!("{}/openapi.json", env.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/v1/notifications",
+        "/v1/notifications/{id}",
+        "/v1/notifications/{id}/deliveries",
+        "/v1/notifications/{id}/cancel",
+        "/v1/installations",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    let req = &doc["components"]["schemas"]["NotificationRequest"];
+    assert!(
+        req["properties"]["to"].is_object() && req["properties"]["message"].is_object(),
+        "{req}"
+    );
+    let opts = &doc["components"]["schemas"]["IfNotInstalled"];
+    assert_eq!(
+        opts["enum"],
+        json!(["fail", "succeed", "install"]),
+        "{opts}"
+    );
+    env.shutdown().await;
+}

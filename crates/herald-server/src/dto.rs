@@ -1,0 +1,133 @@
+//! What the API answers, as types: serialized by the handlers and described by `/openapi.json`.
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A notification's progress.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSummary {
+    pub id: String,
+    /// scheduled, resolving, sending, completed, canceled
+    pub state: String,
+    pub counts: CountsDto,
+    /// Recipients resolved so far.
+    pub total: u64,
+    /// Whether every recipient has been resolved.
+    pub resolved: bool,
+    pub created_at: String,
+    pub send_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub rate_per_second: f64,
+    /// When the remaining deliveries should be done, at the current rate.
+    pub eta: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CountsDto {
+    pub pending: u64,
+    /// 200
+    pub delivered: u64,
+    /// 100, skipped by policy
+    pub not_installed: u64,
+    /// 300, skipped by policy
+    pub chat_active: u64,
+    /// Any status, outcome failed.
+    pub failed: u64,
+    pub canceled: u64,
+}
+
+impl From<herald_store::Counts> for CountsDto {
+    fn from(c: herald_store::Counts) -> Self {
+        Self {
+            pending: c.pending,
+            delivered: c.delivered,
+            not_installed: c.not_installed,
+            chat_active: c.chat_active,
+            failed: c.failed,
+            canceled: c.canceled,
+        }
+    }
+}
+
+/// One recipient's outcome, in Power Automate's terms.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRow {
+    pub recipient: String,
+    /// 200 delivered; 100 not installed; 300 chat active; else the status Teams gave.
+    pub status_code: Option<u16>,
+    /// True only for 200.
+    pub succeeded: bool,
+    /// pending, delivered, skipped, failed, canceled
+    pub outcome: String,
+    /// not_installed, blocked, chat_active, external_user, unknown_user, message_too_big,
+    /// template_error, throttled, service_error, bad_request, canceled
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub activity_id: Option<String>,
+    pub conversation_id: Option<String>,
+    /// Set on `?sync=true` answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryRow>,
+    /// The cursor of the next page; absent on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationListItem {
+    pub id: String,
+    pub state: String,
+    pub total: u64,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationListItem>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallationPage {
+    /// Stored conversation references.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedEntry {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub imported_users: u64,
+    pub imported_teams: u64,
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// RFC 9457 problem details (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDetails {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The JSON pointer (or parameter) of what is wrong.
+    pub pointer: Option<String>,
+}

@@ -1,0 +1,50 @@
+//! `GET /openapi.json`: the API described from the code — the request and response types the
+//! handlers use, and the paths they are mounted on — as OpenAPI 3.1.
+
+use crate::app::App;
+use crate::dto::*;
+use crate::engine::request::{
+    Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options,
+};
+use axum::extract::State;
+use axum::Json;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "Proactive Microsoft Teams messages, from one user to a whole tenant."),
+    paths(
+        crate::notifications::create,
+        crate::notifications::list,
+        crate::notifications::status,
+        crate::notifications::deliveries,
+        crate::notifications::cancel,
+        crate::api::list_installations,
+        crate::api::import,
+    ),
+    components(schemas(
+        NotificationRequest, Audience, Message, Options, IfNotInstalled, IfChatActive,
+        NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
+        InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn document(State(_): State<App>) -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
