@@ -1,7 +1,7 @@
 //! `/v1/notifications`: create (with directory checks, idempotency and `?sync=true`), list,
 //! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export), cancel.
 
-use crate::api::{authorize, query};
+use crate::api::{authorize, paging, query};
 use crate::app::App;
 use crate::dto::{
     CountsDto, DeliveryPage, DeliveryRow, NotificationList, NotificationListItem,
@@ -392,22 +392,7 @@ pub(crate) async fn list(
         async {
             authorize(&app, &headers)?;
             let q = query(raw.as_deref())?;
-            let before = match q.get("cursor").filter(|c| !c.is_empty()) {
-                None => None,
-                Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                    unprocessable("?cursor", format!("cursor `{c}` is not one this API gave"))
-                })?),
-            };
-            let limit = match q.get("limit").filter(|l| !l.is_empty()) {
-                None => 50,
-                Some(l) => l
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or_else(|| {
-                        unprocessable("?limit", format!("limit `{l}` is not between 1 and 500"))
-                    })?,
-            };
+            let (before, limit) = paging(&q, 50, 500)?;
             let items = app
                 .store
                 .list_notifications(before, limit)
@@ -514,22 +499,8 @@ pub(crate) async fn deliveries(
                 return Ok(r);
             }
             let q = query(raw.as_deref())?;
-            let after = match q.get("cursor").filter(|c| !c.is_empty()) {
-                None => 0,
-                Some(c) => c.parse::<i64>().map_err(|_| {
-                    unprocessable("?cursor", format!("cursor `{c}` is not one this API gave"))
-                })?,
-            };
-            let limit = match q.get("limit").filter(|l| !l.is_empty()) {
-                None => 100,
-                Some(l) => l
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| {
-                        unprocessable("?limit", format!("limit `{l}` is not between 1 and 1000"))
-                    })?,
-            };
+            let (after, limit) = paging(&q, 100, 1000)?;
+            let after = after.unwrap_or(0);
             let rows = app
                 .store
                 .list_deliveries(&id, after, limit)
