@@ -1,4 +1,4 @@
-//! Herald's domain core: identifiers that cannot be mixed up, an injectable clock, and the
+//! Herald's domain core: id shapes, an injectable clock, and the
 //! sliding-window arithmetic of Teams' rate limits.
 //!
 //! Nothing here does I/O; the emulator, the server and the delivery engine all build on it.

@@ -1,4 +1,4 @@
-//! The Microsoft identity platform: token responses, its errors, OpenID metadata, JWKS, and
+//! The Microsoft identity platform: OpenID metadata, JWKS, and
 //! the claims of the tokens Bot Framework puts on the activities it sends to a bot.
 
 use serde::{Deserialize, Serialize};
@@ -19,35 +19,6 @@ pub const TENANT_BOT_FRAMEWORK: &str = "botframework.com";
 pub const ALLOWED_ALGORITHMS: [&str; 3] = ["RS256", "RS384", "RS512"];
 /// Clock skew allowed on `exp` / `nbf`, seconds.
 pub const CLOCK_SKEW_SECS: u64 = 300;
-
-/// `POST {login}/{tenant}/oauth2/v2.0/token` success.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenResponse {
-    pub token_type: String,
-    pub expires_in: u64,
-    #[serde(default)]
-    pub ext_expires_in: u64,
-    pub access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-}
-
-/// The identity platform's error body (`AADSTS…` codes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AadError {
-    pub error: String,
-    pub error_description: String,
-    #[serde(default)]
-    pub error_codes: Vec<u32>,
-    #[serde(default)]
-    pub timestamp: String,
-    #[serde(default)]
-    pub trace_id: String,
-    #[serde(default)]
-    pub correlation_id: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenIdConfiguration {

@@ -109,20 +109,7 @@ pub mod kinds {
     pub const CONVERSATION_UPDATE: &str = "conversationUpdate";
     pub const INSTALLATION_UPDATE: &str = "installationUpdate";
     pub const INVOKE: &str = "invoke";
-    pub const MESSAGE_UPDATE: &str = "messageUpdate";
-    pub const MESSAGE_DELETE: &str = "messageDelete";
 }
 
 /// The name of the invoke an `Action.Execute` produces.
 pub const INVOKE_ADAPTIVE_CARD_ACTION: &str = "adaptiveCard/action";
-
-/// The `{statusCode, type, value}` body a bot returns for an `adaptiveCard/action` invoke.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdaptiveCardInvokeResponse {
-    pub status_code: u16,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub value: Value,
-}

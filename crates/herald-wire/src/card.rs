@@ -5,5 +5,3 @@ pub const CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
 pub const INVOKE_RESPONSE_CARD: &str = "application/vnd.microsoft.card.adaptive";
 /// Invoke response type: the value is a message shown to the user.
 pub const INVOKE_RESPONSE_MESSAGE: &str = "application/vnd.microsoft.activity.message";
-/// Invoke response type: the value is an error.
-pub const INVOKE_RESPONSE_ERROR: &str = "application/vnd.microsoft.error";

@@ -24,43 +24,7 @@ pub struct ConversationParameters {
     pub channel_data: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationResourceResponse {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_url: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceResponse {
-    pub id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PagedMembersResult {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub continuation_token: Option<String>,
-    pub members: Vec<ChannelAccount>,
-}
-
-/// A team's channels (`GET /v3/teams/{id}/conversations`). The General channel has
-/// `name: null` and the team's id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConversationList {
-    pub conversations: Vec<ChannelInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChannelInfo {
-    pub id: String,
-    pub name: Option<String>,
-}
-
-/// `{"error":{"code","message","innerHttpError"?}}`.
+/// `{"error":{"code","message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
@@ -71,15 +35,6 @@ pub struct ErrorResponse {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inner_http_error: Option<InnerHttpError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InnerHttpError {
-    pub status_code: u16,
-    pub body: Value,
 }
 
 impl ErrorResponse {
@@ -88,7 +43,6 @@ impl ErrorResponse {
             error: ErrorBody {
                 code: code.to_owned(),
                 message: message.into(),
-                inner_http_error: None,
             },
         }
     }
