@@ -4,6 +4,7 @@
 
 use crate::allow::AllowList;
 use crate::error::{ConnectorError, ErrorKind};
+use crate::path::segment as encode;
 use crate::throttle::{OpClass, Throttle};
 use crate::token::{Credentials, TokenSource};
 use herald_core::SharedClock;
@@ -61,18 +62,6 @@ pub struct Connector {
     tokens: TokenSource,
     throttle: Arc<Throttle>,
     cfg: ConnectorConfig,
-}
-
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Connector {

@@ -4,6 +4,7 @@
 
 use crate::client::RetryPolicy;
 use crate::error::{ConnectorError, ErrorKind};
+use crate::path::graph_segment as encode;
 use crate::token::{Credentials, TokenSource};
 use herald_core::SharedClock;
 use herald_wire::aad::SCOPE_GRAPH;
@@ -53,18 +54,6 @@ pub struct Graph {
     base: String,
     retry: RetryPolicy,
     calls: AtomicU64,
-}
-
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Graph {
@@ -160,7 +149,7 @@ impl Graph {
         }
         if key.contains('@') {
             let filter = format!("mail eq '{}'", key.replace('\'', "''"));
-            let url = format!("{}/users?$filter={}", self.base, encode_query(&filter));
+            let url = format!("{}/users?$filter={}", self.base, encode(&filter));
             if let Some((_, v)) = self.request(Method::GET, &url, None).await? {
                 return Ok(v["value"].get(0).and_then(GraphUser::from_json));
             }
@@ -231,16 +220,4 @@ impl Graph {
             }),
         }
     }
-}
-
-fn encode_query(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

@@ -7,6 +7,7 @@ mod allow;
 mod client;
 mod error;
 mod graph;
+mod path;
 mod throttle;
 mod time;
 mod token;

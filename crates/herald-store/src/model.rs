@@ -1,5 +1,28 @@
 use serde::{Deserialize, Serialize};
 
+/// `as_str` and `parse` for an enum stored as text: one spelling per variant, written once.
+macro_rules! stored_as_text {
+    ($t:ty { $($v:ident = $s:literal),+ $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+    };
+}
+
+stored_as_text!(Source { PersonalInstall = "personal_install", TeamMember = "team_member", Imported = "imported", Created = "created" });
+stored_as_text!(RefState { Active = "active", Unreachable = "unreachable" });
+stored_as_text!(WelcomeStatus { None = "none", Pending = "pending", Sending = "sending", Sent = "sent", Failed = "failed", Skipped = "skipped" });
+stored_as_text!(TeamState { Active = "active", Removed = "removed", Deleted = "deleted" });
+stored_as_text!(NotificationState { Scheduled = "scheduled", Resolving = "resolving", Sending = "sending", Completed = "completed", Canceled = "canceled" });
+stored_as_text!(Outcome { Delivered = "delivered", Skipped = "skipped", Failed = "failed", Canceled = "canceled" });
+stored_as_text!(DeliveryStatus { Pending = "pending", Sending = "sending", Done = "done" });
+
 /// What a bot must keep to write to a user later (TEAMS-PROTOCOL "A conversation reference to
 /// keep"), plus the UPN when known. Ids are kept exactly as Teams gave them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,50 +59,12 @@ pub enum Source {
     Created,
 }
 
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::PersonalInstall => "personal_install",
-            Source::TeamMember => "team_member",
-            Source::Imported => "imported",
-            Source::Created => "created",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "personal_install" => Source::PersonalInstall,
-            "team_member" => Source::TeamMember,
-            "imported" => Source::Imported,
-            "created" => Source::Created,
-            _ => return None,
-        })
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefState {
     Active,
     /// Uninstalled, blocked or gone: kept for audit, never used to send.
     Unreachable,
-}
-
-impl RefState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefState::Active => "active",
-            RefState::Unreachable => "unreachable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(RefState::Active),
-            "unreachable" => Some(RefState::Unreachable),
-            _ => None,
-        }
-    }
 }
 
 /// Where a user's welcome message stands.
@@ -95,31 +80,6 @@ pub enum WelcomeStatus {
     /// Never due: Herald itself installed the app to deliver a notification, which is the
     /// first thing the user sees.
     Skipped,
-}
-
-impl WelcomeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WelcomeStatus::None => "none",
-            WelcomeStatus::Pending => "pending",
-            WelcomeStatus::Sending => "sending",
-            WelcomeStatus::Sent => "sent",
-            WelcomeStatus::Failed => "failed",
-            WelcomeStatus::Skipped => "skipped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => WelcomeStatus::None,
-            "pending" => WelcomeStatus::Pending,
-            "sending" => WelcomeStatus::Sending,
-            "sent" => WelcomeStatus::Sent,
-            "failed" => WelcomeStatus::Failed,
-            "skipped" => WelcomeStatus::Skipped,
-            _ => return None,
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,25 +144,6 @@ pub enum TeamState {
     Deleted,
 }
 
-impl TeamState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TeamState::Active => "active",
-            TeamState::Removed => "removed",
-            TeamState::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(TeamState::Active),
-            "removed" => Some(TeamState::Removed),
-            "deleted" => Some(TeamState::Deleted),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredTeam {
@@ -221,29 +162,6 @@ pub enum NotificationState {
     Sending,
     Completed,
     Canceled,
-}
-
-impl NotificationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Resolving => "resolving",
-            Self::Sending => "sending",
-            Self::Completed => "completed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "scheduled" => Self::Scheduled,
-            "resolving" => Self::Resolving,
-            "sending" => Self::Sending,
-            "completed" => Self::Completed,
-            "canceled" => Self::Canceled,
-            _ => return None,
-        })
-    }
 }
 
 /// A notification to create: the request as accepted (JSON) and its fingerprint.
@@ -290,27 +208,6 @@ pub enum Outcome {
     Canceled,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Skipped => "skipped",
-            Self::Failed => "failed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "delivered" => Self::Delivered,
-            "skipped" => Self::Skipped,
-            "failed" => Self::Failed,
-            "canceled" => Self::Canceled,
-            _ => return None,
-        })
-    }
-}
-
 /// The end of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Result_ {
@@ -336,25 +233,6 @@ pub enum DeliveryStatus {
     Pending,
     Sending,
     Done,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Done => "done",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => Self::Pending,
-            "sending" => Self::Sending,
-            "done" => Self::Done,
-            _ => return None,
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
