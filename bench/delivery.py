@@ -74,7 +74,7 @@ def emulator(users, *flags):
     for line in e.lines():
         m = re.match(r"\s+export (\w+)=(.*)", line)
         if m:
-            env[m.group(1)] = m.group(2).strip()
+            env[m.group(1)] = m.group(2).strip().strip("'")
         if "/_emulator/stats" in line:
             break
     e.drain()

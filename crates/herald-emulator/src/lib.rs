@@ -189,6 +189,7 @@ impl Emulator {
             ("HERALD_APP_PASSWORD", w.tenant.app_password.clone()),
             ("HERALD_TENANT_ID", w.tenant.tenant_id.clone()),
             ("HERALD_TEAMS_APP_ID", w.tenant.teams_app_id.clone()),
+            ("HERALD_BOT_NAME", w.tenant.app_name.clone()),
             ("HERALD_LOGIN_URL", o.to_owned()),
             ("HERALD_GRAPH_URL", o.to_owned()),
             (

@@ -49,6 +49,9 @@ pub struct Config {
     pub app_password: Secret,
     pub tenant_id: String,
     pub teams_app_id: Option<String>,
+    /// The bot's display name, for "Notification via {bot}" and welcomes; else the name Teams
+    /// gave in the user's activities.
+    pub bot_name: Option<String>,
     pub login_url: String,
     pub openid_metadata_url: String,
     pub graph_url: String,
@@ -78,6 +81,7 @@ struct FileConfig {
     app_password: Option<Secret>,
     tenant_id: Option<String>,
     teams_app_id: Option<String>,
+    bot_name: Option<String>,
     login_url: Option<String>,
     openid_metadata_url: Option<String>,
     graph_url: Option<String>,
@@ -249,6 +253,9 @@ impl Config {
             app_password: secret("app_password", f.app_password).unwrap_or_default(),
             tenant_id: text("tenant_id", f.tenant_id, ""),
             teams_app_id: pick("teams_app_id", f.teams_app_id)
+                .map(|(v, _)| v)
+                .filter(|v| !v.is_empty()),
+            bot_name: pick("bot_name", f.bot_name)
                 .map(|(v, _)| v)
                 .filter(|v| !v.is_empty()),
             login_url: text(

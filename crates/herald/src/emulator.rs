@@ -104,6 +104,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             v
         };
+        // Shell-quoted when needed, so the lines can be pasted or eval'd as they are.
+        let v = if v.contains(|c: char| c.is_whitespace() || c == '\'') {
+            format!("'{}'", v.replace('\'', r"'\''"))
+        } else {
+            v
+        };
         out.push_str(&format!("  export {k}={v}\n"));
     }
     out.push_str(&format!(

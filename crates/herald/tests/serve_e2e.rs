@@ -60,7 +60,7 @@ fn emulator(users: usize) -> (Proc, HashMap<String, String>, String) {
     while out.read_line(&mut line).unwrap() > 0 {
         if let Some(kv) = line.trim().strip_prefix("export ") {
             let (k, v) = kv.split_once('=').unwrap();
-            vars.insert(k.to_owned(), v.to_owned());
+            vars.insert(k.to_owned(), v.trim_matches('\'').to_owned());
         }
         let done = line.contains("/_emulator/stats");
         line.clear();

@@ -305,7 +305,13 @@ async fn deliver_inner(
                 }
             }
         };
-        let activity = message::activity(&req.request, bot_name.as_deref().unwrap_or("Herald"));
+        let name = engine
+            .cfg
+            .bot_name
+            .as_deref()
+            .or(bot_name.as_deref())
+            .unwrap_or("Herald");
+        let activity = message::activity(&req.request, name);
         if activity.to_string().len() > MAX_ACTIVITY_BYTES {
             return end(Outcome::Failed, Some(413), Some("message_too_big"));
         }
