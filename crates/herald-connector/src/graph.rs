@@ -20,6 +20,7 @@ pub struct GraphUser {
     pub upn: Option<String>,
     pub mail: Option<String>,
     pub display_name: Option<String>,
+    pub given_name: Option<String>,
     /// `Guest` users come from another tenant.
     pub guest: bool,
 }
@@ -31,6 +32,7 @@ impl GraphUser {
             upn: v["userPrincipalName"].as_str().map(str::to_owned),
             mail: v["mail"].as_str().map(str::to_owned),
             display_name: v["displayName"].as_str().map(str::to_owned),
+            given_name: v["givenName"].as_str().map(str::to_owned),
             guest: v["userType"].as_str() == Some("Guest"),
         })
     }

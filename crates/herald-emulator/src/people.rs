@@ -226,7 +226,7 @@ pub async fn press(
             a.insert("replyToId".into(), json!(activity_id));
             a.insert(
                 "value".into(),
-                json!({"action": {"type": "Action.Execute", "id": found.get("id"), "verb": found.get("verb"), "data": data}, "trigger": "manual"}),
+                json!({"action": {"type": "Action.Execute", "title": found.get("title"), "id": found.get("id"), "verb": found.get("verb"), "data": data}, "trigger": "manual"}),
             );
             a
         } else {

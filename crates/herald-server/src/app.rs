@@ -134,6 +134,10 @@ impl Server {
         }
         tasks.push(tokio::spawn(welcome::run(state.clone(), stopped.clone())));
         tasks.extend(state.engine.spawn(stopped.clone()));
+        tasks.push(tokio::spawn(crate::responses::run(
+            state.clone(),
+            stopped.clone(),
+        )));
         let app = router(state.clone());
         let mut stopped_http = stopped;
         tasks.push(tokio::spawn(async move {

@@ -1,6 +1,6 @@
 //! What the API answers, as types: serialized by the handlers and described by `/openapi.json`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -70,6 +70,9 @@ pub struct DeliveryRow {
     pub attempts: u32,
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
+    /// What went wrong, in words, when `reason` alone does not say (a template's error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Set on `?sync=true` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,
@@ -130,4 +133,44 @@ pub struct ProblemDetails {
     pub detail: String,
     /// The JSON pointer (or parameter) of what is wrong.
     pub pointer: Option<String>,
+}
+
+/// One recipient's answer (SPEC §4 `responses`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseItem {
+    pub recipient: String,
+    /// waiting, answered, no_response
+    pub state: String,
+    /// The chosen action's title (Power Automate's name for it).
+    pub submit_action_id: Option<String>,
+    pub action_id: Option<String>,
+    pub verb: Option<String>,
+    /// The card's inputs as the recipient filled them.
+    #[schema(value_type = Option<Object>)]
+    pub inputs: Option<serde_json::Value>,
+    pub responded_at: Option<String>,
+    /// Answers received, the first (which counts) included.
+    pub answers: u32,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseCounts {
+    pub waiting: u64,
+    pub answered: u64,
+    pub no_response: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponsePage {
+    pub items: Vec<ResponseItem>,
+    /// The cursor of the next page; absent on the last.
+    pub next: Option<String>,
+    /// Answers per action title.
+    pub tally: std::collections::BTreeMap<String, u64>,
+    pub counts: ResponseCounts,
+    /// Every delivery is finished and nobody is still awaited.
+    pub done: bool,
 }

@@ -4,6 +4,7 @@
 // Handlers fail with a ready problem+json response, built only on the error path.
 #![allow(clippy::result_large_err)]
 
+mod answers;
 mod api;
 mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod notifications;
 mod openapi;
 mod problem;
+mod responses;
 pub mod teamsfx;
 mod welcome;
 

@@ -110,6 +110,9 @@ fn store_err(e: herald_store::StoreError) -> Problem {
 
 pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
     let now = app.clock.now_ms();
+    if crate::answers::is_answer(&a) {
+        return crate::answers::handle(app, &a).await;
+    }
     match a.kind.as_str() {
         kinds::INSTALLATION_UPDATE if is_channel(&a) => match a.action.as_deref() {
             Some("add" | "add-upgrade") => install_team(app, &a, now).await?,

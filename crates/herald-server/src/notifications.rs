@@ -35,6 +35,10 @@ pub fn routes() -> Router<App> {
         .route("/v1/notifications/{id}", get(status))
         .route("/v1/notifications/{id}/deliveries", get(deliveries))
         .route("/v1/notifications/{id}/cancel", post(cancel))
+        .route(
+            "/v1/notifications/{id}/responses",
+            get(crate::responses::responses),
+        )
 }
 
 fn done(r: Result<Response, Problem>) -> Response {
@@ -207,7 +211,10 @@ pub(crate) async fn create(
                 )
             })?;
             let req = request::parse(&bytes)?;
-            req.validate(app.cfg.teams_app_id.is_some())?;
+            req.validate(crate::engine::request::Settings {
+                has_teams_app: app.cfg.teams_app_id.is_some(),
+                has_callback_secret: app.cfg.callback_secret.is_some(),
+            })?;
             if sync && req.single_user().is_none() {
                 return Err(unprocessable(
                     "?sync",
@@ -219,10 +226,7 @@ pub(crate) async fn create(
             let canonical = req.canonical();
             let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
             let send_at = req.send_at_ms()?;
-            let stored = StoredRequest {
-                request: req,
-                users,
-            };
+            let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
                 tenant_id: app.cfg.tenant_id.clone(),
@@ -302,6 +306,7 @@ fn delivery_row(d: &Delivery) -> DeliveryRow {
         attempts: d.attempts,
         activity_id: d.activity_id.clone(),
         conversation_id: d.conversation_id.clone(),
+        detail: d.detail.clone(),
         notification_id: None,
     }
 }
@@ -418,7 +423,7 @@ pub(crate) async fn list(
 }
 
 const CSV_HEADER: &str =
-    "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId\n";
+    "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail\n";
 
 fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
@@ -436,6 +441,7 @@ fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
             r.attempts.to_string(),
             opt(&r.activity_id),
             opt(&r.conversation_id),
+            opt(&r.detail),
         ]);
     }
     w.into_inner().unwrap_or_default()

@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::dto::*;
 use crate::engine::request::{
-    Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options,
+    Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options, WaitForResponse,
 };
 use axum::extract::State;
 use axum::Json;
@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         crate::notifications::status,
         crate::notifications::deliveries,
         crate::notifications::cancel,
+        crate::responses::responses,
         crate::api::list_installations,
         crate::api::import,
     ),
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
         NotificationRequest, Audience, Message, Options, IfNotInstalled, IfChatActive,
         NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
+        WaitForResponse, ResponsePage, ResponseItem, ResponseCounts,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

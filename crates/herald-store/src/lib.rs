@@ -6,10 +6,12 @@
 
 mod migrations;
 mod model;
+mod responses;
 mod sql;
 mod store;
 
 pub use model::*;
+pub use responses::Responses;
 pub use store::{open, PgStore, SqliteStore};
 
 use async_trait::async_trait;
@@ -28,7 +30,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Responses + Send + Sync + 'static {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

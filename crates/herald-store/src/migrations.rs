@@ -103,6 +103,60 @@ CREATE INDEX conversation_refs_upn ON conversation_refs (tenant_id, upn);
 CREATE INDEX conversation_refs_user ON conversation_refs (tenant_id, user_id);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "responses to cards, callbacks",
+        sql: r#"
+ALTER TABLE deliveries ADD COLUMN detail TEXT;
+CREATE TABLE responses (
+    notification_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    aad_object_id TEXT,
+    conversation_id TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    callback_url TEXT,
+    action_title TEXT,
+    action_id TEXT,
+    verb TEXT,
+    inputs TEXT,
+    responded_at INTEGER,
+    answers INTEGER NOT NULL DEFAULT 0,
+    update_state TEXT NOT NULL DEFAULT 'none',
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, seq)
+);
+CREATE INDEX responses_activity ON responses (activity_id);
+CREATE INDEX responses_waiting ON responses (state, deadline);
+CREATE INDEX responses_updates ON responses (update_state, updated_at);
+CREATE TABLE response_events (
+    notification_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    inbound_id TEXT NOT NULL,
+    action_title TEXT,
+    action_id TEXT,
+    verb TEXT,
+    inputs TEXT,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, seq, inbound_id)
+);
+CREATE TABLE callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notification_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks (state, next_at);
+"#,
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -199,6 +253,60 @@ CREATE INDEX deliveries_status ON deliveries (notification_id, status, seq);
 CREATE INDEX deliveries_leases ON deliveries (status, lease_until);
 CREATE INDEX conversation_refs_upn ON conversation_refs (tenant_id, upn);
 CREATE INDEX conversation_refs_user ON conversation_refs (tenant_id, user_id);
+"#,
+    },
+    Migration {
+        version: 3,
+        name: "responses to cards, callbacks",
+        sql: r#"
+ALTER TABLE deliveries ADD COLUMN detail TEXT;
+CREATE TABLE responses (
+    notification_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    recipient TEXT NOT NULL,
+    aad_object_id TEXT,
+    conversation_id TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    deadline BIGINT NOT NULL,
+    callback_url TEXT,
+    action_title TEXT,
+    action_id TEXT,
+    verb TEXT,
+    inputs TEXT,
+    responded_at BIGINT,
+    answers BIGINT NOT NULL DEFAULT 0,
+    update_state TEXT NOT NULL DEFAULT 'none',
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (notification_id, seq)
+);
+CREATE INDEX responses_activity ON responses (activity_id);
+CREATE INDEX responses_waiting ON responses (state, deadline);
+CREATE INDEX responses_updates ON responses (update_state, updated_at);
+CREATE TABLE response_events (
+    notification_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    inbound_id TEXT NOT NULL,
+    action_title TEXT,
+    action_id TEXT,
+    verb TEXT,
+    inputs TEXT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (notification_id, seq, inbound_id)
+);
+CREATE TABLE callbacks (
+    id BIGSERIAL PRIMARY KEY,
+    notification_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_at BIGINT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks (state, next_at);
 "#,
     },
 ];

@@ -22,6 +22,9 @@ stored_as_text!(TeamState { Active = "active", Removed = "removed", Deleted = "d
 stored_as_text!(NotificationState { Scheduled = "scheduled", Resolving = "resolving", Sending = "sending", Completed = "completed", Canceled = "canceled" });
 stored_as_text!(Outcome { Delivered = "delivered", Skipped = "skipped", Failed = "failed", Canceled = "canceled" });
 stored_as_text!(DeliveryStatus { Pending = "pending", Sending = "sending", Done = "done" });
+stored_as_text!(ResponseState { Waiting = "waiting", Answered = "answered", NoResponse = "no_response" });
+stored_as_text!(UpdateState { None = "none", Pending = "pending", Done = "done", Failed = "failed" });
+stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response" });
 
 /// What a bot must keep to write to a user later (TEAMS-PROTOCOL "A conversation reference to
 /// keep"), plus the UPN when known. Ids are kept exactly as Teams gave them.
@@ -250,6 +253,7 @@ pub struct Delivery {
     pub attempts: u32,
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// How a claimed delivery ended.
@@ -261,6 +265,10 @@ pub struct DeliveryResult {
     pub attempts: u32,
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
+    /// A human explanation beyond `reason` (a template's error, say).
+    pub detail: Option<String>,
+    /// The card waits for an answer: the response row to open with the delivery.
+    pub wait: Option<NewResponse>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -282,4 +290,117 @@ impl Counts {
     pub fn done(&self) -> u64 {
         self.delivered + self.not_installed + self.chat_active + self.failed + self.canceled
     }
+}
+
+/// Where a recipient's answer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseState {
+    Waiting,
+    Answered,
+    NoResponse,
+}
+
+/// The card's replacement after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateState {
+    None,
+    Pending,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackEvent {
+    Answered,
+    NoResponse,
+}
+
+/// A delivered card that waits for its recipient's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResponse {
+    pub recipient: String,
+    pub aad_object_id: Option<String>,
+    /// When the wait ends (`no_response`).
+    pub deadline: u64,
+    pub callback_url: Option<String>,
+}
+
+/// A recipient's response state (SPEC §4 `responses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub notification_id: String,
+    pub seq: i64,
+    pub recipient: String,
+    pub aad_object_id: Option<String>,
+    pub conversation_id: String,
+    pub activity_id: String,
+    pub state: ResponseState,
+    pub deadline: u64,
+    pub callback_url: Option<String>,
+    /// The first answer: the action's title, id and verb, the inputs (JSON), when.
+    pub action_title: Option<String>,
+    pub action_id: Option<String>,
+    pub verb: Option<String>,
+    pub inputs: Option<String>,
+    pub responded_at: Option<u64>,
+    /// Every answer received, the first included.
+    pub answers: u32,
+    pub update_state: UpdateState,
+}
+
+/// One answer as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The inbound activity's id: a replay carries the same one.
+    pub inbound_id: String,
+    pub action_title: Option<String>,
+    pub action_id: Option<String>,
+    pub verb: Option<String>,
+    /// JSON object.
+    pub inputs: String,
+    pub at: u64,
+    /// The card is to be replaced (by UpdateActivity) once this first answer is kept.
+    pub wants_update: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerOutcome {
+    /// The answer that counts.
+    First,
+    /// Kept as history; the first answer stands.
+    Later,
+    /// The wait had ended (`no_response`); kept as history only.
+    Late,
+    /// The same activity again: nothing changes.
+    Replay,
+}
+
+/// Counts of a notification's responses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub waiting: u64,
+    pub answered: u64,
+    pub no_response: u64,
+    /// Answers per action title (or id / verb when it has none), most first.
+    pub by_action: Vec<(String, u64)>,
+}
+
+/// A callback to POST (answered or no_response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub id: i64,
+    pub notification_id: String,
+    pub seq: i64,
+    pub url: String,
+    pub event: CallbackEvent,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// How a callback attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackResult {
+    Delivered,
+    Retry { next_at: u64, error: String },
+    Failed { error: String },
 }

@@ -20,7 +20,7 @@ pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at
 
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
-    status, outcome, status_code, reason, attempts, activity_id, conversation_id";
+    status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail";
 
 /// `a, b` → `t.a, t.b`: RETURNING after `UPDATE … FROM` must say which table it means.
 fn qualify(table: &str, cols: &str) -> String {
@@ -68,6 +68,7 @@ pub struct Queries {
     pub list_deliveries: String,
     pub get_delivery: String,
     pub queue_depth: String,
+    pub open_response: String,
 }
 
 impl Queries {
@@ -266,7 +267,7 @@ RETURNING {delivery_cols}"#
             }),
             record_delivery: q(
                 "UPDATE deliveries SET status = 'done', outcome = $3, status_code = $4, reason = $5, attempts = $6, \
-                 activity_id = $7, conversation_id = $8, lease_until = NULL, updated_at = $9 \
+                 activity_id = $7, conversation_id = $8, lease_until = NULL, updated_at = $9, detail = $10 \
                  WHERE notification_id = $1 AND seq = $2 AND status = 'sending'",
             ),
             reclaim_expired: q(
@@ -297,6 +298,11 @@ RETURNING {delivery_cols}"#
             ),
             get_delivery: q("SELECT {delivery_cols} FROM deliveries WHERE notification_id = $1 AND seq = $2"),
             queue_depth: q("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')"),
+            open_response: q(
+                "INSERT INTO responses (notification_id, seq, recipient, aad_object_id, conversation_id, activity_id, \
+                 state, deadline, callback_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'waiting', $7, $8, $9) \
+                 ON CONFLICT (notification_id, seq) DO NOTHING",
+            ),
         }
     }
 }

@@ -40,7 +40,7 @@ fn redact(url: &str) -> String {
 /// which sleeps in growing steps and shows up as tail latency. So writes go through one
 /// connection (they queue in-process instead) and reads through a pool of their own.
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     readers: SqlitePool,
     q: Queries,
 }
@@ -77,18 +77,18 @@ impl SqliteStore {
 }
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     q: Queries,
 }
 
 impl PgStore {
-    fn readers(&self) -> &PgPool {
+    pub(crate) fn readers(&self) -> &PgPool {
         &self.pool
     }
 }
 
 impl SqliteStore {
-    fn readers(&self) -> &SqlitePool {
+    pub(crate) fn readers(&self) -> &SqlitePool {
         &self.readers
     }
 }
@@ -140,11 +140,11 @@ impl PgStore {
     }
 }
 
-fn ms(v: i64) -> u64 {
+pub(crate) fn ms(v: i64) -> u64 {
     v.max(0) as u64
 }
 
-fn db(v: u64) -> i64 {
+pub(crate) fn db(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
@@ -229,6 +229,7 @@ macro_rules! impl_store {
                     attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
                     activity_id: row.try_get("activity_id")?,
                     conversation_id: row.try_get("conversation_id")?,
+                    detail: row.try_get("detail")?,
                 })
             }
 
@@ -624,7 +625,7 @@ macro_rules! impl_store {
             async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 for r in results {
-                    sqlx::query(&self.q.record_delivery)
+                    let done = sqlx::query(&self.q.record_delivery)
                         .bind(&r.notification_id)
                         .bind(r.seq)
                         .bind(r.result.outcome.as_str())
@@ -634,8 +635,25 @@ macro_rules! impl_store {
                         .bind(&r.activity_id)
                         .bind(&r.conversation_id)
                         .bind(db(now))
+                        .bind(&r.detail)
                         .execute(&mut *tx)
                         .await?;
+                    if let (Some(w), Some(a), Some(c), true) =
+                        (&r.wait, &r.activity_id, &r.conversation_id, done.rows_affected() > 0)
+                    {
+                        sqlx::query(&self.q.open_response)
+                            .bind(&r.notification_id)
+                            .bind(r.seq)
+                            .bind(&w.recipient)
+                            .bind(&w.aad_object_id)
+                            .bind(c)
+                            .bind(a)
+                            .bind(db(w.deadline))
+                            .bind(&w.callback_url)
+                            .bind(db(now))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -706,7 +724,7 @@ macro_rules! impl_store {
 }
 
 /// Names the database type behind a store, for the row-mapping signatures in `impl_store!`.
-trait HasPool {
+pub(crate) trait HasPool {
     type Db: sqlx::Database;
 }
 

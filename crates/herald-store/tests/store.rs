@@ -350,6 +350,8 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
         attempts: 1,
         activity_id: Some(format!("act-{}", d.seq)),
         conversation_id: Some("a:conv".into()),
+        detail: None,
+        wait: None,
     }
 }
 
@@ -611,7 +613,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3]);
     (s, path)
 }
 
@@ -622,8 +624,131 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3]);
     Some((s, schema))
+}
+
+async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    let rows: Vec<NewDelivery> = (1..=3).map(recipient).collect();
+    s.insert_deliveries("n1", 1, &rows, 0).await.unwrap();
+    s.finish_resolution("n1").await.unwrap();
+    let claimed = s.claim_deliveries(10, 60_000, 10).await.unwrap();
+    let results: Vec<DeliveryResult> = claimed
+        .iter()
+        .map(|d| DeliveryResult {
+            wait: Some(NewResponse {
+                recipient: d.recipient.clone(),
+                aad_object_id: d.aad_object_id.clone(),
+                deadline: 1_000,
+                callback_url: (d.seq == 1).then(|| "http://127.0.0.1:9/cb".to_owned()),
+            }),
+            ..done(d, Outcome::Delivered, 200)
+        })
+        .collect();
+    s.record_deliveries(&results, 20).await.unwrap();
+    // Recording again (a retried batch) opens nothing twice.
+    s.record_deliveries(&results, 21).await.unwrap();
+    let r = s.responses_for_activity("act-1").await.unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].state, ResponseState::Waiting);
+    assert_eq!(r[0].conversation_id, "a:conv");
+    let answer = |id: &str, title: &str| Answer {
+        inbound_id: id.into(),
+        action_title: Some(title.into()),
+        action_id: None,
+        verb: None,
+        inputs: r#"{"comment":"ok"}"#.into(),
+        at: 50,
+        wants_update: true,
+    };
+    assert_eq!(
+        s.record_answer("n1", 1, &answer("in-1", "Approve"))
+            .await
+            .unwrap(),
+        AnswerOutcome::First
+    );
+    assert_eq!(
+        s.record_answer("n1", 1, &answer("in-1", "Approve"))
+            .await
+            .unwrap(),
+        AnswerOutcome::Replay
+    );
+    assert_eq!(
+        s.record_answer("n1", 1, &answer("in-2", "Reject"))
+            .await
+            .unwrap(),
+        AnswerOutcome::Later
+    );
+    assert_eq!(
+        s.record_answer("n1", 2, &answer("in-3", "Reject"))
+            .await
+            .unwrap(),
+        AnswerOutcome::First
+    );
+    let first = s.get_response("n1", 1).await.unwrap().unwrap();
+    assert_eq!(first.action_title.as_deref(), Some("Approve"));
+    assert_eq!(first.answers, 2);
+    assert_eq!(first.update_state, UpdateState::Pending);
+    assert_eq!(first.responded_at, Some(50));
+    // The third waits until its deadline, then has no response; a late answer is history only.
+    assert_eq!(s.expire_responses(999).await.unwrap(), 0);
+    assert_eq!(s.expire_responses(1_000).await.unwrap(), 1);
+    assert_eq!(
+        s.record_answer("n1", 3, &answer("in-4", "Approve"))
+            .await
+            .unwrap(),
+        AnswerOutcome::Late
+    );
+    let t = s.response_tally("n1").await.unwrap();
+    assert_eq!((t.waiting, t.answered, t.no_response), (0, 2, 1));
+    assert_eq!(
+        t.by_action,
+        vec![("Approve".to_owned(), 1), ("Reject".to_owned(), 1)]
+    );
+    let listed = s.list_responses("n1", 0, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    // Only the first recipient asked for callbacks: one, claimed once until its lease ends.
+    let cbs = s.claim_callbacks(2_000, 30_000, 10).await.unwrap();
+    assert_eq!(cbs.len(), 1);
+    assert_eq!(
+        (cbs[0].seq, cbs[0].event, cbs[0].attempts),
+        (1, CallbackEvent::Answered, 1)
+    );
+    assert!(s
+        .claim_callbacks(2_001, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    s.finish_callback(
+        cbs[0].id,
+        &CallbackResult::Retry {
+            next_at: 3_000,
+            error: "503".into(),
+        },
+        2_001,
+    )
+    .await
+    .unwrap();
+    let again = s.claim_callbacks(3_000, 30_000, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 2);
+    s.finish_callback(again[0].id, &CallbackResult::Delivered, 3_001)
+        .await
+        .unwrap();
+    assert_eq!(s.callback_counts().await.unwrap(), (0, 1, 0));
+    assert_eq!(s.stale_updates(51, 10).await.unwrap().len(), 2);
+    s.set_update_state("n1", 1, UpdateState::Done, 60)
+        .await
+        .unwrap();
+    s.set_update_state("n1", 2, UpdateState::Failed, 60)
+        .await
+        .unwrap();
+    assert!(s.stale_updates(1_000_000, 10).await.unwrap().is_empty());
 }
 
 macro_rules! on_both {
@@ -655,6 +780,7 @@ macro_rules! on_both {
 
 on_both!(
     migrate_is_idempotent,
+    answers_count_once_replays_change_nothing_and_waits_expire,
     references_round_trip_and_keep_what_an_update_lacks,
     unreachable_is_kept_and_an_install_revives_it,
     a_welcome_is_claimed_once_however_often_the_install_repeats,

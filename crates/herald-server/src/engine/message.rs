@@ -5,9 +5,10 @@ use super::request::NotificationRequest;
 use herald_wire::card;
 use serde_json::{json, Value};
 
-pub fn activity(req: &NotificationRequest, bot_name: &str) -> Value {
+/// `card` is the recipient's own card (templated and marked); `None` for a text message.
+pub fn activity(req: &NotificationRequest, bot_name: &str, card: Option<&Value>) -> Value {
     let label = format!("Notification via {bot_name}");
-    let mut a = match (&req.message.text, &req.message.card) {
+    let mut a = match (&req.message.text, card) {
         (Some(text), _) => {
             let text = if req.options.label_as_notification {
                 format!("{label}\n\n{text}")

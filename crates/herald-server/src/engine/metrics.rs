@@ -22,6 +22,13 @@ pub struct Metrics {
     /// Connector requests made for deliveries (every attempt).
     pub attempts: AtomicU64,
     pub retries: AtomicU64,
+    /// Answers to cards: counted (first), kept as history, replays, refused (forged).
+    pub answers_first: AtomicU64,
+    pub answers_later: AtomicU64,
+    pub answers_replayed: AtomicU64,
+    pub answers_refused: AtomicU64,
+    pub callbacks_delivered: AtomicU64,
+    pub callbacks_failed: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -93,6 +100,34 @@ impl Metrics {
             "# HELP herald_retries_total Delivery attempts after the first."
         );
         let _ = writeln!(s, "# TYPE herald_retries_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP herald_answers_total Answers to cards, by what became of them."
+        );
+        let _ = writeln!(s, "# TYPE herald_answers_total counter");
+        for (kind, c) in [
+            ("counted", &self.answers_first),
+            ("history", &self.answers_later),
+            ("replay", &self.answers_replayed),
+            ("refused", &self.answers_refused),
+        ] {
+            let _ = writeln!(s, "herald_answers_total{{kind=\"{kind}\"}} {}", g(c));
+        }
+        let _ = writeln!(
+            s,
+            "# HELP herald_callbacks_total Response callbacks, by result."
+        );
+        let _ = writeln!(s, "# TYPE herald_callbacks_total counter");
+        let _ = writeln!(
+            s,
+            "herald_callbacks_total{{result=\"delivered\"}} {}",
+            g(&self.callbacks_delivered)
+        );
+        let _ = writeln!(
+            s,
+            "herald_callbacks_total{{result=\"failed\"}} {}",
+            g(&self.callbacks_failed)
+        );
         let _ = writeln!(s, "herald_retries_total {}", g(&self.retries));
         let _ = writeln!(
             s,

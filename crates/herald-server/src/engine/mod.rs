@@ -5,6 +5,7 @@
 mod message;
 pub mod metrics;
 pub mod recipients;
+pub mod render;
 pub mod request;
 mod resolve;
 mod send;
@@ -27,6 +28,29 @@ pub struct StoredRequest {
     pub request: NotificationRequest,
     #[serde(default)]
     pub users: Vec<recipients::Recipient>,
+    /// The card compiled once (it was checked when the notification was accepted).
+    #[serde(skip)]
+    template: std::sync::OnceLock<Option<herald_cards::template::Template>>,
+}
+
+impl StoredRequest {
+    pub fn new(request: NotificationRequest, users: Vec<recipients::Recipient>) -> Self {
+        Self {
+            request,
+            users,
+            template: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The compiled card template, if the message is a card.
+    pub fn template(&self) -> Option<&herald_cards::template::Template> {
+        self.template
+            .get_or_init(|| {
+                let card = self.request.message.card.as_ref()?;
+                herald_cards::template::Template::compile(card).ok()
+            })
+            .as_ref()
+    }
 }
 
 pub struct Engine {
@@ -38,6 +62,10 @@ pub struct Engine {
     pub metrics: metrics::Metrics,
     resolve_due: Notify,
     send_due: Notify,
+    /// Poked whenever a response changes (answers, timeouts): long polls wake on it.
+    pub responses_changed: Notify,
+    /// Poked when callbacks are due.
+    pub callbacks_due: Notify,
     requests: Mutex<HashMap<String, Arc<StoredRequest>>>,
 }
 
@@ -58,6 +86,8 @@ impl Engine {
             metrics: metrics::Metrics::default(),
             resolve_due: Notify::new(),
             send_due: Notify::new(),
+            responses_changed: Notify::new(),
+            callbacks_due: Notify::new(),
             requests: Mutex::new(HashMap::new()),
         })
     }
@@ -78,6 +108,27 @@ impl Engine {
     pub fn wake(&self) {
         self.resolve_due.notify_one();
         self.send_due.notify_one();
+    }
+
+    /// The parsed request of a notification (cached).
+    pub async fn stored_request(&self, id: &str) -> Option<Arc<StoredRequest>> {
+        self.request(id).await
+    }
+
+    /// An answer was kept: count it, wake long polls and the callback sender.
+    pub fn answered(&self, outcome: herald_store::AnswerOutcome) {
+        use herald_store::AnswerOutcome as A;
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.metrics;
+        match outcome {
+            A::First => m.answers_first.fetch_add(1, Relaxed),
+            A::Later | A::Late => m.answers_later.fetch_add(1, Relaxed),
+            A::Replay => m.answers_replayed.fetch_add(1, Relaxed),
+        };
+        if outcome == A::First {
+            self.responses_changed.notify_waiters();
+            self.callbacks_due.notify_one();
+        }
     }
 
     /// The parsed request of a notification, cached.
@@ -111,6 +162,14 @@ async fn sweep(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot reclaim expired leases"),
+        }
+        match engine.store.expire_responses(now).await {
+            Ok(n) if n > 0 => {
+                engine.responses_changed.notify_waiters();
+                engine.callbacks_due.notify_one();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot close the waits that ended"),
         }
         match engine.store.start_due(now).await {
             Ok(n) if n > 0 => engine.resolve_due.notify_one(),

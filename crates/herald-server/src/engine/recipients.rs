@@ -15,6 +15,9 @@ pub struct Recipient {
     pub aad_object_id: Option<String>,
     pub upn: Option<String>,
     pub display_name: Option<String>,
+    /// From the directory, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
     pub guest: bool,
 }
 
@@ -35,6 +38,7 @@ impl Recipient {
             guest: upn.as_deref().is_some_and(is_guest_upn),
             upn,
             display_name: r.reference.user_name.clone(),
+            given_name: None,
         }
     }
 
@@ -44,6 +48,7 @@ impl Recipient {
             aad_object_id: Some(u.id.clone()),
             upn: u.upn.clone(),
             display_name: u.display_name.clone(),
+            given_name: u.given_name.clone(),
             guest: u.guest || u.upn.as_deref().is_some_and(is_guest_upn),
         }
     }

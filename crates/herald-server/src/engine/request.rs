@@ -52,7 +52,9 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub card: Option<Value>,
-    /// Per-recipient template data (not available in this version).
+    /// Per-recipient template data: an object keyed by recipient (as named in `to`, by UPN or by
+    /// AAD object id), each value an object bound as that recipient's `$root` (over the built-in
+    /// `displayName`, `givenName`, `upn`, `aadObjectId` and the CSV's columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
@@ -87,14 +89,77 @@ pub struct Options {
     pub label_as_notification: bool,
     #[serde(default)]
     pub alert: bool,
-    /// Not available in this version.
+    /// Collect each recipient's answer to the card (Action.Submit / Action.Execute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub wait_for_response: Option<Value>,
+    pub wait_for_response: Option<WaitForResponse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_chat_topic: Option<String>,
+}
+
+/// How long answers are awaited when `timeoutSeconds` is not given: 7 days.
+pub const DEFAULT_RESPONSE_TIMEOUT_S: u64 = 7 * 24 * 3600;
+/// The longest wait: 30 days (Power Automate's own limit for a flow run).
+pub const MAX_RESPONSE_TIMEOUT_S: u64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WaitForResponse {
+    /// What replaces the card once answered: text, or an Adaptive Card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub update_message: Option<Value>,
+    /// After this, recipients who did not answer are `no_response` (default 7 days, at most 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Each answer (and each `no_response`) is POSTed here, signed with HMAC-SHA256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+impl WaitForResponse {
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_seconds.unwrap_or(DEFAULT_RESPONSE_TIMEOUT_S) * 1000
+    }
+}
+
+/// What a validation needs from the configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// `ifNotInstalled: install` can work.
+    pub has_teams_app: bool,
+    /// Callbacks can be signed.
+    pub has_callback_secret: bool,
+}
+
+fn card_problem(base: &str, e: herald_cards::CardError) -> Problem {
+    let status = if e.rule == herald_cards::Rule::Size {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "message-too-big"
+    } else {
+        "invalid-card"
+    };
+    Problem::new(status, kind, format!("{} ({})", e.message, e.rule.as_str()))
+        .at(format!("{base}{}", e.pointer))
+}
+
+/// A callback URL: absolute http(s); plain http only to a loopback host.
+fn check_callback_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    match parsed.scheme() {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(()),
+        "http" => Err(format!(
+            "`{url}`: callbacks go over https (plain http only to a loopback host)"
+        )),
+        other => Err(format!("`{url}`: the scheme must be https, not {other}")),
+    }
 }
 
 fn unprocessable(pointer: &str, detail: impl Into<String>) -> Problem {
@@ -187,7 +252,8 @@ pub fn check_csv(text: &str) -> Result<u64, Problem> {
 impl NotificationRequest {
     /// Everything that can be checked without the directory. `has_teams_app` tells whether
     /// `ifNotInstalled: install` can work.
-    pub fn validate(&self, has_teams_app: bool) -> Result<(), Problem> {
+    pub fn validate(&self, settings: Settings) -> Result<(), Problem> {
+        let has_teams_app = settings.has_teams_app;
         let to = &self.to;
         if to.users.is_empty()
             && to.teams.is_empty()
@@ -239,11 +305,35 @@ impl NotificationRequest {
             }
             _ => {}
         }
-        if m.data.is_some() {
-            return Err(unprocessable(
-                "/message/data",
-                "per-recipient card data (templating) is not available in this version",
-            ));
+        if let Some(data) = &m.data {
+            if m.card.is_none() {
+                return Err(unprocessable(
+                    "/message/data",
+                    "template data needs a card (`message.card`) to bind",
+                ));
+            }
+            let Some(map) = data.as_object() else {
+                return Err(unprocessable(
+                    "/message/data",
+                    "data must be an object keyed by recipient (UPN, AAD object id or Teams id)",
+                ));
+            };
+            if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_object()) {
+                return Err(unprocessable(
+                    &format!("/message/data/{}", k.replace('~', "~0").replace('/', "~1")),
+                    "each recipient's data must be an object",
+                ));
+            }
+        }
+        if let Some(card) = &m.card {
+            let template = herald_cards::template::Template::compile(card)
+                .map_err(|e| unprocessable(&format!("/message/card{}", e.pointer), e.message))?;
+            let mode = if template.is_dynamic() {
+                herald_cards::Mode::Template
+            } else {
+                herald_cards::Mode::Card
+            };
+            herald_cards::validate(card, mode).map_err(|e| card_problem("/message/card", e))?;
         }
         let size = m.text.as_ref().map_or(0, String::len)
             + m.card.as_ref().map_or(0, |c| c.to_string().len());
@@ -260,8 +350,10 @@ impl NotificationRequest {
             }));
         }
         let o = &self.options;
+        if let Some(w) = &o.wait_for_response {
+            self.check_wait(w, settings)?;
+        }
         for (field, present) in [
-            ("waitForResponse", o.wait_for_response.is_some()),
             ("asUser", o.as_user.is_some()),
             ("groupChatTopic", o.group_chat_topic.is_some()),
         ] {
@@ -279,6 +371,54 @@ impl NotificationRequest {
             ));
         }
         self.send_at_ms()?;
+        Ok(())
+    }
+
+    fn check_wait(&self, w: &WaitForResponse, settings: Settings) -> Result<(), Problem> {
+        let at = "/options/waitForResponse";
+        let Some(card) = &self.message.card else {
+            return Err(unprocessable(
+                at,
+                "waiting for a response needs a card with an Action.Submit or Action.Execute",
+            ));
+        };
+        if herald_cards::validate::answer_actions(card).is_empty() {
+            return Err(unprocessable(
+                "/message/card",
+                "the card has no Action.Submit or Action.Execute to answer with",
+            ));
+        }
+        if let Some(t) = w.timeout_seconds {
+            if t == 0 || t > MAX_RESPONSE_TIMEOUT_S {
+                return Err(unprocessable(
+                    &format!("{at}/timeoutSeconds"),
+                    format!(
+                        "the timeout is {t} s; it must be 1 to {MAX_RESPONSE_TIMEOUT_S} (30 days)"
+                    ),
+                ));
+            }
+        }
+        match &w.update_message {
+            None => {}
+            Some(Value::String(t)) if !t.trim().is_empty() => {}
+            Some(card @ Value::Object(_)) => herald_cards::validate(card, herald_cards::Mode::Card)
+                .map_err(|e| card_problem(&format!("{at}/updateMessage"), e))?,
+            Some(_) => {
+                return Err(unprocessable(
+                    &format!("{at}/updateMessage"),
+                    "the update message is text or an Adaptive Card",
+                ))
+            }
+        }
+        if let Some(url) = &w.callback_url {
+            check_callback_url(url).map_err(|m| unprocessable(&format!("{at}/callbackUrl"), m))?;
+            if !settings.has_callback_secret {
+                return Err(unprocessable(
+                    &format!("{at}/callbackUrl"),
+                    "callbacks are signed with HMAC-SHA256: set HERALD_CALLBACK_SECRET first",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -319,11 +459,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const ALL: Settings = Settings {
+        has_teams_app: true,
+        has_callback_secret: true,
+    };
+
     fn problem_of(v: Value) -> Problem {
         let bytes = serde_json::to_vec(&v).unwrap();
         match parse(&bytes) {
             Err(p) => p,
-            Ok(r) => r.validate(true).unwrap_err(),
+            Ok(r) => r.validate(ALL).unwrap_err(),
         }
     }
 
@@ -332,7 +477,7 @@ mod tests {
         let ok = json!({"to": {"users": ["a@x.example"]}, "message": {"text": "hi"}});
         assert!(parse(&serde_json::to_vec(&ok).unwrap())
             .unwrap()
-            .validate(true)
+            .validate(ALL)
             .is_ok());
         let cases = [
             (json!({"to": {}, "message": {"text": "hi"}}), "/to"),
@@ -373,6 +518,34 @@ mod tests {
                 "/sendAt",
             ),
             (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "x", "size": "huge"}]}}}),
+                "/message/card/body/0/size",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "${nope(1)}"}]}}}),
+                "/message/card/body/0/text",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone(), "data": {"a@x": 3}}}),
+                "/message/data/a@x",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"text": "hi"}, "options": {"waitForResponse": {}}}),
+                "/options/waitForResponse",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"timeoutSeconds": 0}}}),
+                "/options/waitForResponse/timeoutSeconds",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"callbackUrl": "http://example.com/hook"}}}),
+                "/options/waitForResponse/callbackUrl",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"updateMessage": {"type": "AdaptiveCard"}}}}),
+                "/options/waitForResponse/updateMessage/version",
+            ),
+            (
                 json!({"to": {"users": ["a@x"]}, "message": {"text": "x".repeat(30_000)}}),
                 "/message/text",
             ),
@@ -387,6 +560,11 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
     }
+
+    static CARD: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        json!({"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Hi ${givenName}"}],
+               "actions": [{"type": "Action.Submit", "title": "OK"}]})
+    });
 
     #[test]
     fn csv_shapes() {

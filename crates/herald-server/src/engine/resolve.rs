@@ -68,6 +68,19 @@ fn unknown(input: &str) -> NewDelivery {
 }
 
 fn row(r: &Recipient, data: Option<String>) -> NewDelivery {
+    // The directory's given name rides with the template data (a CSV column of that name wins).
+    let data = match (&r.given_name, data) {
+        (Some(g), data) => {
+            let mut m: Map<String, Value> = data
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            m.entry("givenName")
+                .or_insert_with(|| Value::String(g.clone()));
+            Some(Value::Object(m).to_string())
+        }
+        (None, data) => data,
+    };
     let d = NewDelivery {
         recipient: r.input.clone(),
         recipient_key: r.key(),
@@ -197,6 +210,7 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
                 aad_object_id: Some(aad),
                 upn: m["email"].as_str().map(str::to_owned),
                 display_name: m["displayName"].as_str().map(str::to_owned),
+                given_name: None,
                 guest,
             })
         })

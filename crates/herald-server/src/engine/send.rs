@@ -4,12 +4,13 @@
 //! `ifNotInstalled` policy answers — `fail`, `succeed`, or `install` through Graph and
 //! CreateConversation, the new reference kept for next time.
 
-use super::message;
 use super::request::{IfChatActive, IfNotInstalled};
+use super::{message, render};
 use super::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, ErrorKind, Install};
 use herald_store::{
-    Delivery, DeliveryResult, Outcome, RefState, Reference, Result_, Source, StoredReference,
+    Delivery, DeliveryResult, NewResponse, Outcome, RefState, Reference, Result_, Source,
+    StoredReference,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use std::collections::{HashMap, HashSet};
@@ -184,6 +185,7 @@ struct Outcome_ {
     result: Result_,
     activity_id: Option<String>,
     conversation_id: Option<String>,
+    detail: Option<String>,
 }
 
 fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
@@ -195,6 +197,7 @@ fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
         },
         activity_id: None,
         conversation_id: None,
+        detail: None,
     }
 }
 
@@ -210,6 +213,15 @@ async fn deliver(
     engine
         .metrics
         .observe_send(started.elapsed().as_secs_f64(), attempts);
+    let wait = match (&req.request.options.wait_for_response, o.result.outcome) {
+        (Some(w), Outcome::Delivered) => Some(NewResponse {
+            recipient: d.recipient.clone(),
+            aad_object_id: d.aad_object_id.clone(),
+            deadline: engine.clock.now_ms() + w.timeout_ms(),
+            callback_url: w.callback_url.clone(),
+        }),
+        _ => None,
+    };
     DeliveryResult {
         notification_id: d.notification_id,
         seq: d.seq,
@@ -217,6 +229,8 @@ async fn deliver(
         attempts,
         activity_id: o.activity_id,
         conversation_id: o.conversation_id,
+        detail: o.detail,
+        wait,
     }
 }
 
@@ -231,6 +245,19 @@ async fn deliver_inner(
     let tenant = &engine.cfg.tenant_id;
     let Some(aad) = d.aad_object_id.clone() else {
         return end(Outcome::Failed, Some(404), Some("unknown_user"));
+    };
+    // The recipient's card first: nothing is installed or opened for a card that cannot be sent.
+    let card = match req.template() {
+        Some(t) => match render_for(engine, req, d, t).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                return Outcome_ {
+                    detail: Some(e.0),
+                    ..end(Outcome::Failed, None, Some("template_error"))
+                }
+            }
+        },
+        None => None,
     };
     let mut reference = reference.filter(|r| r.state == RefState::Active);
     if let Some(r) = &reference {
@@ -311,7 +338,7 @@ async fn deliver_inner(
             .as_deref()
             .or(bot_name.as_deref())
             .unwrap_or("Herald");
-        let activity = message::activity(&req.request, name);
+        let activity = message::activity(&req.request, name, card.as_ref());
         if activity.to_string().len() > MAX_ACTIVITY_BYTES {
             return end(Outcome::Failed, Some(413), Some("message_too_big"));
         }
@@ -327,6 +354,7 @@ async fn deliver_inner(
                     },
                     activity_id: Some(activity_id),
                     conversation_id: Some(conv),
+                    detail: None,
                 }
             }
             Err(e) => match e.unreachable_reason() {
@@ -347,6 +375,62 @@ async fn deliver_inner(
             },
         }
     }
+}
+
+async fn render_for(
+    engine: &Engine,
+    req: &StoredRequest,
+    d: &Delivery,
+    t: &herald_cards::template::Template,
+) -> Result<serde_json::Value, render::RenderError> {
+    let (who, given) = who(engine, d, t).await;
+    render::card_for(&req.request, t, &who, given.as_deref())
+}
+
+/// The recipient as a template sees them: a reference learnt from Teams carries no UPN, so a
+/// dynamic card asks the directory once and the reference keeps the answer.
+async fn who(
+    engine: &Engine,
+    d: &Delivery,
+    t: &herald_cards::template::Template,
+) -> (Delivery, Option<String>) {
+    let mut d = d.clone();
+    let given = d
+        .data
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v["givenName"].as_str().map(str::to_owned));
+    if !t.is_dynamic() || d.upn.is_some() {
+        return (d, given);
+    }
+    let Some(aad) = d.aad_object_id.clone() else {
+        return (d, given);
+    };
+    let mut given = given;
+    if let Ok(Some(r)) = engine
+        .store
+        .get_reference(&engine.cfg.tenant_id, &aad)
+        .await
+    {
+        if r.reference.upn.is_some() {
+            d.upn = r.reference.upn;
+            return (d, given);
+        }
+        if let Ok(Some(u)) = engine.graph.user(&aad).await {
+            d.upn = u.upn.clone();
+            given = given.or(u.given_name.clone());
+            d.display_name = d.display_name.or(u.display_name.clone());
+            let kept = Reference {
+                upn: u.upn,
+                ..r.reference
+            };
+            let _ = engine
+                .store
+                .upsert_reference(&kept, false, engine.clock.now_ms())
+                .await;
+        }
+    }
+    (d, given)
 }
 
 /// CreateConversation for a user known through a team (no 1:1 yet); the id is kept.

@@ -5,3 +5,4 @@ mod auth;
 mod engine;
 mod helpers;
 mod lifecycle;
+mod responses;
