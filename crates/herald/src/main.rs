@@ -64,6 +64,15 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
+    /// The answers to a card that waits for them: a tally per action, then each recipient.
+    Responses {
+        id: String,
+        /// Wait up to this long for every answer (e.g. 90s, 30m).
+        #[arg(long, value_name = "DUR", value_parser = send::parse_duration)]
+        wait: Option<u64>,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Stop what has not been sent.
     Cancel {
         id: String,
@@ -122,6 +131,11 @@ fn main() -> ExitCode {
             }
             Command::Report { id, format, server } => {
                 return send::report(&id, &format, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Responses { id, wait, server } => {
+                return send::responses(&id, wait, &client::Client::new(&server))
                     .await
                     .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
             }

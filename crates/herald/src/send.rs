@@ -29,9 +29,12 @@ pub struct SendArgs {
     /// Send this text.
     #[arg(long)]
     text: Option<String>,
-    /// Send the Adaptive Card in this JSON file.
+    /// Send the Adaptive Card in this JSON file (a template: `${displayName}`, `$data`, `$when` …).
     #[arg(long, value_name = "FILE")]
     card: Option<PathBuf>,
+    /// Per-recipient template data: a JSON object keyed by recipient (UPN, AAD object id or id).
+    #[arg(long, value_name = "FILE", requires = "card")]
+    data: Option<PathBuf>,
     #[arg(long, value_name = "POLICY", value_parser = ["fail", "succeed", "install"])]
     if_not_installed: Option<String>,
     #[arg(long, value_name = "POLICY", value_parser = ["send", "skip", "fail"])]
@@ -51,6 +54,34 @@ pub struct SendArgs {
     /// Follow the progress until the notification ends.
     #[arg(long)]
     follow: bool,
+    /// Wait for the recipient to answer the card, and print the chosen action and inputs.
+    #[arg(long, requires = "card")]
+    wait_response: bool,
+    /// What replaces the card once answered.
+    #[arg(long, value_name = "TEXT", requires = "wait_response")]
+    update_message: Option<String>,
+    /// How long to wait for answers (e.g. 90s, 30m, 2h, 7d; plain numbers are seconds).
+    #[arg(long, value_name = "DUR", requires = "wait_response", value_parser = parse_duration)]
+    timeout: Option<u64>,
+}
+
+/// `90`, `90s`, `30m`, `2h`, `7d` → seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 30m, 2h or 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: the unit is s, m, h or d")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{s}` is not a positive duration"))
 }
 
 fn read(path: &PathBuf) -> Result<String, Failure> {
@@ -81,7 +112,14 @@ impl SendArgs {
             (None, Some(path)) => {
                 let card: Value = serde_json::from_str(&read(path)?)
                     .map_err(|e| Failure::usage(format!("{} is not JSON: {e}", path.display())))?;
-                json!({"card": card})
+                let mut m = json!({"card": card});
+                if let Some(data) = &self.data {
+                    let data: Value = serde_json::from_str(&read(data)?).map_err(|e| {
+                        Failure::usage(format!("{} is not JSON: {e}", data.display()))
+                    })?;
+                    m["data"] = data;
+                }
+                m
             }
             (None, None) => return Err(Failure::usage("give --text or --card")),
         };
@@ -97,6 +135,16 @@ impl SendArgs {
         }
         if self.alert {
             options["alert"] = json!(true);
+        }
+        if self.wait_response {
+            let mut w = json!({});
+            if let Some(u) = &self.update_message {
+                w["updateMessage"] = json!(u);
+            }
+            if let Some(t) = self.timeout {
+                w["timeoutSeconds"] = json!(t);
+            }
+            options["waitForResponse"] = w;
         }
         let mut body = json!({"to": to, "message": message, "options": options});
         if let Some(t) = &self.send_at {
@@ -117,6 +165,9 @@ pub async fn send(args: SendArgs, client: &Client) -> Result<(), Failure> {
         .call_with(Method::POST, "/v1/notifications", Some(body), &headers)
         .await?;
     let id = n["id"].as_str().unwrap_or_default().to_owned();
+    if args.wait_response {
+        return wait_response(client, &id, args.timeout).await;
+    }
     if !args.follow {
         println!("{id} {}", n["state"].as_str().unwrap_or("?"));
         eprintln!("accepted; follow it with `herald status {id}` or `herald report {id}`");
@@ -132,6 +183,121 @@ pub async fn send(args: SendArgs, client: &Client) -> Result<(), Failure> {
                 done["counts"]["failed"]
             ),
         });
+    }
+    Ok(())
+}
+
+/// Waits for the answers (long polls of `…/responses`) and prints the chosen action of each
+/// recipient; exit 1 when someone did not answer or the card was not delivered.
+async fn wait_response(client: &Client, id: &str, timeout_s: Option<u64>) -> Result<(), Failure> {
+    eprintln!("{id}: waiting for the answer…");
+    let limit =
+        std::time::Instant::now() + Duration::from_secs(timeout_s.unwrap_or(7 * 86_400) + 120);
+    let page = loop {
+        let page = client
+            .call(
+                Method::GET,
+                &format!("/v1/notifications/{id}/responses?wait=60&limit=1000"),
+                None,
+            )
+            .await?;
+        if page["done"] == true || std::time::Instant::now() >= limit {
+            break page;
+        }
+    };
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    for r in &items {
+        match r["state"].as_str() {
+            Some("answered") => println!(
+                "{}\t{}\t{}",
+                r["recipient"].as_str().unwrap_or("?"),
+                r["submitActionId"].as_str().unwrap_or("-"),
+                r["inputs"]
+            ),
+            other => println!(
+                "{}\t{}",
+                r["recipient"].as_str().unwrap_or("?"),
+                other.unwrap_or("?")
+            ),
+        }
+    }
+    let status = client
+        .call(Method::GET, &format!("/v1/notifications/{id}"), None)
+        .await?;
+    let failed = status["counts"]["failed"].as_u64().unwrap_or(0);
+    let unanswered = items.iter().filter(|r| r["state"] != "answered").count();
+    if failed > 0 || unanswered > 0 || items.is_empty() {
+        return Err(Failure {
+            code: EXIT_FAILED,
+            message: format!(
+                "{unanswered} did not answer, {failed} deliveries failed; see `herald report {id}`"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `herald responses ID [--wait DUR]`: the tally as a table, then each recipient's answer.
+pub async fn responses(id: &str, wait: Option<u64>, client: &Client) -> Result<(), Failure> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait.unwrap_or(0));
+    let mut page;
+    loop {
+        let left = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .as_secs();
+        page = client
+            .call(
+                Method::GET,
+                &format!(
+                    "/v1/notifications/{id}/responses?wait={}&limit=1000",
+                    left.min(300)
+                ),
+                None,
+            )
+            .await?;
+        if page["done"] == true || left == 0 {
+            break;
+        }
+    }
+    let c = &page["counts"];
+    println!("{:<40} {:>8}", "ACTION", "COUNT");
+    for (title, n) in page["tally"].as_object().into_iter().flatten() {
+        println!("{:<40} {:>8}", title, n);
+    }
+    println!(
+        "{:<40} {:>8}\n{:<40} {:>8}",
+        "(waiting)", c["waiting"], "(no response)", c["noResponse"]
+    );
+    println!();
+    println!(
+        "{:<44} {:<12} {:<24} INPUTS",
+        "RECIPIENT", "STATE", "ACTION"
+    );
+    let mut items = page["items"].as_array().cloned().unwrap_or_default();
+    let mut cursor = page["next"].as_str().map(str::to_owned);
+    while let Some(next) = cursor {
+        let more = client
+            .call(
+                Method::GET,
+                &format!("/v1/notifications/{id}/responses?limit=1000&cursor={next}"),
+                None,
+            )
+            .await?;
+        items.extend(more["items"].as_array().cloned().unwrap_or_default());
+        cursor = more["next"].as_str().map(str::to_owned);
+    }
+    for r in &items {
+        println!(
+            "{:<44} {:<12} {:<24} {}",
+            r["recipient"].as_str().unwrap_or("?"),
+            r["state"].as_str().unwrap_or("?"),
+            r["submitActionId"].as_str().unwrap_or("-"),
+            if r["inputs"].is_null() {
+                "-".to_owned()
+            } else {
+                r["inputs"].to_string()
+            }
+        );
     }
     Ok(())
 }
