@@ -213,6 +213,26 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
     Ok(e)
 }
 
+/// Every property name an expression reads (plain names and members).
+pub fn names(e: &Expr, out: &mut std::collections::BTreeSet<String>) {
+    match e {
+        Expr::Ident(n) => {
+            out.insert(n.clone());
+        }
+        Expr::Member(a, n) => {
+            out.insert(n.clone());
+            names(a, out);
+        }
+        Expr::Not(a) | Expr::Neg(a) => names(a, out),
+        Expr::Index(a, b) | Expr::Bin(_, a, b) => {
+            names(a, out);
+            names(b, out);
+        }
+        Expr::Call(_, args) | Expr::Array(args) => args.iter().for_each(|x| names(x, out)),
+        Expr::Lit(_) => {}
+    }
+}
+
 fn check_functions(e: &Expr) -> Result<(), ExprError> {
     match e {
         Expr::Call(name, args) => {

@@ -60,6 +60,8 @@ pub struct Template {
     root: Node,
     /// Whether the template binds anything at all (a plain card is sent as is).
     dynamic: bool,
+    /// Every name its expressions read.
+    names: std::collections::BTreeSet<String>,
 }
 
 /// Compiles and expands in one go.
@@ -150,7 +152,18 @@ impl Template {
     pub fn compile(template: &Value) -> Result<Self, TemplateError> {
         let mut dynamic = false;
         let root = compile(template, "", &mut dynamic)?;
-        Ok(Template { root, dynamic })
+        let mut names = std::collections::BTreeSet::new();
+        collect(&root, &mut names);
+        Ok(Template {
+            root,
+            dynamic,
+            names,
+        })
+    }
+
+    /// Whether an expression reads this name (case-insensitive, as lookups are).
+    pub fn mentions(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// Whether expanding can change anything.
@@ -179,6 +192,36 @@ impl Template {
                 pointer: String::new(),
                 message: "the card's $when left nothing to send".into(),
             }),
+        }
+    }
+}
+
+fn collect_interp(i: &Interp, out: &mut std::collections::BTreeSet<String>) {
+    match i {
+        Interp::Whole(e, _) => expr::names(e, out),
+        Interp::Parts(parts) => {
+            for p in parts {
+                if let Part::Expr(e, _) = p {
+                    expr::names(e, out);
+                }
+            }
+        }
+    }
+}
+
+fn collect(n: &Node, out: &mut std::collections::BTreeSet<String>) {
+    match n {
+        Node::Lit(_) => {}
+        Node::Str(i) => collect_interp(i, out),
+        Node::Array(items) => items.iter().for_each(|x| collect(x, out)),
+        Node::Object { fields, data, when } => {
+            fields.iter().for_each(|(_, x)| collect(x, out));
+            if let Some(d) = data {
+                collect(d, out);
+            }
+            if let Some(w) = when {
+                collect_interp(w, out);
+            }
         }
     }
 }

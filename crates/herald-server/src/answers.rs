@@ -288,13 +288,11 @@ pub async fn apply_update(
             return;
         }
     };
-    if let Err(e) = app
-        .store
-        .set_update_state(&row.notification_id, row.seq, state, app.clock.now_ms())
-        .await
-    {
-        tracing::warn!(error = %e, "cannot record a card update");
-    }
+    // Recorded in batches (see `responses::run`); a crash before that only repeats the update.
+    app.engine
+        .updates_done
+        .lock()
+        .push((row.notification_id.clone(), row.seq, state));
 }
 
 /// Re-drives card updates left pending (a crash, or Teams failing for a while).

@@ -138,6 +138,10 @@ impl Server {
             state.clone(),
             stopped.clone(),
         )));
+        tasks.push(tokio::spawn(crate::responses::record_updates(
+            state.clone(),
+            stopped.clone(),
+        )));
         let app = router(state.clone());
         let mut stopped_http = stopped;
         tasks.push(tokio::spawn(async move {

@@ -182,6 +182,32 @@ fn body_of(c: &Callback, r: &Response) -> String {
     v.to_string()
 }
 
+/// Writes the card updates done since the last time, in one transaction.
+async fn flush_updates(app: &App) {
+    let done = std::mem::take(&mut *app.engine.updates_done.lock());
+    if done.is_empty() {
+        return;
+    }
+    if let Err(e) = app.store.set_update_states(&done, app.clock.now_ms()).await {
+        // Left pending in the store: the sweeper repeats those updates, which is harmless.
+        tracing::warn!(error = %e, "cannot record card updates");
+    }
+}
+
+/// Records card updates in batches until stopped.
+pub async fn record_updates(app: App, mut stop: watch::Receiver<bool>) {
+    loop {
+        flush_updates(&app).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => {
+                flush_updates(&app).await;
+                return;
+            }
+        }
+    }
+}
+
 /// Sends callbacks that are due, and re-drives card updates left pending.
 pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let http = reqwest::Client::builder()

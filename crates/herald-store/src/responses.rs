@@ -40,6 +40,10 @@ pub trait Responses: Send + Sync {
         now: u64,
     ) -> Result<()>;
 
+    /// Many update states in one transaction.
+    async fn set_update_states(&self, items: &[(String, i64, UpdateState)], now: u64)
+        -> Result<()>;
+
     /// Callbacks due, leased until `now + lease_ms` (a crashed sender's return after it).
     async fn claim_callbacks(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Callback>>;
 
@@ -194,7 +198,7 @@ macro_rules! impl_responses {
             async fn responses_for_activity(&self, activity_id: &str) -> Result<Vec<Response>> {
                 let rows = sqlx::query(&self.sql().by_activity)
                     .bind(activity_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.readers())
                     .await?;
                 rows.iter().map(Self::response).collect()
             }
@@ -369,6 +373,25 @@ macro_rules! impl_responses {
                     .bind(db(now))
                     .execute(&self.pool)
                     .await?;
+                Ok(())
+            }
+
+            async fn set_update_states(
+                &self,
+                items: &[(String, i64, UpdateState)],
+                now: u64,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for (id, seq, state) in items {
+                    sqlx::query(&self.sql().set_update)
+                        .bind(id)
+                        .bind(*seq)
+                        .bind(state.as_str())
+                        .bind(db(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

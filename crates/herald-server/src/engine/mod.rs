@@ -66,6 +66,8 @@ pub struct Engine {
     pub responses_changed: Notify,
     /// Poked when callbacks are due.
     pub callbacks_due: Notify,
+    /// Card updates done, written in batches by the responses worker.
+    pub updates_done: Mutex<Vec<(String, i64, herald_store::UpdateState)>>,
     requests: Mutex<HashMap<String, Arc<StoredRequest>>>,
 }
 
@@ -88,6 +90,7 @@ impl Engine {
             send_due: Notify::new(),
             responses_changed: Notify::new(),
             callbacks_due: Notify::new(),
+            updates_done: Mutex::new(Vec::new()),
             requests: Mutex::new(HashMap::new()),
         })
     }

@@ -400,7 +400,10 @@ async fn who(
         .as_deref()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .and_then(|v| v["givenName"].as_str().map(str::to_owned));
-    if !t.is_dynamic() || d.upn.is_some() {
+    // Only a card that reads `upn` (or `givenName`, with nothing else to give it) needs the directory.
+    let needs = t.is_dynamic()
+        && ((d.upn.is_none() && t.mentions("upn")) || (given.is_none() && t.mentions("givenName")));
+    if !needs {
         return (d, given);
     }
     let Some(aad) = d.aad_object_id.clone() else {
@@ -412,7 +415,7 @@ async fn who(
         .get_reference(&engine.cfg.tenant_id, &aad)
         .await
     {
-        if r.reference.upn.is_some() {
+        if r.reference.upn.is_some() && !t.mentions("givenName") {
             d.upn = r.reference.upn;
             return (d, given);
         }
