@@ -57,6 +57,8 @@ const RESPONSE_COLS: &str = "notification_id, seq, recipient, aad_object_id, con
     state, deadline, callback_url, action_title, action_id, verb, inputs, responded_at, answers, update_state";
 
 struct Sql {
+    /// PostgreSQL only: history, first answer and callback in one statement (one round trip).
+    answer_pg: String,
     by_activity: String,
     insert_event: String,
     first_answer: String,
@@ -94,6 +96,16 @@ fn sql(postgres: bool) -> Sql {
         }
     };
     Sql {
+        answer_pg: q(
+            "WITH e AS (INSERT INTO response_events (notification_id, seq, inbound_id, action_title, action_id, verb, inputs, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (notification_id, seq, inbound_id) DO NOTHING RETURNING 1), \
+             u AS (UPDATE responses SET state = 'answered', action_title = $4, action_id = $5, verb = $6, inputs = $7, \
+             responded_at = $8, answers = answers + 1, update_state = $9, updated_at = $8 \
+             WHERE notification_id = $1 AND seq = $2 AND state = 'waiting' AND EXISTS (SELECT 1 FROM e) RETURNING callback_url), \
+             c AS (INSERT INTO callbacks (notification_id, seq, url, event, state, attempts, next_at, created_at) \
+             SELECT $1, $2, callback_url, 'answered', 'pending', 0, $8, $8 FROM u WHERE callback_url IS NOT NULL RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM e) AS fresh, (SELECT COUNT(*) FROM u) AS first, (SELECT COUNT(*) FROM c) AS callbacks",
+        ),
         by_activity: q("SELECT {cols} FROM responses WHERE activity_id = $1"),
         insert_event: q(
             "INSERT INTO response_events (notification_id, seq, inbound_id, action_title, action_id, verb, inputs, at) \
@@ -210,6 +222,49 @@ macro_rules! impl_responses {
                 a: &Answer,
             ) -> Result<AnswerOutcome> {
                 let s = self.sql();
+                let update = if a.wants_update {
+                    UpdateState::Pending
+                } else {
+                    UpdateState::None
+                };
+                if $postgres {
+                    let row = sqlx::query(&s.answer_pg)
+                        .bind(nid)
+                        .bind(seq)
+                        .bind(&a.inbound_id)
+                        .bind(&a.action_title)
+                        .bind(&a.action_id)
+                        .bind(&a.verb)
+                        .bind(&a.inputs)
+                        .bind(db(a.at))
+                        .bind(update.as_str())
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if row.try_get::<i64, _>("fresh")? == 0 {
+                        return Ok(AnswerOutcome::Replay);
+                    }
+                    if row.try_get::<i64, _>("first")? > 0 {
+                        return Ok(AnswerOutcome::First);
+                    }
+                    // A later answer: its history row is in; count it and say whether the wait had ended.
+                    sqlx::query(&s.later_answer)
+                        .bind(nid)
+                        .bind(seq)
+                        .execute(&self.pool)
+                        .await?;
+                    let state: Option<String> = sqlx::query_scalar(&s.state_of)
+                        .bind(nid)
+                        .bind(seq)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    return Ok(
+                        if state.as_deref() == Some(ResponseState::NoResponse.as_str()) {
+                            AnswerOutcome::Late
+                        } else {
+                            AnswerOutcome::Later
+                        },
+                    );
+                }
                 let mut tx = self.pool.begin().await?;
                 let fresh = sqlx::query(&s.insert_event)
                     .bind(nid)
@@ -227,11 +282,6 @@ macro_rules! impl_responses {
                     tx.commit().await?;
                     return Ok(AnswerOutcome::Replay);
                 }
-                let update = if a.wants_update {
-                    UpdateState::Pending
-                } else {
-                    UpdateState::None
-                };
                 let first = sqlx::query(&s.first_answer)
                     .bind(nid)
                     .bind(seq)
