@@ -3,51 +3,6 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-async fn notify(env: &Env, body: Value) -> Value {
-    let r = env
-        .api(Method::POST, "/v1/notifications")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    r.json().await.unwrap()
-}
-
-async fn finished(env: &Env, id: &str) -> Value {
-    for _ in 0..1500 {
-        let s: Value = env
-            .api(Method::GET, &format!("/v1/notifications/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["state"] == "completed" || s["state"] == "canceled" {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("notification {id} did not finish");
-}
-
-async fn rows(env: &Env, id: &str) -> Vec<Value> {
-    let v: Value = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{id}/deliveries?limit=1000"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["items"].as_array().unwrap().clone()
-}
 
 fn by(rows: &[Value], recipient: &str) -> Value {
     rows.iter()

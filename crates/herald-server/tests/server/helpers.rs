@@ -2,6 +2,7 @@ use herald_core::SharedClock;
 use herald_emulator::{Emulator, EmulatorOptions};
 use herald_server::{Config, Server};
 use herald_store::{PgStore, Store, StoredReference};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -267,3 +268,50 @@ pub fn channel_claims(env: &Env) -> Value {
 }
 
 use herald_core::Clock as _;
+
+/// POSTs a notification; it must be accepted.
+pub async fn notify(env: &Env, body: Value) -> Value {
+    let r = env
+        .api(Method::POST, "/v1/notifications")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    r.json().await.unwrap()
+}
+
+/// Polls until the notification completes or is canceled.
+pub async fn finished(env: &Env, id: &str) -> Value {
+    for _ in 0..1500 {
+        let s: Value = env
+            .api(Method::GET, &format!("/v1/notifications/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["state"] == "completed" || s["state"] == "canceled" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("notification {id} did not finish");
+}
+
+/// The first 1,000 delivery rows.
+pub async fn rows(env: &Env, id: &str) -> Vec<Value> {
+    let v: Value = env
+        .api(
+            Method::GET,
+            &format!("/v1/notifications/{id}/deliveries?limit=1000"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().clone()
+}

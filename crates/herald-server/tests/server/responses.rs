@@ -16,47 +16,6 @@ use std::time::Duration;
 const SECRET: &str = "test-callback-secret-5f1c";
 const UPDATE: &str = "Thanks, your answer was recorded.";
 
-async fn notify(env: &Env, body: Value) -> Value {
-    let r = env
-        .api(Method::POST, "/v1/notifications")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    r.json().await.unwrap()
-}
-
-async fn finished(env: &Env, id: &str) {
-    env.eventually("the notification finishes", || async {
-        let s: Value = env
-            .api(Method::GET, &format!("/v1/notifications/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        s["state"] == "completed"
-    })
-    .await;
-}
-
-async fn rows(env: &Env, id: &str) -> Vec<Value> {
-    let v: Value = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{id}/deliveries?limit=1000"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["items"].as_array().unwrap().clone()
-}
-
 async fn responses(env: &Env, id: &str, wait: u64) -> Value {
     let r = env
         .api(
