@@ -85,6 +85,19 @@ impl Graph {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// One request as a signed-in user (a delegated token), with the same retries and the same
+    /// handling of Graph's 429 + `Retry-After`; `path` is under `/v1.0` (`/chats`). `Ok(None)` for 404.
+    pub async fn as_user(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<(u16, Value)>, ConnectorError> {
+        let url = format!("{}{path}", self.base);
+        self.request_with(method, &url, body, Some(token)).await
+    }
+
     /// One request with retries; `Ok(None)` for 404.
     async fn request(
         &self,
@@ -92,10 +105,23 @@ impl Graph {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Option<(u16, Value)>, ConnectorError> {
+        self.request_with(method, url, body, None).await
+    }
+
+    async fn request_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        user_token: Option<&str>,
+    ) -> Result<Option<(u16, Value)>, ConnectorError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.tokens.token().await?;
+            let token = match user_token {
+                Some(t) => t.to_owned(),
+                None => self.tokens.token().await?,
+            };
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut req = self.http.request(method.clone(), url).bearer_auth(token);
             if let Some(b) = body {
@@ -122,7 +148,7 @@ impl Graph {
                     }
                     let mut e =
                         ConnectorError::from_response(status, retry_after.as_deref(), &text);
-                    if e.kind == ErrorKind::Unauthorized {
+                    if e.kind == ErrorKind::Unauthorized && user_token.is_none() {
                         self.tokens.invalidate();
                     }
                     if status == 500 {

@@ -16,6 +16,7 @@ pub use allow::{AllowList, AllowListError, DEFAULT_ALLOWED};
 pub use client::{Connector, ConnectorConfig, RetryPolicy, Sent};
 pub use error::{ConnectorError, ErrorKind};
 pub use graph::{Graph, GraphUser, Install, Page};
+pub use path::graph_segment;
 pub use throttle::{OpClass, Throttle};
 pub use time::TokioClock;
 pub use token::{Credentials, TokenSource};

@@ -36,9 +36,49 @@ pub const APP_ROLES: [&str; 7] = [
     "Chat.Create",
 ];
 
+/// How long a device code may wait for its user (the identity platform's 15 minutes).
+pub const DEVICE_CODE_LIFETIME_SECS: u64 = 900;
+/// How often a client may poll with a device code.
+pub const DEVICE_CODE_INTERVAL_SECS: u64 = 5;
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The signed-in users' side: device codes waiting for their user, refresh tokens, and every
+/// delegated token issued (so a test can look for them where they must not be).
+#[derive(Default)]
+pub struct Delegated {
+    device: HashMap<String, DeviceCode>,
+    refresh: HashMap<String, usize>,
+    pub issued: Vec<String>,
+}
+
+struct DeviceCode {
+    user_code: String,
+    expires_ms: u64,
+    user: Option<usize>,
+}
+
+impl Delegated {
+    /// The user approves a device code (what they do in the browser); false if no such code.
+    pub fn approve(&mut self, user_code: &str, user: usize, now_ms: u64) -> bool {
+        let code = user_code.trim().replace('-', "").to_ascii_uppercase();
+        match self
+            .device
+            .values_mut()
+            .find(|d| d.user_code == code && d.expires_ms > now_ms)
+        {
+            Some(d) => {
+                d.user = Some(user);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
         .route("/v1/.well-known/openidconfiguration", get(openid))
         .route("/v1/.well-known/keys", get(jwks))
         .route(
@@ -140,6 +180,63 @@ async fn openid(State(s): State<Arc<Shared>>) -> axum::Json<OpenIdConfiguration>
 
 async fn jwks(State(s): State<Arc<Shared>>) -> axum::Json<herald_wire::aad::Jwks> {
     axum::Json(s.keys.jwks())
+}
+
+/// Starts the device-code flow: a code for the user to enter at the verification page.
+async fn device_code(
+    State(s): State<Arc<Shared>>,
+    Path(_tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let now = s.clock.now_ms();
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let app_id = s.world.lock().tenant.app_id.clone();
+    let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
+    if client_id.is_empty() {
+        return error::aad(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+            now,
+        );
+    }
+    if !client_id.eq_ignore_ascii_case(&app_id) {
+        return error::aad(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory."),
+            now,
+        );
+    }
+    let device_code = format!(
+        "DAQABAAEAAA{}",
+        crate::tenant::stable_guid(&format!("dc/{now}/{}", rand::random::<u64>())).replace('-', "")
+    );
+    let user_code: String = (0..9)
+        .map(|_| b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[rand::random::<usize>() % 32] as char)
+        .collect();
+    s.delegated.lock().device.insert(
+        device_code.clone(),
+        DeviceCode {
+            user_code: user_code.clone(),
+            expires_ms: now + DEVICE_CODE_LIFETIME_SECS * 1000,
+            user: None,
+        },
+    );
+    let uri = format!("{}/devicelogin", s.origin);
+    error::json_response(
+        StatusCode::OK,
+        &json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": uri,
+            "expires_in": DEVICE_CODE_LIFETIME_SECS,
+            "interval": DEVICE_CODE_INTERVAL_SECS,
+            "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."),
+        }),
+    )
 }
 
 async fn token(
@@ -292,6 +389,79 @@ async fn token(
                 upn: Some(user.upn.clone()),
                 ..base(AUDIENCE_GRAPH, "user")
             }
+        }
+        DEVICE_CODE_GRANT | "refresh_token" => {
+            let secret = field("client_secret");
+            if !secret.is_empty() && secret != app_password {
+                return error::aad(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided.",
+                    now,
+                );
+            }
+            let user = {
+                let mut d = s.delegated.lock();
+                if grant == DEVICE_CODE_GRANT {
+                    let code = field("device_code").to_owned();
+                    match d.device.get(&code) {
+                        None => {
+                            return bad("invalid_grant", 70000, "The provided value for the input parameter 'device_code' is not valid.")
+                        }
+                        Some(dc) if dc.expires_ms <= now => {
+                            d.device.remove(&code);
+                            return bad("expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.");
+                        }
+                        Some(DeviceCode { user: None, .. }) => {
+                            return bad("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+                        }
+                        Some(DeviceCode { user: Some(u), .. }) => {
+                            let u = *u;
+                            d.device.remove(&code);
+                            u
+                        }
+                    }
+                } else {
+                    match d.refresh.get(field("refresh_token")) {
+                        Some(u) => *u,
+                        None => {
+                            return bad("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: the refresh token is not valid.")
+                        }
+                    }
+                }
+            };
+            let user = s.world.lock().tenant.users[user].clone();
+            let claims = IssuedClaims {
+                scp: Some(DELEGATED_SCOPES.into()),
+                oid: Some(user.aad.clone()),
+                upn: Some(user.upn.clone()),
+                ..base(AUDIENCE_GRAPH, "user")
+            };
+            let access_token = s.issue(&claims);
+            let refresh_token = format!(
+                "0.AAAA{}",
+                crate::tenant::stable_guid(&format!("rt/{now}/{}", rand::random::<u64>()))
+                    .replace('-', "")
+            );
+            {
+                let mut d = s.delegated.lock();
+                let index = s.world.lock().find_user(&user.aad).unwrap_or_default();
+                d.refresh.insert(refresh_token.clone(), index);
+                d.issued.push(access_token.clone());
+                d.issued.push(refresh_token.clone());
+            }
+            return error::json_response(
+                StatusCode::OK,
+                &json!({
+                    "token_type": "Bearer",
+                    "expires_in": TOKEN_LIFETIME_SECS,
+                    "ext_expires_in": TOKEN_LIFETIME_SECS,
+                    "access_token": access_token,
+                    "refresh_token": refresh_token,
+                    "scope": DELEGATED_SCOPES,
+                }),
+            );
         }
         other => {
             return bad(

@@ -36,6 +36,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_emulator/teams/{team}/restore", post(team_restore))
         .route("/_emulator/teams/{team}/members", post(team_add_member))
         .route("/_emulator/chats", get(chats))
+        .route("/_emulator/devicelogin", post(device_login))
+        .route("/_emulator/issued-tokens", get(issued_tokens))
 }
 
 fn user(s: &Shared, key: &str) -> Result<usize, Response> {
@@ -420,6 +422,38 @@ async fn team_add_member(
         }
         .await,
     )
+}
+
+/// The user signs in at the verification page with the code a client showed them.
+async fn device_login(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (Some(code), Some(who)) = (v["userCode"].as_str(), v["user"].as_str()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "give {\"userCode\": …, \"user\": UPN or id}",
+            None,
+        );
+    };
+    let u = match user(&s, who) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if s.delegated.lock().approve(code, u, s.clock.now_ms()) {
+        Json(json!({"approved": true})).into_response()
+    } else {
+        problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no device code `{code}` is waiting"),
+            None,
+        )
+    }
+}
+
+/// Every delegated token issued (access and refresh): what must never show up in clear text.
+async fn issued_tokens(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({"delegated": s.delegated.lock().issued.clone()}))
 }
 
 async fn chats(State(s): State<Arc<Shared>>) -> Json<Value> {

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub limits: Mutex<limits::Limits>,
     pub stats: Mutex<stats::Stats>,
     pub tokens: aad::TokenCache,
+    /// Device codes, refresh tokens and the delegated tokens issued (signed-in users).
+    pub delegated: Mutex<aad::Delegated>,
     pub bot: bot::BotClient,
     pub fault_seq: AtomicU64,
     /// The Graph router, for `$batch` to dispatch its parts through.
@@ -131,6 +133,7 @@ impl Emulator {
             limits: Mutex::new(limits::Limits::default()),
             stats: Mutex::new(stats::Stats::default()),
             tokens: aad::TokenCache::default(),
+            delegated: Mutex::new(aad::Delegated::default()),
             bot: bot::BotClient::new(opts.bot_endpoint)?,
             fault_seq: AtomicU64::new(0),
             graph_router: OnceLock::new(),

@@ -10,6 +10,7 @@ mod app;
 pub mod auth;
 mod bot;
 pub mod config;
+pub mod delegated;
 mod dto;
 pub mod engine;
 mod lifecycle;

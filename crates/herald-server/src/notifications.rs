@@ -214,7 +214,17 @@ pub(crate) async fn create(
             req.validate(crate::engine::request::Settings {
                 has_teams_app: app.cfg.teams_app_id.is_some(),
                 has_callback_secret: app.cfg.callback_secret.is_some(),
+                has_secret_key: app.cfg.secret_key.is_some(),
             })?;
+            if let Some(upn) = &req.options.as_user {
+                let signed_in = app.store.get_user_token(upn).await.map_err(store_err)?;
+                if signed_in.is_none() {
+                    return Err(unprocessable(
+                        "/options/asUser",
+                        format!("`{upn}` has not signed in: run `herald login` as them first"),
+                    ));
+                }
+            }
             if sync && req.single_user().is_none() {
                 return Err(unprocessable(
                     "?sync",

@@ -9,10 +9,12 @@ mod model;
 mod responses;
 mod sql;
 mod store;
+mod users;
 
 pub use model::*;
 pub use responses::Responses;
 pub use store::{open, PgStore, SqliteStore};
+pub use users::UserTokens;
 
 use async_trait::async_trait;
 
@@ -30,7 +32,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
-pub trait Store: Responses + Send + Sync + 'static {
+pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

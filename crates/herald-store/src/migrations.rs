@@ -157,6 +157,23 @@ CREATE TABLE callbacks (
 CREATE INDEX callbacks_due ON callbacks (state, next_at);
 "#,
     },
+    Migration {
+        version: 4,
+        name: "signed-in users' tokens (encrypted)",
+        sql: r#"
+CREATE TABLE user_tokens (
+    upn TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    display_name TEXT,
+    refresh_token TEXT NOT NULL,
+    access_token TEXT,
+    access_expires_at INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#,
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -307,6 +324,23 @@ CREATE TABLE callbacks (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX callbacks_due ON callbacks (state, next_at);
+"#,
+    },
+    Migration {
+        version: 4,
+        name: "signed-in users' tokens (encrypted)",
+        sql: r#"
+CREATE TABLE user_tokens (
+    upn TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    display_name TEXT,
+    refresh_token TEXT NOT NULL,
+    access_token TEXT,
+    access_expires_at BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
 "#,
     },
 ];

@@ -404,3 +404,30 @@ pub enum CallbackResult {
     Retry { next_at: u64, error: String },
     Failed { error: String },
 }
+
+/// A signed-in user's tokens, as stored: both tokens are ciphertext (the store never sees them
+/// in clear; `herald-server` encrypts them with `HERALD_SECRET_KEY`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserToken {
+    /// Lower-case UPN: the key a notification's `asUser` names.
+    pub upn: String,
+    pub tenant_id: String,
+    pub aad_object_id: String,
+    pub display_name: Option<String>,
+    pub refresh_token_sealed: String,
+    pub access_token_sealed: Option<String>,
+    /// Unix ms.
+    pub access_expires_at: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserToken")
+            .field("upn", &self.upn)
+            .field("aad_object_id", &self.aad_object_id)
+            .field("access_expires_at", &self.access_expires_at)
+            .finish_non_exhaustive()
+    }
+}

@@ -613,7 +613,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     (s, path)
 }
 
@@ -624,7 +624,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     Some((s, schema))
 }
 
@@ -751,6 +751,45 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
     assert!(s.stale_updates(1_000_000, 10).await.unwrap().is_empty());
 }
 
+async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
+    let t = UserToken {
+        upn: "Ada@x.example".into(),
+        tenant_id: "tenant-1".into(),
+        aad_object_id: "aad-1".into(),
+        display_name: Some("Ada".into()),
+        refresh_token_sealed: "v1.sealed-refresh".into(),
+        access_token_sealed: Some("v1.sealed-access".into()),
+        access_expires_at: 1_000,
+        created_at: 10,
+        updated_at: 10,
+    };
+    s.put_user_token(&t).await.unwrap();
+    let got = s.get_user_token("ADA@x.example").await.unwrap().unwrap();
+    assert_eq!(got.upn, "ada@x.example", "kept under the lower-case UPN");
+    assert_eq!(got.refresh_token_sealed, "v1.sealed-refresh");
+    s.put_user_token(&UserToken {
+        refresh_token_sealed: "v1.rotated".into(),
+        access_expires_at: 5_000,
+        updated_at: 20,
+        ..t.clone()
+    })
+    .await
+    .unwrap();
+    let got = s.get_user_token("ada@x.example").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.refresh_token_sealed.as_str(),
+            got.access_expires_at,
+            got.created_at
+        ),
+        ("v1.rotated", 5_000, 10)
+    );
+    assert_eq!(s.list_user_tokens().await.unwrap().len(), 1);
+    assert!(s.delete_user_token("ada@x.example").await.unwrap());
+    assert!(!s.delete_user_token("ada@x.example").await.unwrap());
+    assert!(s.get_user_token("ada@x.example").await.unwrap().is_none());
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -780,6 +819,7 @@ macro_rules! on_both {
 
 on_both!(
     migrate_is_idempotent,
+    signed_in_users_are_kept_replaced_and_removed,
     answers_count_once_replays_change_nothing_and_waits_expire,
     references_round_trip_and_keep_what_an_update_lacks,
     unreachable_is_kept_and_an_install_revives_it,

@@ -32,6 +32,20 @@ enum Command {
     Serve(serve::ConfigArgs),
     /// Apply the store's migrations (serve also does at start-up).
     Migrate(serve::ConfigArgs),
+    /// Sign a user in (device code) so that notifications can be sent as them (--as-user).
+    Login {
+        /// The tenant to sign in to (default: tenant_id, else any organization).
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        config: serve::ConfigArgs,
+    },
+    /// Sign a user out: their stored tokens are deleted.
+    Logout {
+        upn: String,
+        #[command(flatten)]
+        config: serve::ConfigArgs,
+    },
     /// Stored conversation references: list them, or import a Teams Toolkit store.
     Installations {
         #[command(subcommand)]
@@ -117,6 +131,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
+            Command::Login { tenant, config } => serve::login(config, tenant).await,
+            Command::Logout { upn, config } => serve::logout(config, upn).await,
             Command::Emulator(args) => emulator::run(args).await,
             Command::Sandbox(args) => sandbox::run(args).await,
             Command::Send { args, server } => {

@@ -54,6 +54,12 @@ pub struct SendArgs {
     /// Follow the progress until the notification ends.
     #[arg(long)]
     follow: bool,
+    /// Send as this signed-in user (see `herald login`) instead of the bot: text, posted in a chat.
+    #[arg(long, value_name = "UPN", conflicts_with = "card")]
+    as_user: Option<String>,
+    /// With --as-user: one group chat with every recipient, under this topic.
+    #[arg(long, value_name = "TOPIC", requires = "as_user")]
+    group_chat_topic: Option<String>,
     /// Wait for the recipient to answer the card, and print the chosen action and inputs.
     #[arg(long, requires = "card")]
     wait_response: bool,
@@ -135,6 +141,12 @@ impl SendArgs {
         }
         if self.alert {
             options["alert"] = json!(true);
+        }
+        if let Some(u) = &self.as_user {
+            options["asUser"] = json!(u);
+        }
+        if let Some(t) = &self.group_chat_topic {
+            options["groupChatTopic"] = json!(t);
         }
         if self.wait_response {
             let mut w = json!({});

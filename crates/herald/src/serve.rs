@@ -55,3 +55,37 @@ pub async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `herald login`: the device-code sign-in of a user Herald may send as.
+pub async fn login(args: ConfigArgs, tenant: Option<String>) -> anyhow::Result<()> {
+    let cfg = args.load(true)?;
+    herald_server::delegated::Sealer::new(cfg.secret_key.as_ref())?;
+    let store = herald_store::open(&cfg.database_url)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("migration failed")?;
+    let code = herald_server::delegated::begin_login(&cfg, tenant.as_deref()).await?;
+    // The identity platform's own words: where to go and which code to enter.
+    eprintln!("{}", code.message);
+    let clock: herald_core::SharedClock = Arc::new(herald_core::SystemClock);
+    let upn =
+        herald_server::delegated::finish_login(&cfg, &*store, &clock, tenant.as_deref(), &code)
+            .await?;
+    println!("signed in as {upn}; send as them with --as-user {upn}");
+    Ok(())
+}
+
+/// `herald logout UPN`: forgets the user's tokens.
+pub async fn logout(args: ConfigArgs, upn: String) -> anyhow::Result<()> {
+    let cfg = args.load(false)?;
+    let store = herald_store::open(&cfg.database_url)
+        .await
+        .context("cannot open the store")?;
+    store.migrate().await.context("migration failed")?;
+    if store.delete_user_token(&upn).await? {
+        println!("{upn} signed out; their tokens are deleted");
+        Ok(())
+    } else {
+        anyhow::bail!("{upn} was not signed in")
+    }
+}

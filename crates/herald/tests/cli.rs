@@ -118,3 +118,104 @@ fn a_tenant_file_is_loaded_and_a_broken_one_is_explained() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn login_by_device_code_then_logout() {
+    let mut emu = herald()
+        .args(["emulator", "--users", "5", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(emu.stdout.take().unwrap());
+    let mut env = Vec::new();
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        if let Some(kv) = line.trim().strip_prefix("export ") {
+            let (k, v) = kv.split_once('=').unwrap();
+            env.push((k.to_owned(), v.trim_matches('\'').to_owned()));
+        }
+        let done = line.contains("/_emulator/stats");
+        line.clear();
+        if done {
+            break;
+        }
+    }
+    let origin = env
+        .iter()
+        .find(|(k, _)| k == "HERALD_LOGIN_URL")
+        .unwrap()
+        .1
+        .clone();
+    let db = std::env::temp_dir().join(format!("herald-login-{}.db", std::process::id()));
+    let with_env = |c: &mut Command| {
+        c.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("HERALD_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("HERALD_SECRET_KEY", "cli-test-secret-key-0123456789abcdef");
+    };
+    let mut cmd = herald();
+    cmd.arg("login");
+    with_env(&mut cmd);
+    let mut login = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The identity platform's message names the code; the user enters it (here: the control API).
+    let mut err = BufReader::new(login.stderr.take().unwrap());
+    let mut message = String::new();
+    while !message.contains("enter the code") {
+        message.clear();
+        assert!(
+            err.read_line(&mut message).unwrap() > 0,
+            "login ended without a code"
+        );
+    }
+    let code = message
+        .split_whitespace()
+        .skip_while(|w| *w != "code")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the message names a code: {message}"))
+        .to_owned();
+    let status = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+        ])
+        .arg(format!(
+            r#"{{"userCode": "{code}", "user": "user2@sandbox.example"}}"#
+        ))
+        .arg(format!("{origin}/_emulator/devicelogin"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = login.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(done.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("signed in as user2@sandbox.example"),
+        "{stdout}"
+    );
+    let mut cmd = herald();
+    cmd.args(["logout", "user2@sandbox.example"]);
+    with_env(&mut cmd);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut cmd = herald();
+    cmd.args(["logout", "user2@sandbox.example"]);
+    with_env(&mut cmd);
+    assert!(
+        !cmd.output().unwrap().status.success(),
+        "not signed in any more"
+    );
+    emu.kill().unwrap();
+    emu.wait().unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", db.display())).ok();
+    }
+}

@@ -2,13 +2,14 @@
 //! install) → rate-limited delivery → status → report. Everything it decides is in the store,
 //! so a crash loses nothing: leases expire and the work is taken again.
 
+mod as_user;
 mod message;
 pub mod metrics;
 pub mod recipients;
 pub mod render;
 pub mod request;
 mod resolve;
-mod send;
+pub(crate) mod send;
 
 use crate::config::Config;
 use herald_connector::{Connector, Graph};
@@ -53,6 +54,9 @@ impl StoredRequest {
     }
 }
 
+/// A notification's group chat and its message (chat id, message id), made once.
+type GroupChat = tokio::sync::OnceCell<Result<(String, String), String>>;
+
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub connector: Arc<Connector>,
@@ -66,6 +70,10 @@ pub struct Engine {
     pub responses_changed: Notify,
     /// Poked when callbacks are due.
     pub callbacks_due: Notify,
+    /// Signed-in users' tokens (sending as a user).
+    pub users: crate::delegated::UserTokenSource,
+    /// Group chats opened for notifications sent as a user (one per notification).
+    group_chats: Mutex<HashMap<String, Arc<GroupChat>>>,
     /// Card updates done, written in batches by the responses worker.
     pub updates_done: Mutex<Vec<(String, i64, herald_store::UpdateState)>>,
     requests: Mutex<HashMap<String, Arc<StoredRequest>>>,
@@ -79,6 +87,8 @@ impl Engine {
         cfg: Arc<Config>,
         clock: SharedClock,
     ) -> Arc<Self> {
+        let users =
+            crate::delegated::UserTokenSource::new(cfg.clone(), store.clone(), clock.clone());
         Arc::new(Self {
             store,
             connector,
@@ -91,6 +101,8 @@ impl Engine {
             responses_changed: Notify::new(),
             callbacks_due: Notify::new(),
             updates_done: Mutex::new(Vec::new()),
+            users,
+            group_chats: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
         })
     }

@@ -131,6 +131,8 @@ pub struct Settings {
     pub has_teams_app: bool,
     /// Callbacks can be signed.
     pub has_callback_secret: bool,
+    /// Users' tokens can be kept (sending as a user).
+    pub has_secret_key: bool,
 }
 
 fn card_problem(base: &str, e: herald_cards::CardError) -> Problem {
@@ -353,14 +355,43 @@ impl NotificationRequest {
         if let Some(w) = &o.wait_for_response {
             self.check_wait(w, settings)?;
         }
-        for (field, present) in [
-            ("asUser", o.as_user.is_some()),
-            ("groupChatTopic", o.group_chat_topic.is_some()),
-        ] {
-            if present {
+        if let Some(upn) = &o.as_user {
+            if !upn.contains('@') || upn.trim() != upn {
                 return Err(unprocessable(
-                    &format!("/options/{field}"),
-                    format!("{field} is not available in this version"),
+                    "/options/asUser",
+                    format!("`{upn}` is not a UPN (the signed-in user's, like ada@contoso.com)"),
+                ));
+            }
+            if !settings.has_secret_key {
+                return Err(unprocessable(
+                    "/options/asUser",
+                    "sending as a user needs HERALD_SECRET_KEY (it protects the user's tokens) and `herald login`",
+                ));
+            }
+            if m.text.is_none() {
+                return Err(unprocessable(
+                    "/message",
+                    "a message sent as a user is text (posted as HTML); cards go from the bot",
+                ));
+            }
+            if o.wait_for_response.is_some() {
+                return Err(unprocessable(
+                    "/options/waitForResponse",
+                    "answers are collected from the bot's cards, not from messages sent as a user",
+                ));
+            }
+        }
+        if let Some(topic) = &o.group_chat_topic {
+            if o.as_user.is_none() {
+                return Err(unprocessable(
+                    "/options/groupChatTopic",
+                    "a group chat is created by a signed-in user: give asUser too",
+                ));
+            }
+            if topic.trim().is_empty() || topic.chars().count() > 250 {
+                return Err(unprocessable(
+                    "/options/groupChatTopic",
+                    "the topic is 1 to 250 characters",
                 ));
             }
         }
@@ -462,6 +493,7 @@ mod tests {
     const ALL: Settings = Settings {
         has_teams_app: true,
         has_callback_secret: true,
+        has_secret_key: true,
     };
 
     fn problem_of(v: Value) -> Problem {
@@ -544,6 +576,18 @@ mod tests {
             (
                 json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"updateMessage": {"type": "AdaptiveCard"}}}}),
                 "/options/waitForResponse/updateMessage/version",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"text": "hi"}, "options": {"groupChatTopic": "Launch"}}),
+                "/options/groupChatTopic",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"text": "hi"}, "options": {"asUser": "not-a-upn"}}),
+                "/options/asUser",
+            ),
+            (
+                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"asUser": "ada@x"}}),
+                "/message",
             ),
             (
                 json!({"to": {"users": ["a@x"]}, "message": {"text": "x".repeat(30_000)}}),

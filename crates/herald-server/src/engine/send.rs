@@ -181,14 +181,14 @@ fn failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
     }
 }
 
-struct Outcome_ {
-    result: Result_,
-    activity_id: Option<String>,
-    conversation_id: Option<String>,
-    detail: Option<String>,
+pub(super) struct Outcome_ {
+    pub(super) result: Result_,
+    pub(super) activity_id: Option<String>,
+    pub(super) conversation_id: Option<String>,
+    pub(super) detail: Option<String>,
 }
 
-fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
+pub(super) fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
     Outcome_ {
         result: Result_ {
             outcome,
@@ -243,6 +243,9 @@ async fn deliver_inner(
 ) -> Outcome_ {
     let opts = &req.request.options;
     let tenant = &engine.cfg.tenant_id;
+    if let Some(upn) = &opts.as_user {
+        return super::as_user::deliver(engine, d, req, upn).await;
+    }
     let Some(aad) = d.aad_object_id.clone() else {
         return end(Outcome::Failed, Some(404), Some("unknown_user"));
     };

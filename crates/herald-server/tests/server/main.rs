@@ -1,6 +1,7 @@
 //! `herald serve` in-process against the emulator, over real HTTP on loopback.
 
 mod api;
+mod as_user;
 mod auth;
 mod engine;
 mod helpers;

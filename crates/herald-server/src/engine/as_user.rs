@@ -1,0 +1,210 @@
+//! Delivery as a signed-in user, through Graph with their delegated token: a 1:1 chat per
+//! recipient (Teams returns the existing one) and the message posted as HTML; or, with
+//! `groupChatTopic`, one group chat with every recipient and one message in it.
+
+use super::send::{end, Outcome_};
+use super::{Engine, StoredRequest};
+use crate::delegated::{html_of, DelegatedError};
+use herald_connector::{ConnectorError, ErrorKind};
+use herald_store::{Delivery, NotificationState, Outcome, Result_};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Graph's limit on a group chat's members.
+pub const MAX_GROUP_MEMBERS: usize = 250;
+
+fn member(aad: &str, graph: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.aadUserConversationMember",
+        "roles": ["owner"],
+        "user@odata.bind": format!("{}/v1.0/users('{aad}')", graph.trim_end_matches('/')),
+    })
+}
+
+fn graph_failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
+    match e.kind {
+        ErrorKind::Throttled => (Some(429), "throttled"),
+        ErrorKind::BadRequest => (e.status.or(Some(400)), "bad_request"),
+        ErrorKind::TooBig => (Some(413), "message_too_big"),
+        ErrorKind::NotFound => (Some(404), "unknown_user"),
+        _ => (e.status, "service_error"),
+    }
+}
+
+fn failed(code: Option<u16>, reason: &str, detail: String) -> Outcome_ {
+    Outcome_ {
+        detail: Some(detail),
+        ..end(Outcome::Failed, code, Some(reason))
+    }
+}
+
+fn delivered(chat: String, message: String) -> Outcome_ {
+    Outcome_ {
+        result: Result_ {
+            outcome: Outcome::Delivered,
+            status_code: Some(200),
+            reason: None,
+        },
+        activity_id: Some(message),
+        conversation_id: Some(chat),
+        detail: None,
+    }
+}
+
+fn id_of(r: Result<Option<(u16, Value)>, ConnectorError>, what: &str) -> Result<String, Outcome_> {
+    match r {
+        Ok(Some((_, v))) => v["id"].as_str().map(str::to_owned).ok_or_else(|| {
+            failed(
+                None,
+                "service_error",
+                format!("Graph's {what} answer has no id"),
+            )
+        }),
+        Ok(None) => Err(failed(
+            Some(404),
+            "unknown_user",
+            format!("Graph: {what}: not found"),
+        )),
+        Err(e) => {
+            let (code, reason) = graph_failure(&e);
+            Err(failed(code, reason, format!("Graph: {what}: {e}")))
+        }
+    }
+}
+
+fn token_failure(e: DelegatedError) -> Outcome_ {
+    failed(Some(401), "service_error", e.to_string())
+}
+
+pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &str) -> Outcome_ {
+    let Some(aad) = d.aad_object_id.clone() else {
+        return end(Outcome::Failed, Some(404), Some("unknown_user"));
+    };
+    let text = req.request.message.text.clone().unwrap_or_default();
+    let body = json!({"body": {"contentType": "html", "content": html_of(&text)}});
+    if let Some(topic) = &req.request.options.group_chat_topic {
+        return match group(engine, d, upn, topic, &body).await {
+            Ok((chat, message)) => delivered(chat, message),
+            Err(why) => failed(None, "service_error", why),
+        };
+    }
+    let access = match engine.users.access(upn).await {
+        Ok(a) => a,
+        Err(e) => return token_failure(e),
+    };
+    if access.aad_object_id.eq_ignore_ascii_case(&aad) {
+        return failed(
+            Some(400),
+            "bad_request",
+            "a signed-in user cannot send to themselves".into(),
+        );
+    }
+    let graph = &engine.cfg.graph_url;
+    let chat = json!({"chatType": "oneOnOne", "members": [member(&access.aad_object_id, graph), member(&aad, graph)]});
+    let chat_id = match id_of(
+        engine
+            .graph
+            .as_user(&access.token, Method::POST, "/chats", Some(&chat))
+            .await,
+        "create chat",
+    ) {
+        Ok(id) => id,
+        Err(o) => return o,
+    };
+    let path = format!(
+        "/chats/{}/messages",
+        herald_connector::graph_segment(&chat_id)
+    );
+    match id_of(
+        engine
+            .graph
+            .as_user(&access.token, Method::POST, &path, Some(&body))
+            .await,
+        "post message",
+    ) {
+        Ok(message) => delivered(chat_id, message),
+        Err(o) => o,
+    }
+}
+
+/// The notification's group chat and its one message, made by the first delivery to need them.
+async fn group(
+    engine: &Engine,
+    d: &Delivery,
+    upn: &str,
+    topic: &str,
+    body: &Value,
+) -> Result<(String, String), String> {
+    let cell = engine
+        .group_chats
+        .lock()
+        .entry(d.notification_id.clone())
+        .or_insert_with(|| Arc::new(tokio::sync::OnceCell::new()))
+        .clone();
+    cell.get_or_init(|| async {
+        let access = engine.users.access(upn).await.map_err(|e| e.to_string())?;
+        // Every member must be known: wait for the audience to be resolved.
+        for _ in 0..240 {
+            match engine.store.get_notification(&d.notification_id).await {
+                Ok(Some(n)) if n.resolved || n.state == NotificationState::Canceled => break,
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+        let mut members = vec![access.aad_object_id.to_ascii_lowercase()];
+        let mut after = 0;
+        loop {
+            let rows = engine
+                .store
+                .list_deliveries(&d.notification_id, after, 1000)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in rows.iter().filter(|r| r.result.is_none()) {
+                if let Some(a) = &r.aad_object_id {
+                    let a = a.to_ascii_lowercase();
+                    if !members.contains(&a) {
+                        members.push(a);
+                    }
+                }
+            }
+        }
+        if members.len() > MAX_GROUP_MEMBERS {
+            return Err(format!(
+                "a group chat holds at most {MAX_GROUP_MEMBERS} people; this one would have {}",
+                members.len()
+            ));
+        }
+        let graph = &engine.cfg.graph_url;
+        let chat = json!({
+            "chatType": "group",
+            "topic": topic,
+            "members": members.iter().map(|m| member(m, graph)).collect::<Vec<_>>(),
+        });
+        let chat_id = id_of(
+            engine
+                .graph
+                .as_user(&access.token, Method::POST, "/chats", Some(&chat))
+                .await,
+            "create group chat",
+        )
+        .map_err(|o| o.detail.unwrap_or_default())?;
+        let path = format!(
+            "/chats/{}/messages",
+            herald_connector::graph_segment(&chat_id)
+        );
+        let message = id_of(
+            engine
+                .graph
+                .as_user(&access.token, Method::POST, &path, Some(body))
+                .await,
+            "post message",
+        )
+        .map_err(|o| o.detail.unwrap_or_default())?;
+        Ok((chat_id, message))
+    })
+    .await
+    .clone()
+}
