@@ -104,6 +104,20 @@ fn announcement() -> Value {
     })
 }
 
+fn approval() -> Value {
+    json!({
+        "type": "AdaptiveCard", "version": "1.5",
+        "body": [
+            {"type": "TextBlock", "text": "Hi ${givenName}, can we ship release 4.2 on Friday?", "wrap": true, "weight": "Bolder"},
+            {"type": "Input.Text", "id": "comment", "label": "Comment", "isMultiline": true}
+        ],
+        "actions": [
+            {"type": "Action.Submit", "title": "Approve", "style": "positive"},
+            {"type": "Action.Execute", "title": "Reject", "verb": "reject", "style": "destructive"}
+        ]
+    })
+}
+
 async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let tenant: Value = http
@@ -205,6 +219,53 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         .map_err(|f| anyhow::anyhow!(f.message))?;
     let id2 = n2["id"].as_str().unwrap_or_default().to_owned();
     let s2 = send::follow(&client, &id2, "group")
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+
+    // A card that waits for answers, bound to each recipient's name; simulated people answer.
+    let approvers: Vec<String> = installing
+        .iter()
+        .filter(|u| !blockers.contains(u))
+        .take(12)
+        .cloned()
+        .collect();
+    println!(
+        "5. An approval card to {} people, each greeted by name, waiting for their answers:",
+        approvers.len()
+    );
+    let body = json!({
+        "to": {"users": approvers},
+        "message": {"card": approval()},
+        "options": {"waitForResponse": {"updateMessage": "Thanks, your answer is recorded.", "timeoutSeconds": 3600}}
+    });
+    let n3 = client
+        .call(
+            Method::POST,
+            "/v1/notifications",
+            Some(serde_json::to_vec(&body)?),
+        )
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let id3 = n3["id"].as_str().unwrap_or_default().to_owned();
+    send::follow(&client, &id3, "approval")
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let rows = send::all_rows(&client, &id3)
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    // Two thirds answer: "Approve" is an Action.Submit, "Reject" an Action.Execute.
+    for (i, r) in rows.iter().enumerate().filter(|(i, _)| i % 3 != 2) {
+        let (Some(upn), Some(card)) = (r["recipient"].as_str(), r["activityId"].as_str()) else {
+            continue;
+        };
+        let action = if i % 3 == 0 { "Approve" } else { "reject" };
+        http.post(format!("{origin}/_emulator/users/{upn}/actions"))
+            .json(&json!({"activityId": card, "action": action, "inputs": {"comment": format!("from {upn}")}}))
+            .send()
+            .await?;
+    }
+    println!("   the answers (herald responses {id3}):");
+    send::responses(&id3, None, &client)
         .await
         .map_err(|f| anyhow::anyhow!(f.message))?;
 
