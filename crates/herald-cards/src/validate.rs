@@ -1154,29 +1154,27 @@ pub fn input_ids(card: &Value) -> Vec<String> {
     out
 }
 
-/// Every Submit/Execute action in a card: (title, id, verb).
-pub fn answer_actions(card: &Value) -> Vec<(Option<String>, Option<String>, Option<String>)> {
-    let mut out = Vec::new();
-    walk(card, &mut |o| {
-        let t = o.get("type").and_then(Value::as_str);
-        if matches!(t, Some("Action.Submit" | "Action.Execute")) {
-            let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
-            out.push((s("title"), s("id"), s("verb")));
-        }
-    });
-    out
+/// Whether this object is an answer button (Action.Submit or Action.Execute).
+pub fn is_answer_action(o: &Map<String, Value>) -> bool {
+    matches!(
+        o.get("type").and_then(Value::as_str),
+        Some("Action.Submit" | "Action.Execute")
+    )
+}
+
+/// An answer button's label: its title, else its id, else its verb.
+pub fn answer_label(o: &Map<String, Value>) -> Option<&str> {
+    ["title", "id", "verb"]
+        .iter()
+        .find_map(|k| o.get(*k).and_then(Value::as_str))
 }
 
 /// Every Submit/Execute action's label (title, else id, else verb) and its own `data`.
 pub fn answer_action_data(card: &Value) -> Vec<(Option<String>, Value)> {
     let mut out = Vec::new();
     walk(card, &mut |o| {
-        let t = o.get("type").and_then(Value::as_str);
-        if matches!(t, Some("Action.Submit" | "Action.Execute")) {
-            let label = ["title", "id", "verb"]
-                .iter()
-                .find_map(|k| o.get(*k).and_then(Value::as_str))
-                .map(str::to_owned);
+        if is_answer_action(o) {
+            let label = answer_label(o).map(str::to_owned);
             out.push((label, o.get("data").cloned().unwrap_or(Value::Null)));
         }
     });

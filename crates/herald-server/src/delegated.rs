@@ -123,6 +123,15 @@ struct Tokens {
     expires_in_s: u64,
 }
 
+/// The tenant to sign in to: the one given, else the configured one, else any organization.
+fn tenant_or_default<'a>(cfg: &'a Config, tenant: Option<&'a str>) -> &'a str {
+    tenant.unwrap_or(if cfg.tenant_id.is_empty() {
+        "organizations"
+    } else {
+        &cfg.tenant_id
+    })
+}
+
 fn token_url(cfg: &Config, tenant: &str) -> String {
     format!(
         "{}/{tenant}/oauth2/v2.0/token",
@@ -178,11 +187,7 @@ fn tokens_of(v: &Value) -> Result<Tokens, DelegatedError> {
 
 /// Step 1 of `herald login`: a code for the person to enter.
 pub async fn begin_login(cfg: &Config, tenant: Option<&str>) -> Result<DeviceCode, DelegatedError> {
-    let tenant = tenant.unwrap_or(if cfg.tenant_id.is_empty() {
-        "organizations"
-    } else {
-        &cfg.tenant_id
-    });
+    let tenant = tenant_or_default(cfg, tenant);
     let url = format!(
         "{}/{tenant}/oauth2/v2.0/devicecode",
         cfg.login_url.trim_end_matches('/')
@@ -208,11 +213,7 @@ pub async fn finish_login(
     code: &DeviceCode,
 ) -> Result<String, DelegatedError> {
     let sealer = Sealer::new(cfg.secret_key.as_ref())?;
-    let tenant = tenant.unwrap_or(if cfg.tenant_id.is_empty() {
-        "organizations"
-    } else {
-        &cfg.tenant_id
-    });
+    let tenant = tenant_or_default(cfg, tenant);
     let url = token_url(cfg, tenant);
     let deadline = tokio::time::Instant::now() + code.expires_in;
     let tokens = loop {
@@ -275,6 +276,8 @@ pub async fn finish_login(
 /// refresh at a time per user).
 pub struct UserTokenSource {
     cfg: Arc<Config>,
+    /// `None` without a usable HERALD_SECRET_KEY (then every access says why).
+    sealer: Option<Sealer>,
     store: Arc<dyn Store>,
     clock: SharedClock,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -290,6 +293,7 @@ pub struct UserAccess {
 impl UserTokenSource {
     pub fn new(cfg: Arc<Config>, store: Arc<dyn Store>, clock: SharedClock) -> Self {
         Self {
+            sealer: Sealer::new(cfg.secret_key.as_ref()).ok(),
             cfg,
             store,
             clock,
@@ -312,7 +316,14 @@ impl UserTokenSource {
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _one_at_a_time = lock.lock().await;
-        let sealer = Sealer::new(self.cfg.secret_key.as_ref())?;
+        let sealer = match &self.sealer {
+            Some(s) => s,
+            None => {
+                return Err(Sealer::new(self.cfg.secret_key.as_ref())
+                    .err()
+                    .unwrap_or(DelegatedError::NoKey))
+            }
+        };
         let row = self
             .store
             .get_user_token(&upn)

@@ -38,7 +38,10 @@ pub trait Responses: Send + Sync {
         seq: i64,
         state: UpdateState,
         now: u64,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.set_update_states(&[(id.to_owned(), seq, state)], now)
+            .await
+    }
 
     /// Many update states in one transaction.
     async fn set_update_states(&self, items: &[(String, i64, UpdateState)], now: u64)
@@ -407,23 +410,6 @@ macro_rules! impl_responses {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(Self::response).collect()
-            }
-
-            async fn set_update_state(
-                &self,
-                id: &str,
-                seq: i64,
-                state: UpdateState,
-                now: u64,
-            ) -> Result<()> {
-                sqlx::query(&self.sql().set_update)
-                    .bind(id)
-                    .bind(seq)
-                    .bind(state.as_str())
-                    .bind(db(now))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn set_update_states(

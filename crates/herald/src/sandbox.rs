@@ -104,6 +104,27 @@ fn announcement() -> Value {
     })
 }
 
+/// Creates a notification and follows it to its end: (id, final status).
+async fn notify_and_follow(
+    client: &Client,
+    body: &Value,
+    label: &str,
+) -> anyhow::Result<(String, Value)> {
+    let n = client
+        .call(
+            Method::POST,
+            "/v1/notifications",
+            Some(serde_json::to_vec(body)?),
+        )
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let id = n["id"].as_str().unwrap_or_default().to_owned();
+    let status = send::follow(client, &id, label)
+        .await
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+    Ok((id, status))
+}
+
 fn approval() -> Value {
     json!({
         "type": "AdaptiveCard", "version": "1.5",
@@ -184,18 +205,7 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"card": announcement()},
         "options": {"labelAsNotification": true, "ifNotInstalled": "fail"}
     });
-    let n1 = client
-        .call(
-            Method::POST,
-            "/v1/notifications",
-            Some(serde_json::to_vec(&body)?),
-        )
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
-    let id1 = n1["id"].as_str().unwrap_or_default().to_owned();
-    let s1 = send::follow(&client, &id1, "everyone")
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let (id1, s1) = notify_and_follow(&client, &body, "everyone").await?;
 
     let group = tenant["groups"]
         .as_array()
@@ -209,18 +219,7 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"text": "Engineering all-hands moves to 15:00 today."},
         "options": {"ifNotInstalled": "install", "alert": true}
     });
-    let n2 = client
-        .call(
-            Method::POST,
-            "/v1/notifications",
-            Some(serde_json::to_vec(&body)?),
-        )
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
-    let id2 = n2["id"].as_str().unwrap_or_default().to_owned();
-    let s2 = send::follow(&client, &id2, "group")
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let (id2, s2) = notify_and_follow(&client, &body, "group").await?;
 
     // A card that waits for answers, bound to each recipient's name; simulated people answer.
     let approvers: Vec<String> = installing
@@ -238,18 +237,7 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"card": approval()},
         "options": {"waitForResponse": {"updateMessage": "Thanks, your answer is recorded.", "timeoutSeconds": 3600}}
     });
-    let n3 = client
-        .call(
-            Method::POST,
-            "/v1/notifications",
-            Some(serde_json::to_vec(&body)?),
-        )
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
-    let id3 = n3["id"].as_str().unwrap_or_default().to_owned();
-    send::follow(&client, &id3, "approval")
-        .await
-        .map_err(|f| anyhow::anyhow!(f.message))?;
+    let (id3, _) = notify_and_follow(&client, &body, "approval").await?;
     let rows = send::all_rows(&client, &id3)
         .await
         .map_err(|f| anyhow::anyhow!(f.message))?;

@@ -89,11 +89,8 @@ pub fn card_for(
 pub fn mark_answers(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            let t = o.get("type").and_then(Value::as_str);
-            if matches!(t, Some("Action.Submit" | "Action.Execute")) {
-                let label = ["title", "id", "verb"]
-                    .iter()
-                    .find_map(|k| o.get(*k).and_then(Value::as_str))
+            if herald_cards::validate::is_answer_action(o) {
+                let label = herald_cards::validate::answer_label(o)
                     .unwrap_or("")
                     .to_owned();
                 match o.get_mut("data") {

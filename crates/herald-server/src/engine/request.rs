@@ -413,7 +413,7 @@ impl NotificationRequest {
                 "waiting for a response needs a card with an Action.Submit or Action.Execute",
             ));
         };
-        if herald_cards::validate::answer_actions(card).is_empty() {
+        if herald_cards::validate::answer_action_data(card).is_empty() {
             return Err(unprocessable(
                 "/message/card",
                 "the card has no Action.Submit or Action.Execute to answer with",
