@@ -2,26 +2,192 @@
 //! literals, property paths (`a.b`, `items[0]`, `a['key']`), `$root`, `$data`, `$index`, the
 //! operators `! - ^ * / % + - < <= > >= == != && ||` and the functions listed in [`FUNCTIONS`].
 //! Evaluation follows the JavaScript library's rules (what `adaptivecards-templating` uses): only
-//! `false`, `null` and a missing value are false; `+` joins strings; integer division truncates.
+//! `false`, `null` and a missing value are false; `+` joins strings; integer division floors.
 //!
 //! A missing value is kept apart from `null` (as JavaScript's `undefined`), so that a template
 //! can tell "this recipient has no such field" from an empty one.
+//!
+//! Every input is bounded, because a template comes from whoever may call the API: an expression
+//! is at most [`MAX_EXPR_CHARS`] long and [`MAX_EXPR_DEPTH`] deep (the parser and the evaluator
+//! recurse, and a stack overflow kills the process), and evaluation runs on a [`Budget`] of steps
+//! and bytes charged *before* anything large is allocated. Values are borrowed from the data
+//! wherever possible ([`V`]), so reading a large field costs nothing until it is copied.
 
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::fmt;
+
+/// The longest expression (the text between `${` and `}`), in bytes.
+pub const MAX_EXPR_CHARS: usize = 4096;
+/// How deeply an expression may nest: parentheses, operators, calls, lists, members.
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// Why an expression failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// It cannot be parsed, or it cannot be evaluated on this data.
+    Invalid,
+    /// It needs more work or memory than its [`Budget`] allows.
+    Budget,
+}
 
 /// A parse or evaluation error; the message names the expression's problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExprError(pub String);
+pub struct ExprError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
 
 impl fmt::Display for ExprError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExprError {}
+
+fn invalid(message: impl Into<String>) -> ExprError {
+    ExprError {
+        kind: ErrorKind::Invalid,
+        message: message.into(),
     }
 }
 
 fn fail<T>(msg: impl Into<String>) -> Result<T, ExprError> {
-    Err(ExprError(msg.into()))
+    Err(invalid(msg))
+}
+
+/// What one expansion may spend: evaluation steps (one per expression node, plus one per 32
+/// bytes scanned or item walked) and bytes of new values (text, lists and copies of data).
+#[derive(Debug)]
+pub struct Budget {
+    steps: u64,
+    bytes: u64,
+    max_steps: u64,
+    max_bytes: u64,
+}
+
+impl Budget {
+    pub fn new(max_steps: u64, max_bytes: u64) -> Self {
+        Self {
+            steps: 0,
+            bytes: 0,
+            max_steps,
+            max_bytes,
+        }
+    }
+
+    /// Steps and bytes spent so far.
+    pub fn spent(&self) -> (u64, u64) {
+        (self.steps, self.bytes)
+    }
+
+    /// Charges `n` steps.
+    pub fn step(&mut self, n: u64) -> Result<(), ExprError> {
+        self.steps = self.steps.saturating_add(n);
+        if self.steps > self.max_steps {
+            return Err(ExprError {
+                kind: ErrorKind::Budget,
+                message: format!(
+                    "evaluating it takes more than {} steps (the templating limit)",
+                    self.max_steps
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Charges reading `bytes` of text.
+    pub fn scan(&mut self, bytes: usize) -> Result<(), ExprError> {
+        self.step(1 + bytes as u64 / 32)
+    }
+
+    /// Charges a new value of `bytes` (see [`cost`]) before it is made.
+    pub fn alloc(&mut self, bytes: u64) -> Result<(), ExprError> {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.max_bytes {
+            return Err(ExprError {
+                kind: ErrorKind::Budget,
+                message: format!(
+                    "its values need more than {} bytes (the templating limit)",
+                    self.max_bytes
+                ),
+            });
+        }
+        self.step(1)
+    }
+
+    /// Room left for new values.
+    pub fn bytes_left(&self) -> u64 {
+        self.max_bytes.saturating_sub(self.bytes)
+    }
+}
+
+/// What a value costs in memory, roughly (each JSON node counts 32 bytes beside its text),
+/// counted no further than `cap` so that pricing a huge value is cheap.
+pub fn cost(v: &Value, cap: u64) -> u64 {
+    fn go(v: &Value, cap: u64, acc: &mut u64) {
+        *acc += 32;
+        match v {
+            Value::String(s) => *acc += s.len() as u64,
+            Value::Array(items) => {
+                for x in items {
+                    if *acc > cap {
+                        return;
+                    }
+                    go(x, cap, acc);
+                }
+            }
+            Value::Object(o) => {
+                for (k, x) in o {
+                    if *acc > cap {
+                        return;
+                    }
+                    *acc += k.len() as u64;
+                    go(x, cap, acc);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut acc = 0;
+    go(v, cap, &mut acc);
+    acc
+}
+
+/// The length of `v` as JSON text, not counting escapes (so never more than the real length),
+/// counted no further than `cap`.
+pub fn json_len(v: &Value, cap: u64) -> u64 {
+    fn go(v: &Value, cap: u64, acc: &mut u64) {
+        match v {
+            Value::Null | Value::Bool(true) => *acc += 4,
+            Value::Bool(false) => *acc += 5,
+            Value::Number(_) => *acc += 1,
+            Value::String(s) => *acc += s.len() as u64 + 2,
+            Value::Array(items) => {
+                *acc += 2 + items.len().saturating_sub(1) as u64;
+                for x in items {
+                    if *acc > cap {
+                        return;
+                    }
+                    go(x, cap, acc);
+                }
+            }
+            Value::Object(o) => {
+                *acc += 2 + o.len().saturating_sub(1) as u64;
+                for (k, x) in o {
+                    if *acc > cap {
+                        return;
+                    }
+                    *acc += k.len() as u64 + 3;
+                    go(x, cap, acc);
+                }
+            }
+        }
+    }
+    let mut acc = 0;
+    go(v, cap, &mut acc);
+    acc
 }
 
 /// The functions Herald evaluates; any other name is refused when the template is accepted.
@@ -116,78 +282,74 @@ const PUNCTS: &[&str] = &[
     "]", ",", ".",
 ];
 
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
+}
+
+/// Splits an expression into tokens, a character (never a byte) at a time.
 fn lex(src: &str) -> Result<Vec<Tok>, ExprError> {
-    let b = src.as_bytes();
-    let mut i = 0;
     let mut out = Vec::new();
-    while i < b.len() {
-        let c = b[i];
+    let mut chars = src.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
         if c.is_ascii_whitespace() {
-            i += 1;
+            chars.next();
         } else if c.is_ascii_digit() {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-                i += 1;
-            }
-            let text = &src[start..i];
-            let n = text
-                .parse::<f64>()
-                .map_err(|_| ExprError(format!("`{text}` is not a number")))?;
-            out.push(Tok::Num(n));
-        } else if c == b'\'' || c == b'"' {
-            let quote = c;
-            i += 1;
-            let mut s = String::new();
-            loop {
-                let Some(&ch) = b.get(i) else {
-                    return fail("a string is not closed");
-                };
-                if ch == quote {
-                    i += 1;
+            let mut end = i;
+            while let Some(&(j, d)) = chars.peek() {
+                if !(d.is_ascii_digit() || d == '.') {
                     break;
                 }
-                if ch == b'\\' && i + 1 < b.len() {
-                    let next = b[i + 1];
-                    s.push(match next {
-                        b'n' => '\n',
-                        b't' => '\t',
-                        b'r' => '\r',
-                        other => other as char,
-                    });
-                    i += 2;
+                end = j + 1;
+                chars.next();
+            }
+            let text = &src[i..end];
+            let n = text
+                .parse::<f64>()
+                .map_err(|_| invalid(format!("`{text}` is not a number")))?;
+            out.push(Tok::Num(n));
+        } else if c == '\'' || c == '"' {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                let Some((_, ch)) = chars.next() else {
+                    return fail("a string is not closed");
+                };
+                if ch == c {
+                    break;
+                }
+                if ch == '\\' {
+                    match chars.next() {
+                        Some((_, 'n')) => s.push('\n'),
+                        Some((_, 't')) => s.push('\t'),
+                        Some((_, 'r')) => s.push('\r'),
+                        Some((_, other)) => s.push(other),
+                        None => return fail("a string is not closed"),
+                    }
                     continue;
                 }
-                // Copy the whole UTF-8 character.
-                let len = utf8_len(ch);
-                s.push_str(&src[i..i + len]);
-                i += len;
+                s.push(ch);
             }
             out.push(Tok::Str(s));
-        } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c == b'@' || c >= 0x80 {
-            let start = i;
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
-            {
-                i += 1;
+        } else if is_ident_char(c) || c == '@' {
+            let mut end = i;
+            while let Some(&(j, d)) = chars.peek() {
+                if !(is_ident_char(d) || (j == i && d == '@')) {
+                    break;
+                }
+                end = j + d.len_utf8();
+                chars.next();
             }
-            out.push(Tok::Ident(src[start..i].to_owned()));
+            out.push(Tok::Ident(src[i..end].to_owned()));
         } else if let Some(p) = PUNCTS.iter().find(|p| src[i..].starts_with(**p)) {
+            for _ in 0..p.len() {
+                chars.next();
+            }
             out.push(Tok::Punct(p));
-            i += p.len();
         } else {
-            return fail(format!("unexpected `{}`", &src[i..i + utf8_len(c)]));
+            return fail(format!("unexpected `{c}`"));
         }
     }
     Ok(out)
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xF0.. => 4,
-        0xE0.. => 3,
-        0xC0.. => 2,
-        _ => 1,
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,16 +358,44 @@ fn utf8_len(first: u8) -> usize {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// How many parse functions are on the stack (bounds recursion on `((((…` and `!!!!…`).
+    nesting: usize,
+}
+
+/// An expression and how deep its tree is (bounds recursion on `1+1+1+…`, built in a loop).
+type Parsed = (Expr, usize);
+
+fn too_deep<T>() -> Result<T, ExprError> {
+    fail(format!(
+        "the expression nests deeper than {MAX_EXPR_DEPTH} levels (the templating limit)"
+    ))
+}
+
+fn node(e: Expr, depth: usize) -> Result<Parsed, ExprError> {
+    if depth > MAX_EXPR_DEPTH {
+        return too_deep();
+    }
+    Ok((e, depth))
 }
 
 /// Parses one expression (the text between `${` and `}`).
 pub fn parse(src: &str) -> Result<Expr, ExprError> {
+    if src.len() > MAX_EXPR_CHARS {
+        return fail(format!(
+            "the expression is {} bytes long; the limit is {MAX_EXPR_CHARS}",
+            src.len()
+        ));
+    }
     let toks = lex(src)?;
     if toks.is_empty() {
         return fail("the expression is empty");
     }
-    let mut p = Parser { toks, pos: 0 };
-    let e = p.binary(0)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        nesting: 0,
+    };
+    let (e, _) = p.binary(0)?;
     if p.pos != p.toks.len() {
         return fail(format!("unexpected {:?} in `{src}`", p.toks[p.pos]));
     }
@@ -294,83 +484,116 @@ impl Parser {
         }
     }
 
-    fn binary(&mut self, min: u8) -> Result<Expr, ExprError> {
-        let mut left = self.unary()?;
-        while let Some((op, prec)) = self.peek().and_then(op_of) {
-            if prec < min {
-                break;
-            }
-            self.pos += 1;
-            // `^` is right-associative; the rest are left-associative.
-            let next = if op == Op::Pow { prec } else { prec + 1 };
-            let right = self.binary(next)?;
-            left = Expr::Bin(op, Box::new(left), Box::new(right));
+    /// Runs `f` one level deeper, refusing to go past the limit.
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Parsed, ExprError>,
+    ) -> Result<Parsed, ExprError> {
+        if self.nesting >= MAX_EXPR_DEPTH {
+            return too_deep();
         }
-        Ok(left)
+        self.nesting += 1;
+        let r = f(self);
+        self.nesting -= 1;
+        r
     }
 
-    fn unary(&mut self) -> Result<Expr, ExprError> {
+    fn binary(&mut self, min: u8) -> Result<Parsed, ExprError> {
+        self.nested(|p| {
+            let (mut left, mut depth) = p.unary()?;
+            while let Some((op, prec)) = p.peek().and_then(op_of) {
+                if prec < min {
+                    break;
+                }
+                p.pos += 1;
+                // `^` is right-associative; the rest are left-associative.
+                let next = if op == Op::Pow { prec } else { prec + 1 };
+                let (right, d) = p.binary(next)?;
+                (left, depth) = node(
+                    Expr::Bin(op, Box::new(left), Box::new(right)),
+                    1 + depth.max(d),
+                )?;
+            }
+            Ok((left, depth))
+        })
+    }
+
+    fn unary(&mut self) -> Result<Parsed, ExprError> {
         if self.eat("!") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            let (e, d) = self.nested(Self::unary)?;
+            return node(Expr::Not(Box::new(e)), d + 1);
         }
         if self.eat("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            let (e, d) = self.nested(Self::unary)?;
+            return node(Expr::Neg(Box::new(e)), d + 1);
         }
         if self.eat("+") {
-            return self.unary();
+            return self.nested(Self::unary);
         }
         self.postfix()
     }
 
-    fn postfix(&mut self) -> Result<Expr, ExprError> {
-        let mut e = self.primary()?;
+    fn postfix(&mut self) -> Result<Parsed, ExprError> {
+        let (mut e, mut depth) = self.primary()?;
         loop {
             if self.eat(".") {
                 match self.toks.get(self.pos).cloned() {
                     Some(Tok::Ident(name)) => {
                         self.pos += 1;
-                        e = Expr::Member(Box::new(e), name);
+                        (e, depth) = node(Expr::Member(Box::new(e), name), depth + 1)?;
                     }
                     _ => return fail("expected a property name after `.`"),
                 }
             } else if self.eat("[") {
-                let idx = self.binary(0)?;
+                let (idx, d) = self.binary(0)?;
                 self.expect("]")?;
-                e = Expr::Index(Box::new(e), Box::new(idx));
+                (e, depth) = node(Expr::Index(Box::new(e), Box::new(idx)), 1 + depth.max(d))?;
             } else {
-                return Ok(e);
+                return Ok((e, depth));
             }
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ExprError> {
+    /// Comma-separated expressions up to `close`; returns them and the deepest one's depth.
+    fn list(&mut self, close: &str) -> Result<(Vec<Expr>, usize), ExprError> {
+        let mut items = Vec::new();
+        let mut depth = 0;
+        if !self.eat(close) {
+            loop {
+                let (e, d) = self.binary(0)?;
+                items.push(e);
+                depth = depth.max(d);
+                if self.eat(close) {
+                    break;
+                }
+                self.expect(",")?;
+            }
+        }
+        Ok((items, depth))
+    }
+
+    fn primary(&mut self) -> Result<Parsed, ExprError> {
         let Some(t) = self.toks.get(self.pos).cloned() else {
             return fail("the expression ends too soon");
         };
         self.pos += 1;
         match t {
-            Tok::Num(n) => Ok(Expr::Lit(number(n))),
-            Tok::Str(s) => Ok(Expr::Lit(Value::String(s))),
+            Tok::Num(n) => Ok((Expr::Lit(number(n)), 1)),
+            Tok::Str(s) => Ok((Expr::Lit(Value::String(s)), 1)),
             Tok::Ident(name) => {
                 if self.eat("(") {
-                    let mut args = Vec::new();
-                    if !self.eat(")") {
-                        loop {
-                            args.push(self.binary(0)?);
-                            if self.eat(")") {
-                                break;
-                            }
-                            self.expect(",")?;
-                        }
-                    }
-                    return Ok(Expr::Call(name, args));
+                    let (args, d) = self.list(")")?;
+                    return node(Expr::Call(name, args), d + 1);
                 }
-                Ok(match name.as_str() {
-                    "true" => Expr::Lit(Value::Bool(true)),
-                    "false" => Expr::Lit(Value::Bool(false)),
-                    "null" => Expr::Lit(Value::Null),
-                    _ => Expr::Ident(name),
-                })
+                Ok((
+                    match name.as_str() {
+                        "true" => Expr::Lit(Value::Bool(true)),
+                        "false" => Expr::Lit(Value::Bool(false)),
+                        "null" => Expr::Lit(Value::Null),
+                        _ => Expr::Ident(name),
+                    },
+                    1,
+                ))
             }
             Tok::Punct("(") => {
                 let e = self.binary(0)?;
@@ -378,17 +601,8 @@ impl Parser {
                 Ok(e)
             }
             Tok::Punct("[") => {
-                let mut items = Vec::new();
-                if !self.eat("]") {
-                    loop {
-                        items.push(self.binary(0)?);
-                        if self.eat("]") {
-                            break;
-                        }
-                        self.expect(",")?;
-                    }
-                }
-                Ok(Expr::Array(items))
+                let (items, d) = self.list("]")?;
+                node(Expr::Array(items), d + 1)
             }
             Tok::Punct(p) => fail(format!("unexpected `{p}`")),
         }
@@ -414,8 +628,9 @@ pub struct Scope<'a> {
     pub index: Option<usize>,
 }
 
-/// `None` is a missing value (JavaScript's `undefined`).
-pub type V = Option<Value>;
+/// A value, borrowed from the template or the data where it can be; `None` is a missing value
+/// (JavaScript's `undefined`).
+pub type V<'a> = Option<Cow<'a, Value>>;
 
 /// JavaScript's `String(v)`, as values print inside text: lists joined with commas, objects as
 /// `[object Object]`, `null` inside a list as nothing.
@@ -430,6 +645,17 @@ pub fn to_text(v: &Value) -> String {
     }
 }
 
+/// [`to_text`], charged to the budget first.
+pub fn to_text_within(v: &Value, b: &mut Budget) -> Result<String, ExprError> {
+    if let Value::String(s) = v {
+        b.alloc(s.len() as u64)?;
+        return Ok(s.clone());
+    }
+    // `[object Object]` is longer than `{}`: allow for it.
+    b.alloc(cost(v, b.bytes_left()))?;
+    Ok(to_text(v))
+}
+
 fn js_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e21 {
         format!("{}", n as i128)
@@ -439,23 +665,47 @@ fn js_number(n: f64) -> String {
 }
 
 /// Adaptive Expressions' truth: only `false`, `null` and a missing value are false.
-pub fn truthy(v: &V) -> bool {
+pub fn truthy(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
 }
 
-fn num(v: &V, f: &str) -> Result<f64, ExprError> {
+fn num(v: Option<&Value>, f: &str) -> Result<f64, ExprError> {
     match v {
         Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(0.0)),
-        Some(other) => fail(format!("{f} needs a number, not {}", to_text(other))),
+        Some(other) => fail(format!("{f} needs a number, not {}", short(other))),
         None => fail(format!("{f} needs a number, but the value is missing")),
     }
 }
 
-fn text<'v>(v: &'v V, f: &str) -> Result<&'v str, ExprError> {
+fn text<'v>(v: Option<&'v Value>, f: &str) -> Result<&'v str, ExprError> {
     match v {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => fail(format!("{f} needs text, not {}", to_text(other))),
+        Some(other) => fail(format!("{f} needs text, not {}", short(other))),
         None => fail(format!("{f} needs text, but the value is missing")),
+    }
+}
+
+/// A value as an error message shows it: at most 60 characters.
+fn short(v: &Value) -> String {
+    let t = match v {
+        Value::Array(_) | Value::Object(_) => {
+            let kind = if v.is_array() { "a list" } else { "an object" };
+            return kind.into();
+        }
+        other => to_text(other),
+    };
+    if t.chars().count() > 60 {
+        format!("{}…", t.chars().take(60).collect::<String>())
+    } else {
+        t
+    }
+}
+
+/// Text or null-as-empty (what several text functions accept).
+fn text_or_empty<'v>(v: Option<&'v Value>, f: &str) -> Result<&'v str, ExprError> {
+    match v {
+        None | Some(Value::Null) => Ok(""),
+        v => text(v, f),
     }
 }
 
@@ -463,83 +713,162 @@ fn is_int(v: &Value) -> bool {
     v.as_f64().is_some_and(|f| f.fract() == 0.0)
 }
 
-/// Property lookup: exact first, then without case (as adaptive-expressions does).
-fn member(v: &V, key: &str) -> V {
+/// The part of `v` that `pick` selects: borrowed from borrowed data, copied (and charged) from a
+/// value made during evaluation.
+fn project<'a>(
+    v: Cow<'a, Value>,
+    b: &mut Budget,
+    pick: impl for<'x> Fn(&'x Value) -> Option<&'x Value>,
+) -> Result<V<'a>, ExprError> {
     match v {
-        Some(Value::Object(o)) => o.get(key).cloned().or_else(|| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.clone())
-        }),
-        Some(Value::Array(a)) if key == "length" => Some(Value::from(a.len())),
-        _ => None,
+        Cow::Borrowed(r) => Ok(pick(r).map(Cow::Borrowed)),
+        Cow::Owned(o) => match pick(&o) {
+            None => Ok(None),
+            Some(x) => {
+                b.alloc(cost(x, b.bytes_left()))?;
+                Ok(Some(Cow::Owned(x.clone())))
+            }
+        },
     }
 }
 
-fn equal(a: &V, b: &V) -> bool {
-    match (a, b) {
+/// A property of an object, exact first and then without case (as adaptive-expressions does).
+fn get<'x>(v: &'x Value, key: &str) -> Option<&'x Value> {
+    let o = v.as_object()?;
+    o.get(key).or_else(|| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Property lookup, and `length` of a list.
+fn member<'a>(v: V<'a>, key: &str, b: &mut Budget) -> Result<V<'a>, ExprError> {
+    let Some(v) = v else { return Ok(None) };
+    match &*v {
+        Value::Object(o) => {
+            if !o.contains_key(key) {
+                // The case-insensitive search walks every key.
+                b.step(o.len() as u64)?;
+            }
+            project(v, b, |x| get(x, key))
+        }
+        Value::Array(a) if key == "length" => Ok(Some(Cow::Owned(Value::from(a.len())))),
+        _ => Ok(None),
+    }
+}
+
+fn equal(a: Option<&Value>, b: Option<&Value>, budget: &mut Budget) -> Result<bool, ExprError> {
+    budget.step(1)?;
+    Ok(match (a, b) {
         (None | Some(Value::Null), None | Some(Value::Null)) => true,
         (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
-        (Some(x), Some(y)) => x == y,
+        (Some(x), Some(y)) => {
+            if std::mem::discriminant(x) != std::mem::discriminant(y) {
+                return Ok(false);
+            }
+            budget.scan(json_len(x, 32 * budget.max_steps) as usize)?;
+            x == y
+        }
         _ => false,
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
-pub fn eval(e: &Expr, s: &Scope) -> Result<V, ExprError> {
+/// Evaluates `e` in `s`, spending from `b`.
+pub fn eval<'a>(e: &'a Expr, s: &Scope<'a>, b: &mut Budget) -> Result<V<'a>, ExprError> {
+    b.step(1)?;
     Ok(match e {
-        Expr::Lit(v) => Some(v.clone()),
+        Expr::Lit(v) => Some(Cow::Borrowed(v)),
         Expr::Ident(name) => match name.as_str() {
-            "$root" => Some(s.root.clone()),
-            "$data" => Some(s.data.clone()),
-            "$index" => s.index.map(Value::from),
+            "$root" => Some(Cow::Borrowed(s.root)),
+            "$data" => Some(Cow::Borrowed(s.data)),
+            "$index" => s.index.map(|i| Cow::Owned(Value::from(i))),
             // The templating engine's version (adaptivecards-templating 2.3).
-            "$_acTemplateVersion" => Some(serde_json::json!({"major": 2, "minor": 3})),
-            _ => member(&Some(s.data.clone()), name),
+            "$_acTemplateVersion" => Some(Cow::Owned(serde_json::json!({"major": 2, "minor": 3}))),
+            _ => member(Some(Cow::Borrowed(s.data)), name, b)?,
         },
-        Expr::Member(obj, key) => member(&eval(obj, s)?, key),
+        Expr::Member(obj, key) => {
+            let o = eval(obj, s, b)?;
+            member(o, key, b)?
+        }
         Expr::Index(obj, idx) => {
-            let o = eval(obj, s)?;
-            match (&o, eval(idx, s)?) {
-                (Some(Value::Array(a)), Some(Value::Number(n))) => n
-                    .as_f64()
-                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                    .and_then(|f| a.get(f as usize).cloned()),
-                (_, Some(Value::String(k))) => member(&o, &k),
+            let o = eval(obj, s, b)?;
+            let i = eval(idx, s, b)?;
+            match (o, i.as_deref()) {
+                (Some(o), Some(Value::Number(n))) if o.is_array() => {
+                    let Some(at) = n
+                        .as_f64()
+                        .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < usize::MAX as f64)
+                    else {
+                        return Ok(None);
+                    };
+                    project(o, b, |x| x.as_array().and_then(|a| a.get(at as usize)))?
+                }
+                (o, Some(Value::String(k))) => member(o, k, b)?,
                 _ => None,
             }
         }
-        Expr::Array(items) => Some(Value::Array(
-            items
-                .iter()
-                .map(|i| eval(i, s).map(|v| v.unwrap_or(Value::Null)))
-                .collect::<Result<_, _>>()?,
-        )),
-        Expr::Not(a) => Some(Value::Bool(!truthy(&eval(a, s)?))),
-        Expr::Neg(a) => Some(number(-num(&eval(a, s)?, "-")?)),
-        Expr::Bin(Op::And, a, b) => Some(Value::Bool(truthy(&eval(a, s)?) && truthy(&eval(b, s)?))),
-        Expr::Bin(Op::Or, a, b) => Some(Value::Bool(truthy(&eval(a, s)?) || truthy(&eval(b, s)?))),
-        Expr::Bin(op, a, b) => binary(*op, &eval(a, s)?, &eval(b, s)?)?,
+        Expr::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(match eval(i, s, b)? {
+                    None => Value::Null,
+                    Some(Cow::Owned(v)) => v,
+                    Some(Cow::Borrowed(v)) => {
+                        b.alloc(cost(v, b.bytes_left()))?;
+                        v.clone()
+                    }
+                });
+            }
+            Some(Cow::Owned(Value::Array(out)))
+        }
+        Expr::Not(a) => Some(Cow::Owned(Value::Bool(!truthy(eval(a, s, b)?.as_deref())))),
+        Expr::Neg(a) => Some(Cow::Owned(number(-num(eval(a, s, b)?.as_deref(), "-")?))),
+        Expr::Bin(Op::And, x, y) => {
+            let v = truthy(eval(x, s, b)?.as_deref()) && truthy(eval(y, s, b)?.as_deref());
+            Some(Cow::Owned(Value::Bool(v)))
+        }
+        Expr::Bin(Op::Or, x, y) => {
+            let v = truthy(eval(x, s, b)?.as_deref()) || truthy(eval(y, s, b)?.as_deref());
+            Some(Cow::Owned(Value::Bool(v)))
+        }
+        Expr::Bin(op, x, y) => {
+            let (x, y) = (eval(x, s, b)?, eval(y, s, b)?);
+            Some(Cow::Owned(binary(*op, x.as_deref(), y.as_deref(), b)?))
+        }
         Expr::Call(name, args) => {
             if name == "if" {
                 if args.len() != 3 {
                     return fail("if takes a condition and two values");
                 }
-                let c = truthy(&eval(&args[0], s)?);
-                return eval(&args[if c { 1 } else { 2 }], s);
+                let c = truthy(eval(&args[0], s, b)?.as_deref());
+                return eval(&args[if c { 1 } else { 2 }], s, b);
             }
-            let vals = args
-                .iter()
-                .map(|a| eval(a, s))
-                .collect::<Result<Vec<_>, _>>()?;
-            call(name, &vals)?
+            let mut vals = Vec::with_capacity(args.len());
+            for a in args {
+                vals.push(eval(a, s, b)?);
+            }
+            call(name, vals, b)?
         }
     })
 }
 
-fn binary(op: Op, a: &V, b: &V) -> Result<V, ExprError> {
+/// Text joined from parts, charged before it is made.
+fn joined(parts: &[&str], b: &mut Budget) -> Result<String, ExprError> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    b.alloc(len as u64)?;
+    Ok(parts.concat())
+}
+
+fn binary(
+    op: Op,
+    a: Option<&Value>,
+    b: Option<&Value>,
+    budget: &mut Budget,
+) -> Result<Value, ExprError> {
     let name = match op {
         Op::Add => "+",
         Op::Sub => "-",
@@ -549,25 +878,28 @@ fn binary(op: Op, a: &V, b: &V) -> Result<V, ExprError> {
         Op::Pow => "^",
         _ => "comparison",
     };
-    Ok(Some(match op {
-        Op::Eq => Value::Bool(equal(a, b)),
-        Op::Ne => Value::Bool(!equal(a, b)),
+    Ok(match op {
+        Op::Eq => Value::Bool(equal(a, b, budget)?),
+        Op::Ne => Value::Bool(!equal(a, b, budget)?),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             let ord = match (a, b) {
                 (Some(Value::Number(x)), Some(Value::Number(y))) => {
                     x.as_f64().partial_cmp(&y.as_f64())
                 }
-                (Some(Value::String(x)), Some(Value::String(y))) => Some(x.cmp(y)),
+                (Some(Value::String(x)), Some(Value::String(y))) => {
+                    budget.scan(x.len().min(y.len()))?;
+                    Some(x.cmp(y))
+                }
                 _ => {
                     return fail(format!(
                         "cannot compare {} with {}",
-                        a.as_ref().map_or("a missing value".into(), to_text),
-                        b.as_ref().map_or("a missing value".into(), to_text)
+                        a.map_or("a missing value".into(), short),
+                        b.map_or("a missing value".into(), short)
                     ))
                 }
             };
             let Some(ord) = ord else {
-                return Ok(Some(Value::Bool(false)));
+                return Ok(Value::Bool(false));
             };
             Value::Bool(match op {
                 Op::Lt => ord.is_lt(),
@@ -580,7 +912,10 @@ fn binary(op: Op, a: &V, b: &V) -> Result<V, ExprError> {
             (Some(Value::Number(_)), Some(Value::Number(_))) => {
                 number(num(a, name)? + num(b, name)?)
             }
-            (Some(x), Some(y)) => Value::String(to_text(x) + &to_text(y)),
+            (Some(x), Some(y)) => {
+                let (x, y) = (to_text_within(x, budget)?, to_text_within(y, budget)?);
+                Value::String(joined(&[&x, &y], budget)?)
+            }
             _ => return fail("+ needs two values, but one is missing"),
         },
         Op::Sub => number(num(a, name)? - num(b, name)?),
@@ -591,7 +926,7 @@ fn binary(op: Op, a: &V, b: &V) -> Result<V, ExprError> {
             if y == 0.0 {
                 return fail("division by zero");
             }
-            let ints = a.as_ref().is_some_and(is_int) && b.as_ref().is_some_and(is_int);
+            let ints = a.is_some_and(is_int) && b.is_some_and(is_int);
             match op {
                 Op::Div if ints => number((x / y).floor()),
                 Op::Div => number(x / y),
@@ -600,11 +935,11 @@ fn binary(op: Op, a: &V, b: &V) -> Result<V, ExprError> {
             }
         }
         Op::And | Op::Or => unreachable!("handled with short-circuit"),
-    }))
+    })
 }
 
-fn arity(name: &str, args: &[V], min: usize, max: usize) -> Result<(), ExprError> {
-    if args.len() < min || args.len() > max {
+fn arity(name: &str, n: usize, min: usize, max: usize) -> Result<(), ExprError> {
+    if n < min || n > max {
         let want = if min == max {
             format!("{min}")
         } else if max == usize::MAX {
@@ -612,40 +947,86 @@ fn arity(name: &str, args: &[V], min: usize, max: usize) -> Result<(), ExprError
         } else {
             format!("{min} to {max}")
         };
-        return fail(format!(
-            "{name} takes {want} argument(s), not {}",
-            args.len()
-        ));
+        return fail(format!("{name} takes {want} argument(s), not {n}"));
     }
     Ok(())
 }
 
-fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
-    let one = |min, max| arity(name, a, min, max);
+fn owned<'a>(v: Value) -> V<'a> {
+    Some(Cow::Owned(v))
+}
+
+fn call<'a>(name: &str, mut args: Vec<V<'a>>, b: &mut Budget) -> Result<V<'a>, ExprError> {
+    let n = args.len();
+    let one = |min, max| arity(name, n, min, max);
+    // The functions that return one of their arguments take it without copying.
+    match name {
+        "first" | "last" => {
+            one(1, 1)?;
+            let v = args.pop().flatten();
+            return Ok(match v {
+                Some(v) if v.is_array() => {
+                    let first = name == "first";
+                    project(v, b, |x| {
+                        let a = x.as_array()?;
+                        if first {
+                            a.first()
+                        } else {
+                            a.last()
+                        }
+                    })?
+                }
+                Some(v) => match &*v {
+                    Value::String(s) => {
+                        let c = if name == "first" {
+                            s.chars().next()
+                        } else {
+                            s.chars().next_back()
+                        };
+                        c.map(|c| Cow::Owned(Value::String(c.to_string())))
+                    }
+                    _ => None,
+                },
+                None => None,
+            });
+        }
+        "coalesce" => {
+            one(1, usize::MAX)?;
+            return Ok(Some(
+                args.into_iter()
+                    .flatten()
+                    .find(|v| !v.is_null())
+                    .unwrap_or(Cow::Owned(Value::Null)),
+            ));
+        }
+        _ => {}
+    }
+    let a: Vec<Option<&Value>> = args.iter().map(|v| v.as_deref()).collect();
     Ok(match name {
         "concat" => {
             one(1, usize::MAX)?;
             if a.iter().all(|v| matches!(v, Some(Value::Array(_)))) {
                 let mut out = Vec::new();
                 for v in a.iter().flatten() {
+                    b.alloc(cost(v, b.bytes_left()))?;
                     out.extend(v.as_array().cloned().unwrap_or_default());
                 }
-                Some(Value::Array(out))
+                owned(Value::Array(out))
             } else {
-                Some(Value::String(
-                    a.iter()
-                        .map(|v| v.as_ref().map_or(String::new(), to_text))
-                        .collect(),
-                ))
+                let mut parts = Vec::with_capacity(a.len());
+                for v in a.iter().flatten() {
+                    parts.push(to_text_within(v, b)?);
+                }
+                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                owned(Value::String(joined(&refs, b)?))
             }
         }
         "toUpper" | "toLower" | "trim" => {
             one(1, 1)?;
-            let s = match &a[0] {
-                None | Some(Value::Null) => String::new(),
-                v => text(v, name)?.to_owned(),
-            };
-            Some(Value::String(match name {
+            let s = text_or_empty(a[0], name)?;
+            // Case mapping can lengthen text (ß → SS): at most threefold.
+            b.alloc(3 * s.len() as u64)?;
+            owned(Value::String(match name {
                 "toUpper" => s.to_uppercase(),
                 "toLower" => s.to_lowercase(),
                 _ => s.trim().to_owned(),
@@ -653,22 +1034,30 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "length" | "count" => {
             one(1, 1)?;
-            Some(Value::from(match &a[0] {
-                Some(Value::String(s)) => s.encode_utf16().count(),
+            owned(Value::from(match a[0] {
+                Some(Value::String(s)) => {
+                    b.scan(s.len())?;
+                    s.encode_utf16().count()
+                }
                 Some(Value::Array(x)) => x.len(),
                 _ => return fail(format!("{name} needs text or a list")),
             }))
         }
         "join" => {
             one(2, 3)?;
-            let Some(Value::Array(items)) = &a[0] else {
+            let Some(Value::Array(items)) = a[0] else {
                 return fail("join needs a list");
             };
-            let sep = text(&a[1], name)?;
-            let parts: Vec<String> = items.iter().map(to_text).collect();
-            Some(Value::String(match (&a.get(2), parts.len()) {
+            let sep = text(a[1], name)?;
+            let mut parts = Vec::with_capacity(items.len());
+            for i in items {
+                parts.push(to_text_within(i, b)?);
+            }
+            b.alloc((sep.len() * parts.len()) as u64)?;
+            owned(Value::String(match (a.get(2), parts.len()) {
                 (Some(last), n) if n > 1 => {
-                    let last = text(last, name)?;
+                    let last = text(*last, name)?;
+                    b.alloc(last.len() as u64)?;
                     format!("{}{last}{}", parts[..n - 1].join(sep), parts[n - 1])
                 }
                 _ => parts.join(sep),
@@ -676,28 +1065,36 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "string" => {
             one(1, 1)?;
-            Some(Value::String(match &a[0] {
-                Some(v @ (Value::Array(_) | Value::Object(_))) => v.to_string(),
-                Some(v) => to_text(v),
+            owned(Value::String(match a[0] {
+                Some(v @ (Value::Array(_) | Value::Object(_))) => {
+                    b.alloc(cost(v, b.bytes_left()))?;
+                    v.to_string()
+                }
+                Some(v) => to_text_within(v, b)?,
                 None => "undefined".into(),
             }))
         }
         "int" | "float" => {
             one(1, 1)?;
-            let n = match &a[0] {
+            let n = match a[0] {
                 Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-                Some(Value::String(s)) => s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| ExprError(format!("{name}: `{s}` is not a number")))?,
-                Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+                Some(Value::String(s)) => {
+                    b.scan(s.len())?;
+                    s.trim().parse::<f64>().map_err(|_| {
+                        invalid(format!(
+                            "{name}: `{}` is not a number",
+                            short(a[0].unwrap_or(&Value::Null))
+                        ))
+                    })?
+                }
+                Some(Value::Bool(x)) => f64::from(u8::from(*x)),
                 _ => return fail(format!("{name} needs a number or numeric text")),
             };
-            Some(number(if name == "int" { n.trunc() } else { n }))
+            owned(number(if name == "int" { n.trunc() } else { n }))
         }
         "bool" => {
             one(1, 1)?;
-            Some(Value::Bool(match &a[0] {
+            owned(Value::Bool(match a[0] {
                 Some(Value::String(s)) => !(s.eq_ignore_ascii_case("false") || s.is_empty()),
                 Some(Value::Number(n)) => n.as_f64() != Some(0.0),
                 v => truthy(v),
@@ -712,33 +1109,34 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
                 "div" => Op::Div,
                 _ => Op::Mod,
             };
-            let mut acc = a[0].clone();
-            for v in &a[1..] {
-                acc = binary(op, &acc, v)?;
+            let mut acc = binary(op, a[0], a[1], b)?;
+            for v in &a[2..] {
+                acc = binary(op, Some(&acc), *v, b)?;
             }
-            acc
+            owned(acc)
         }
         "max" | "min" => {
             one(1, usize::MAX)?;
-            let list: Vec<V> = match (&a[0], a.len()) {
-                (Some(Value::Array(x)), 1) => x.iter().cloned().map(Some).collect(),
-                _ => a.to_vec(),
+            let list: Vec<Option<&Value>> = match (a[0], a.len()) {
+                (Some(Value::Array(x)), 1) => x.iter().map(Some).collect(),
+                _ => a.clone(),
             };
+            b.step(list.len() as u64)?;
             let mut best: Option<f64> = None;
-            for v in &list {
+            for v in list {
                 let n = num(v, name)?;
                 best = Some(match best {
                     None => n,
-                    Some(b) if name == "max" => b.max(n),
-                    Some(b) => b.min(n),
+                    Some(m) if name == "max" => m.max(n),
+                    Some(m) => m.min(n),
                 });
             }
-            best.map(number)
+            best.map(|n| Cow::Owned(number(n)))
         }
         "abs" | "floor" | "ceiling" => {
             one(1, 1)?;
-            let n = num(&a[0], name)?;
-            Some(number(match name {
+            let n = num(a[0], name)?;
+            owned(number(match name {
                 "abs" => n.abs(),
                 "floor" => n.floor(),
                 _ => n.ceil(),
@@ -746,30 +1144,30 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "round" => {
             one(1, 2)?;
-            let n = num(&a[0], name)?;
-            let digits = if a.len() == 2 { num(&a[1], name)? } else { 0.0 };
+            let n = num(a[0], name)?;
+            let digits = if a.len() == 2 { num(a[1], name)? } else { 0.0 };
             let f = 10f64.powf(digits);
-            Some(number((n * f).round() / f))
+            owned(number((n * f).round() / f))
         }
         "equals" => {
             one(2, 2)?;
-            Some(Value::Bool(equal(&a[0], &a[1])))
+            owned(Value::Bool(equal(a[0], a[1], b)?))
         }
         "not" => {
             one(1, 1)?;
-            Some(Value::Bool(!truthy(&a[0])))
+            owned(Value::Bool(!truthy(a[0])))
         }
         "and" => {
             one(1, usize::MAX)?;
-            Some(Value::Bool(a.iter().all(truthy)))
+            owned(Value::Bool(a.iter().all(|v| truthy(*v))))
         }
         "or" => {
             one(1, usize::MAX)?;
-            Some(Value::Bool(a.iter().any(truthy)))
+            owned(Value::Bool(a.iter().any(|v| truthy(*v))))
         }
         "empty" => {
             one(1, 1)?;
-            Some(Value::Bool(match &a[0] {
+            owned(Value::Bool(match a[0] {
                 None | Some(Value::Null) => true,
                 Some(Value::String(s)) => s.is_empty(),
                 Some(Value::Array(x)) => x.is_empty(),
@@ -779,28 +1177,35 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "exists" => {
             one(1, 1)?;
-            Some(Value::Bool(!matches!(&a[0], None | Some(Value::Null))))
+            owned(Value::Bool(!matches!(a[0], None | Some(Value::Null))))
         }
         "contains" => {
             one(2, 2)?;
-            Some(Value::Bool(match (&a[0], &a[1]) {
-                (Some(Value::String(s)), Some(Value::String(x))) => s.contains(x.as_str()),
-                (Some(Value::Array(items)), x) => items.iter().any(|i| equal(&Some(i.clone()), x)),
+            owned(Value::Bool(match (a[0], a[1]) {
+                (Some(Value::String(s)), Some(Value::String(x))) => {
+                    b.scan(s.len())?;
+                    s.contains(x.as_str())
+                }
+                (Some(Value::Array(items)), x) => {
+                    let mut found = false;
+                    for i in items {
+                        if equal(Some(i), x, b)? {
+                            found = true;
+                            break;
+                        }
+                    }
+                    found
+                }
                 (Some(Value::Object(o)), Some(Value::String(k))) => o.contains_key(k),
                 _ => false,
             }))
         }
         "startsWith" | "endsWith" => {
             one(2, 2)?;
-            let s = match &a[0] {
-                None | Some(Value::Null) => "",
-                v => text(v, name)?,
-            };
-            let x = match &a[1] {
-                None | Some(Value::Null) => "",
-                v => text(v, name)?,
-            };
-            Some(Value::Bool(if name == "startsWith" {
+            let s = text_or_empty(a[0], name)?;
+            let x = text_or_empty(a[1], name)?;
+            b.scan(x.len())?;
+            owned(Value::Bool(if name == "startsWith" {
                 s.starts_with(x)
             } else {
                 s.ends_with(x)
@@ -808,10 +1213,12 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "substring" => {
             one(2, 3)?;
-            let s: Vec<u16> = text(&a[0], name)?.encode_utf16().collect();
-            let start = num(&a[1], name)?;
+            let t = text(a[0], name)?;
+            b.alloc(2 * t.len() as u64)?;
+            let s: Vec<u16> = t.encode_utf16().collect();
+            let start = num(a[1], name)?;
             let len = if a.len() == 3 {
-                num(&a[2], name)?
+                num(a[2], name)?
             } else {
                 s.len() as f64 - start
             };
@@ -822,70 +1229,56 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
                 ));
             }
             let (st, ln) = (start as usize, len as usize);
-            Some(Value::String(String::from_utf16_lossy(&s[st..st + ln])))
+            owned(Value::String(String::from_utf16_lossy(&s[st..st + ln])))
         }
         "replace" => {
             one(3, 3)?;
-            let s = text(&a[0], name)?;
-            let old = text(&a[1], name)?;
+            let s = text(a[0], name)?;
+            let old = text(a[1], name)?;
             if old.is_empty() {
                 return fail("replace needs a non-empty text to replace");
             }
-            let new = match &a[2] {
-                None | Some(Value::Null) => "",
-                v => text(v, name)?,
-            };
-            Some(Value::String(s.replace(old, new)))
-        }
-        "first" | "last" => {
-            one(1, 1)?;
-            match &a[0] {
-                Some(Value::Array(x)) => {
-                    if name == "first" {
-                        x.first().cloned()
-                    } else {
-                        x.last().cloned()
-                    }
-                }
-                Some(Value::String(s)) => {
-                    let c = if name == "first" {
-                        s.chars().next()
-                    } else {
-                        s.chars().last()
-                    };
-                    c.map(|c| Value::String(c.to_string()))
-                }
-                _ => None,
-            }
-        }
-        "coalesce" => {
-            one(1, usize::MAX)?;
-            Some(
-                a.iter()
-                    .flatten()
-                    .find(|v| !v.is_null())
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            )
+            let new = text_or_empty(a[2], name)?;
+            b.scan(s.len())?;
+            // The result's length is known before it is made: `replace(x, 'a', x)` squares it.
+            let hits = s.matches(old).count() as u64;
+            let len = s.len() as u64 - hits * old.len() as u64 + hits * new.len() as u64;
+            b.alloc(len)?;
+            owned(Value::String(s.replace(old, new)))
         }
         "indexOf" => {
             one(2, 2)?;
-            Some(Value::from(match (&a[0], &a[1]) {
-                (Some(Value::String(s)), Some(Value::String(x))) => s
-                    .find(x.as_str())
-                    .map_or(-1, |i| s[..i].encode_utf16().count() as i64),
-                (Some(Value::Array(items)), x) => items
-                    .iter()
-                    .position(|i| equal(&Some(i.clone()), x))
-                    .map_or(-1, |i| i as i64),
+            owned(Value::from(match (a[0], a[1]) {
+                (Some(Value::String(s)), Some(Value::String(x))) => {
+                    b.scan(s.len())?;
+                    s.find(x.as_str())
+                        .map_or(-1, |i| s[..i].encode_utf16().count() as i64)
+                }
+                (Some(Value::Array(items)), x) => {
+                    let mut at = -1;
+                    for (i, item) in items.iter().enumerate() {
+                        if equal(Some(item), x, b)? {
+                            at = i as i64;
+                            break;
+                        }
+                    }
+                    at
+                }
                 _ => return fail("indexOf needs text or a list"),
             }))
         }
         "split" => {
             one(1, 2)?;
-            let s = text(&a[0], name)?;
-            let sep = if a.len() == 2 { text(&a[1], name)? } else { "" };
-            Some(Value::Array(if sep.is_empty() {
+            let s = text(a[0], name)?;
+            let sep = if a.len() == 2 { text(a[1], name)? } else { "" };
+            b.scan(s.len())?;
+            let parts = if sep.is_empty() {
+                s.chars().count()
+            } else {
+                s.matches(sep).count() + 1
+            };
+            b.alloc(s.len() as u64 + 32 * parts as u64)?;
+            owned(Value::Array(if sep.is_empty() {
                 s.chars().map(|c| Value::String(c.to_string())).collect()
             } else {
                 s.split(sep).map(|p| Value::String(p.to_owned())).collect()
@@ -893,8 +1286,8 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "formatNumber" => {
             one(2, 3)?;
-            let n = num(&a[0], name)?;
-            let digits = num(&a[1], name)?;
+            let n = num(a[0], name)?;
+            let digits = num(a[1], name)?;
             if !(0.0..=20.0).contains(&digits) {
                 return fail("formatNumber's precision must be 0 to 20");
             }
@@ -903,7 +1296,7 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
             let f = 10f64.powi(digits as i32);
             let rounded = (n * f + 0.5).floor() / f;
             let text = group_thousands(&format!("{:.*}", digits as usize, rounded.abs()));
-            Some(Value::String(if rounded < 0.0 {
+            owned(Value::String(if rounded < 0.0 {
                 format!("\u{2212}{text}")
             } else {
                 text
@@ -911,8 +1304,10 @@ fn call(name: &str, a: &[V]) -> Result<V, ExprError> {
         }
         "json" => {
             one(1, 1)?;
-            let t = text(&a[0], name)?;
-            Some(serde_json::from_str(t).map_err(|e| ExprError(format!("json: {e}")))?)
+            let t = text(a[0], name)?;
+            // Parsed JSON takes up to 16 times its text in memory (`[0,0,…]`).
+            b.alloc(16 * t.len() as u64)?;
+            owned(serde_json::from_str(t).map_err(|e| invalid(format!("json: {e}")))?)
         }
         other => return fail(format!("the function `{other}` is not supported")),
     })
@@ -951,17 +1346,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn run(src: &str, data: Value) -> V {
-        let e = parse(src).unwrap();
-        eval(
-            &e,
-            &Scope {
-                root: &data,
-                data: &data,
-                index: None,
-            },
-        )
-        .unwrap()
+    fn try_run(src: &str, data: &Value, b: &mut Budget) -> Result<Option<Value>, ExprError> {
+        let e = parse(src)?;
+        let s = Scope {
+            root: data,
+            data,
+            index: None,
+        };
+        Ok(eval(&e, &s, b)?.map(Cow::into_owned))
+    }
+
+    fn run(src: &str, data: Value) -> Option<Value> {
+        try_run(src, &data, &mut Budget::new(1_000_000, 1 << 20)).unwrap()
     }
 
     #[test]
@@ -999,7 +1395,70 @@ mod tests {
             Some(json!("AB"))
         );
         assert_eq!(run("coalesce(nope, 'x')", d.clone()), Some(json!("x")));
-        assert!(parse("frobnicate(1)").unwrap_err().0.contains("frobnicate"));
+        assert!(parse("frobnicate(1)")
+            .unwrap_err()
+            .message
+            .contains("frobnicate"));
         assert!(parse("1 +").is_err());
+    }
+
+    #[test]
+    fn hostile_sources_are_refused_without_crashing() {
+        // Each once overflowed the stack or panicked.
+        for src in [
+            format!("{}1", "(".repeat(50_000)),
+            format!("{}x", "!".repeat(100_000)),
+            format!("{}1", "-".repeat(100_000)),
+            vec!["1"; 2_000].join("+"),
+            format!("{}1{}", "[".repeat(1000), "]".repeat(1000)),
+            format!("{}1{}", "f(".repeat(1000), ")".repeat(1000)),
+            format!("a{}", ".b".repeat(2000)),
+            format!("a{}", "[0]".repeat(2000)),
+        ] {
+            let e = parse(&src).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid);
+            assert!(
+                e.message.contains("deeper than") || e.message.contains("bytes long"),
+                "{}",
+                e.message
+            );
+        }
+        // 64 levels are fine.
+        assert!(parse(&format!("{}1{}", "(".repeat(60), ")".repeat(60))).is_ok());
+        // Escapes before a multi-byte character, and stray multi-byte characters.
+        assert_eq!(run(r"'\é'", json!({})), Some(json!("é")));
+        assert_eq!(run(r"'a\€b'", json!({})), Some(json!("a€b")));
+        assert!(parse("1 § 2").unwrap_err().message.contains('§'));
+        assert!(parse(r"'\").is_err());
+        assert_eq!(run("naïve", json!({"naïve": 1})), Some(json!(1)));
+    }
+
+    #[test]
+    fn evaluation_is_charged_before_memory_is_spent() {
+        let big = "x".repeat(20_000);
+        let d = json!({"s": big, "list": (0..1000).collect::<Vec<_>>()});
+        let mut b = Budget::new(1_000_000, 1 << 20);
+        // replace(s, 'x', s) would be 400 MB.
+        let e = try_run("replace(s, 'x', s)", &d, &mut b).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Budget, "{}", e.message);
+        assert!(e.message.contains("bytes"), "{}", e.message);
+        let mut b = Budget::new(1_000_000, 1 << 20);
+        let many = vec!["s"; 100].join(", ");
+        let e = try_run(&format!("concat({many})"), &d, &mut b).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Budget);
+        // Reading a big value costs nothing; copying it does.
+        let mut b = Budget::new(1_000, 1 << 20);
+        assert_eq!(
+            try_run("length(s)", &d, &mut b).unwrap(),
+            Some(json!(20_000))
+        );
+        assert_eq!(b.spent().1, 0);
+        let mut b = Budget::new(10, 1 << 20);
+        let e = try_run("contains(list, 999) && contains(list, 998)", &d, &mut b).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Budget);
+        assert!(e.message.contains("10 steps"), "{}", e.message);
+        // Errors quote values briefly.
+        let e = try_run("s * 2", &d, &mut Budget::new(1000, 1 << 20)).unwrap_err();
+        assert!(e.message.len() < 200, "{}", e.message);
     }
 }

@@ -9,12 +9,60 @@
 //! "Hello ${name}" is a defect its author would want to hear about. Use `coalesce(x, '')` or
 //! `$when: "${exists(x)}"` for fields that may be absent.
 
-use crate::expr::{self, eval, to_text, Expr, Scope};
+//!
+//! Expansion is bounded ([`Limits`]): steps and bytes of intermediate values on an
+//! [`expr::Budget`], and the card being built is measured as it grows, so a template that would
+//! repeat itself a billion times or make a card of megabytes stops at the limit
+//! ([`ErrorKind::Budget`], [`ErrorKind::TooBig`]) before the work or the memory is spent. Data is
+//! passed down by reference: nothing is copied until it is written into the card.
+
+use crate::expr::{self, eval, to_text_within, Budget, Expr, Scope};
+use crate::validate::MAX_CARD_BYTES;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
+
+/// What one expansion may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Evaluation steps (expression nodes, template nodes, items and text walked).
+    pub steps: u64,
+    /// Bytes of values made along the way (text, lists, copies), roughly as held in memory.
+    pub scratch_bytes: u64,
+    /// The card being built, as JSON text (escapes not counted).
+    pub card_bytes: u64,
+}
+
+impl Limits {
+    /// A million steps (tens of milliseconds), 2 MiB of intermediate values, Teams' 28 KB.
+    pub const DEFAULT: Limits = Limits {
+        steps: 1_000_000,
+        scratch_bytes: 2 << 20,
+        card_bytes: MAX_CARD_BYTES as u64,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Why a template cannot be expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A syntax error, an unknown function, a value missing for this recipient, a failed
+    /// expression.
+    Invalid,
+    /// The expansion needs more than [`Limits::steps`] or [`Limits::scratch_bytes`].
+    Budget,
+    /// The card would be larger than [`Limits::card_bytes`].
+    TooBig,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError {
+    pub kind: ErrorKind,
     /// JSON pointer of the value in the template.
     pub pointer: String,
     pub message: String,
@@ -44,7 +92,8 @@ enum Part {
 
 #[derive(Debug, Clone)]
 enum Node {
-    Lit(Value),
+    /// A value with nothing to bind, and its length as JSON.
+    Lit(Value, u64),
     Str(Interp),
     Array(Vec<Node>),
     Object {
@@ -147,11 +196,60 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
+/// Where a node is, kept as a chain on the stack and written out only for an error.
+#[derive(Clone, Copy)]
+enum Seg<'p> {
+    Root,
+    Key(&'p str),
+    Index(usize),
+}
+
+#[derive(Clone, Copy)]
+struct At<'p> {
+    parent: Option<&'p At<'p>>,
+    seg: Seg<'p>,
+}
+
+const ROOT: At<'static> = At {
+    parent: None,
+    seg: Seg::Root,
+};
+
+impl<'p> At<'p> {
+    fn key(&'p self, k: &'p str) -> At<'p> {
+        At {
+            parent: Some(self),
+            seg: Seg::Key(k),
+        }
+    }
+
+    fn index(&'p self, i: usize) -> At<'p> {
+        At {
+            parent: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+
+    fn pointer(&self) -> String {
+        let mut segs = Vec::new();
+        let mut at = Some(self);
+        while let Some(a) = at {
+            match a.seg {
+                Seg::Root => {}
+                Seg::Key(k) => segs.push(escape(k)),
+                Seg::Index(i) => segs.push(i.to_string()),
+            }
+            at = a.parent;
+        }
+        segs.iter().rev().map(|s| format!("/{s}")).collect()
+    }
+}
+
 impl Template {
     /// Parses every expression; the first bad one is refused with its pointer.
     pub fn compile(template: &Value) -> Result<Self, TemplateError> {
         let mut dynamic = false;
-        let root = compile(template, "", &mut dynamic)?;
+        let root = compile(template, &ROOT, &mut dynamic)?;
         let mut names = std::collections::BTreeSet::new();
         collect(&root, &mut names);
         Ok(Template {
@@ -173,12 +271,32 @@ impl Template {
 
     /// The card for one recipient: `root` is `$root` (and the first `$data`).
     pub fn expand(&self, root: &Value) -> Result<Value, TemplateError> {
+        self.expand_with(root, Limits::DEFAULT, false)
+    }
+
+    /// An expansion that cannot fail on the data: missing values and failed expressions become
+    /// nothing, so only [`ErrorKind::Budget`] and [`ErrorKind::TooBig`] come back. What a
+    /// notification is checked with when it is accepted, before anyone's data is at hand: a
+    /// template that exhausts the budget here does so for every recipient.
+    pub fn trial(&self, root: &Value) -> Result<(), TemplateError> {
+        self.expand_with(root, Limits::DEFAULT, true).map(drop)
+    }
+
+    /// [`Template::expand`] (or, with `trial`, [`Template::trial`]) within `limits`.
+    pub fn expand_with(
+        &self,
+        root: &Value,
+        limits: Limits,
+        trial: bool,
+    ) -> Result<Value, TemplateError> {
         let mut ctx = Ctx {
             root,
-            data: root.clone(),
-            index: None,
+            budget: Budget::new(limits.steps, limits.scratch_bytes),
+            card: 0,
+            card_limit: limits.card_bytes,
+            trial,
         };
-        let mut out = ctx.node(&self.root, "")?;
+        let mut out = ctx.node(&self.root, &ROOT, root, None, true)?;
         // The card itself may be repeated or dropped: Microsoft's engine returns the first / null.
         if let Expanded::Many(items) = out {
             out = match items.into_iter().next() {
@@ -188,7 +306,9 @@ impl Template {
         }
         match out {
             Expanded::One(v) => Ok(v),
+            _ if trial => Ok(Value::Null),
             _ => Err(TemplateError {
+                kind: ErrorKind::Invalid,
                 pointer: String::new(),
                 message: "the card's $when left nothing to send".into(),
             }),
@@ -211,7 +331,7 @@ fn collect_interp(i: &Interp, out: &mut std::collections::BTreeSet<String>) {
 
 fn collect(n: &Node, out: &mut std::collections::BTreeSet<String>) {
     match n {
-        Node::Lit(_) => {}
+        Node::Lit(..) => {}
         Node::Str(i) => collect_interp(i, out),
         Node::Array(items) => items.iter().for_each(|x| collect(x, out)),
         Node::Object { fields, data, when } => {
@@ -226,24 +346,26 @@ fn collect(n: &Node, out: &mut std::collections::BTreeSet<String>) {
     }
 }
 
-fn compile(v: &Value, at: &str, dynamic: &mut bool) -> Result<Node, TemplateError> {
-    let bad = |message: String, at: &str| TemplateError {
-        pointer: at.to_owned(),
+fn compile(v: &Value, at: &At, dynamic: &mut bool) -> Result<Node, TemplateError> {
+    let bad = |message: String, at: &At| TemplateError {
+        kind: ErrorKind::Invalid,
+        pointer: at.pointer(),
         message,
     };
+    let lit = |v: &Value| Node::Lit(v.clone(), expr::json_len(v, u64::MAX));
     Ok(match v {
         Value::String(s) => match split(s).map_err(|m| bad(m, at))? {
             Some(i) => {
                 *dynamic = true;
                 Node::Str(i)
             }
-            None => Node::Lit(v.clone()),
+            None => lit(v),
         },
         Value::Array(items) => Node::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, x)| compile(x, &format!("{at}/{i}"), dynamic))
+                .map(|(i, x)| compile(x, &at.index(i), dynamic))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(o) => {
@@ -251,7 +373,7 @@ fn compile(v: &Value, at: &str, dynamic: &mut bool) -> Result<Node, TemplateErro
             let mut data = None;
             let mut when = None;
             for (k, x) in o {
-                let here = format!("{at}/{}", escape(k));
+                let here = at.key(k);
                 match k.as_str() {
                     "$data" => {
                         *dynamic = true;
@@ -276,7 +398,7 @@ fn compile(v: &Value, at: &str, dynamic: &mut bool) -> Result<Node, TemplateErro
             }
             Node::Object { fields, data, when }
         }
-        other => Node::Lit(other.clone()),
+        other => lit(other),
     })
 }
 
@@ -288,62 +410,205 @@ enum Expanded {
     Dropped,
 }
 
-struct Ctx<'a> {
-    root: &'a Value,
-    data: Value,
-    index: Option<usize>,
+struct Ctx<'r> {
+    root: &'r Value,
+    budget: Budget,
+    /// The card's length so far (JSON text, escapes not counted).
+    card: u64,
+    card_limit: u64,
+    /// Missing values and failed expressions become nothing (see [`Template::trial`]).
+    trial: bool,
 }
 
-impl Ctx<'_> {
-    fn eval(&self, e: &Expr, src: &str, at: &str) -> Result<Option<Value>, TemplateError> {
-        let scope = Scope {
-            root: self.root,
-            data: &self.data,
-            index: self.index,
-        };
-        eval(e, &scope).map_err(|err| TemplateError {
-            pointer: at.to_owned(),
-            message: format!("`${{{src}}}`: {err}"),
-        })
+impl<'r> Ctx<'r> {
+    fn spent(&self, e: expr::ExprError, at: &At) -> TemplateError {
+        TemplateError {
+            kind: ErrorKind::Budget,
+            pointer: at.pointer(),
+            message: format!("the template is too costly to expand: {}", e.message),
+        }
     }
 
-    fn interp(&self, i: &Interp, at: &str) -> Result<Value, TemplateError> {
-        let missing = |src: &str| TemplateError {
-            pointer: at.to_owned(),
-            message: format!("`${{{src}}}` has no value for this recipient"),
+    fn step(&mut self, at: &At) -> Result<(), TemplateError> {
+        self.budget.step(1).map_err(|e| self.spent(e, at))
+    }
+
+    /// `n` more bytes of card, refused past the limit.
+    fn grow(&mut self, n: u64, at: &At) -> Result<(), TemplateError> {
+        self.card = self.card.saturating_add(n);
+        if self.card > self.card_limit {
+            return Err(TemplateError {
+                kind: ErrorKind::TooBig,
+                pointer: at.pointer(),
+                message: format!(
+                    "the expanded card is over {} bytes (Teams' limit for a message)",
+                    self.card_limit
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Evaluates `e`: `Ok(None)` for a missing value. In a trial, a failed expression is a
+    /// missing value; running out of budget is an error in both.
+    fn eval<'v>(
+        &mut self,
+        e: &'v Expr,
+        src: &str,
+        at: &At,
+        data: &'v Value,
+        index: Option<usize>,
+    ) -> Result<expr::V<'v>, TemplateError>
+    where
+        'r: 'v,
+    {
+        let scope = Scope {
+            root: self.root,
+            data,
+            index,
         };
+        match eval(e, &scope, &mut self.budget) {
+            Ok(v) => Ok(v),
+            Err(err) if err.kind == expr::ErrorKind::Budget => Err(self.spent(err, at)),
+            Err(_) if self.trial => Ok(None),
+            Err(err) => Err(TemplateError {
+                kind: ErrorKind::Invalid,
+                pointer: at.pointer(),
+                message: format!("`${{{src}}}`: {err}"),
+            }),
+        }
+    }
+
+    fn missing(&self, src: &str, at: &At) -> TemplateError {
+        TemplateError {
+            kind: ErrorKind::Invalid,
+            pointer: at.pointer(),
+            message: format!("`${{{src}}}` has no value for this recipient"),
+        }
+    }
+
+    /// A string's value: a whole expression's (any type), or the text with each part bound.
+    fn interp<'v>(
+        &mut self,
+        i: &'v Interp,
+        at: &At,
+        data: &'v Value,
+        index: Option<usize>,
+    ) -> Result<Cow<'v, Value>, TemplateError>
+    where
+        'r: 'v,
+    {
         match i {
-            Interp::Whole(e, src) => self.eval(e, src, at)?.ok_or_else(|| missing(src)),
+            Interp::Whole(e, src) => match self.eval(e, src, at, data, index)? {
+                Some(v) => Ok(v),
+                None if self.trial => Ok(Cow::Owned(Value::Null)),
+                None => Err(self.missing(src, at)),
+            },
             Interp::Parts(parts) => {
                 let mut s = String::new();
                 for p in parts {
                     match p {
                         Part::Text(t) => s.push_str(t),
                         Part::Expr(e, src) => {
-                            let v = self.eval(e, src, at)?.ok_or_else(|| missing(src))?;
+                            let v = match self.eval(e, src, at, data, index)? {
+                                Some(v) => v,
+                                None if self.trial => continue,
+                                None => return Err(self.missing(src, at)),
+                            };
                             if v.is_null() {
+                                if self.trial {
+                                    continue;
+                                }
                                 return Err(TemplateError {
-                                    pointer: at.to_owned(),
+                                    kind: ErrorKind::Invalid,
+                                    pointer: at.pointer(),
                                     message: format!("`${{{src}}}` is null inside a text"),
                                 });
                             }
-                            s.push_str(&to_text(&v));
+                            let t = to_text_within(&v, &mut self.budget)
+                                .map_err(|e| self.spent(e, at))?;
+                            s.push_str(&t);
                         }
                     }
                 }
-                Ok(Value::String(s))
+                Ok(Cow::Owned(Value::String(s)))
             }
         }
     }
 
-    fn node(&mut self, n: &Node, at: &str) -> Result<Expanded, TemplateError> {
+    /// A value written into the card: measured first, copied only if it fits.
+    fn emit(&mut self, v: Cow<'_, Value>, at: &At) -> Result<Value, TemplateError> {
+        let room = self.card_limit.saturating_sub(self.card);
+        self.grow(expr::json_len(&v, room), at)?;
+        Ok(v.into_owned())
+    }
+
+    /// The value `$data` binds: borrowed from the template or the data where it can be. It is
+    /// not part of the card, so it is charged to the budget, not to the card's size.
+    fn data_value<'v>(
+        &mut self,
+        d: &'v Node,
+        at: &At,
+        data: &'v Value,
+        index: Option<usize>,
+    ) -> Result<Cow<'v, Value>, TemplateError>
+    where
+        'r: 'v,
+    {
+        match d {
+            Node::Lit(v, _) => Ok(Cow::Borrowed(v)),
+            Node::Str(i) => self.interp(i, at, data, index),
+            other => Ok(Cow::Owned(
+                match self.node(other, at, data, index, false)? {
+                    Expanded::One(v) => v,
+                    Expanded::Many(vs) => Value::Array(vs),
+                    Expanded::Dropped => Value::Null,
+                },
+            )),
+        }
+    }
+
+    /// Expands `n`; `card` tells whether the result goes into the card (measured) or only
+    /// feeds a `$data` (charged to the budget).
+    fn node(
+        &mut self,
+        n: &Node,
+        at: &At,
+        data: &Value,
+        index: Option<usize>,
+        card: bool,
+    ) -> Result<Expanded, TemplateError> {
+        self.step(at)?;
         match n {
-            Node::Lit(v) => Ok(Expanded::One(v.clone())),
-            Node::Str(i) => Ok(Expanded::One(self.interp(i, at)?)),
+            Node::Lit(v, len) => {
+                if card {
+                    self.grow(*len, at)?;
+                } else {
+                    self.budget
+                        .alloc(expr::cost(v, u64::MAX))
+                        .map_err(|e| self.spent(e, at))?;
+                }
+                Ok(Expanded::One(v.clone()))
+            }
+            Node::Str(i) => {
+                let v = self.interp(i, at, data, index)?;
+                Ok(Expanded::One(if card {
+                    self.emit(v, at)?
+                } else {
+                    if let Cow::Borrowed(b) = &v {
+                        let c = expr::cost(b, self.budget.bytes_left());
+                        self.budget.alloc(c).map_err(|e| self.spent(e, at))?;
+                    }
+                    v.into_owned()
+                }))
+            }
             Node::Array(items) => {
+                if card {
+                    self.grow(2, at)?;
+                }
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    match self.node(item, &format!("{at}/{i}"))? {
+                    match self.node(item, &at.index(i), data, index, card)? {
                         // Microsoft's engine drops nulls and splices nested lists into their parent.
                         Expanded::One(Value::Null) | Expanded::Dropped => {}
                         Expanded::One(Value::Array(vs)) | Expanded::Many(vs) => {
@@ -354,70 +619,74 @@ impl Ctx<'_> {
                 }
                 Ok(Expanded::One(Value::Array(out)))
             }
-            Node::Object { fields, data, when } => {
-                let saved = (self.data.clone(), self.index);
-                let result = self.object(fields, data.as_deref(), when.as_ref(), at);
-                (self.data, self.index) = saved;
-                result
-            }
+            Node::Object {
+                fields,
+                data: d,
+                when,
+            } => self.object(fields, d.as_deref(), when.as_ref(), at, data, index, card),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn object(
         &mut self,
         fields: &[(String, Node)],
-        data: Option<&Node>,
+        d: Option<&Node>,
         when: Option<&Interp>,
-        at: &str,
+        at: &At,
+        data: &Value,
+        index: Option<usize>,
+        card: bool,
     ) -> Result<Expanded, TemplateError> {
-        let (contexts, repeated) = match data {
-            None => (vec![None], false),
-            Some(d) => {
-                let here = format!("{at}/$data");
-                let v = match self.node(d, &here)? {
-                    Expanded::One(v) => v,
-                    Expanded::Many(vs) => Value::Array(vs),
-                    Expanded::Dropped => Value::Null,
-                };
-                match v {
-                    Value::Array(items) => (items.into_iter().map(Some).collect(), true),
-                    other => (vec![Some(other)], false),
-                }
-            }
+        let bound = match d {
+            None => None,
+            Some(d) => Some(self.data_value(d, &at.key("$data"), data, index)?),
         };
-        let mut out = Vec::with_capacity(contexts.len());
-        for (i, ctx) in contexts.into_iter().enumerate() {
-            if repeated {
-                self.index = Some(i);
-            }
-            if let Some(c) = ctx {
-                self.data = c;
-            }
+        // Each scope the element is expanded in: the item and its index when `$data` is a list.
+        let (scopes, repeated): (Vec<(&Value, Option<usize>)>, bool) = match bound.as_deref() {
+            None => (vec![(data, index)], false),
+            Some(Value::Array(items)) => (
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (x, Some(i)))
+                    .collect(),
+                true,
+            ),
+            Some(other) => (vec![(other, index)], false),
+        };
+        let mut out = Vec::with_capacity(scopes.len().min(64));
+        for (data, index) in scopes {
+            self.step(at)?;
             if let Some(w) = when {
                 // Kept only when the expression is exactly `true`; anything else (a missing
-                // value, an error, a string) drops the element, as in Microsoft's engine.
-                let keep = matches!(
-                    self.interp(w, &format!("{at}/$when")),
-                    Ok(Value::Bool(true))
-                );
+                // value, an error, a string) drops the element, as in Microsoft's engine. Only
+                // running out of budget is an error.
+                let here = at.key("$when");
+                let keep = match self.interp(w, &here, data, index) {
+                    Ok(v) => matches!(*v, Value::Bool(true)),
+                    Err(e) if e.kind == ErrorKind::Invalid => false,
+                    Err(e) => return Err(e),
+                };
                 if !keep {
                     continue;
                 }
             }
+            if card {
+                self.grow(2, at)?;
+            }
             let mut m = Map::with_capacity(fields.len());
             for (k, node) in fields {
-                let here = format!("{at}/{}", escape(k));
-                match self.node(node, &here)? {
-                    Expanded::One(v) => {
-                        m.insert(k.clone(), v);
-                    }
-                    Expanded::Many(vs) => {
-                        m.insert(k.clone(), Value::Array(vs));
-                    }
-                    Expanded::Dropped => {
-                        m.insert(k.clone(), Value::Null);
-                    }
+                let here = at.key(k);
+                if card {
+                    self.grow(k.len() as u64 + 3, &here)?;
                 }
+                let v = match self.node(node, &here, data, index, card)? {
+                    Expanded::One(v) => v,
+                    Expanded::Many(vs) => Value::Array(vs),
+                    Expanded::Dropped => Value::Null,
+                };
+                m.insert(k.clone(), v);
             }
             out.push(Value::Object(m));
         }
@@ -473,5 +742,108 @@ mod tests {
             expand(&t, &json!({"x": "${y}", "y": 1})).unwrap(),
             json!({"text": "${y}"})
         );
+    }
+
+    /// Ten nested containers each repeating over ten items: 10^10 elements.
+    fn bomb(depth: usize, innermost: Value) -> Value {
+        let mut node = innermost;
+        for _ in 0..depth {
+            node = json!({"type": "Container", "$data": "${split('0123456789', '')}", "items": [node]});
+        }
+        json!({"type": "AdaptiveCard", "version": "1.5", "body": [node]})
+    }
+
+    #[test]
+    fn an_expansion_bomb_stops_at_the_budget_quickly() {
+        let started = std::time::Instant::now();
+        let t = Template::compile(&bomb(10, json!({"type": "TextBlock", "text": "${$index}"})))
+            .unwrap();
+        let e = t.trial(&json!({})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooBig, "{e}");
+        // Nothing written, only steps spent: 300,000 items each dropped by `$when`.
+        let items: Vec<Value> = (0..300_000).map(Value::from).collect();
+        let quiet = json!({"type": "AdaptiveCard", "version": "1.5", "body": [
+            {"type": "TextBlock", "$data": "${items}", "$when": "${$index < 0}", "text": "x"}
+        ]});
+        let e = Template::compile(&quiet)
+            .unwrap()
+            .expand(&json!({ "items": items }))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Budget, "{e}");
+        assert!(e.message.contains("1000000 steps"), "{}", e.message);
+        assert!(e.pointer.starts_with("/body/0"), "{}", e.pointer);
+        // Tens of milliseconds in a release build; a debug build is slower.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Two levels (100 elements) are fine.
+        let small = bomb(2, json!({"type": "TextBlock", "text": "${$index}"}));
+        let out = Template::compile(&small)
+            .unwrap()
+            .expand(&json!({}))
+            .unwrap();
+        assert_eq!(out["body"][0]["items"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn data_is_read_in_place_not_copied_per_node() {
+        // 2 MB of data and a card of 300 nodes reading one small field of it: copying the data
+        // per node (what the engine once did) would cost 600 MB.
+        let blob = "x".repeat(2 << 20);
+        let items: Vec<Value> = (0..100).map(|i| json!({"n": i})).collect();
+        let t = json!({"type": "AdaptiveCard", "version": "1.5", "body": [
+            {"type": "Container", "$data": "${items}", "items": [
+                {"type": "TextBlock", "text": "${n} of ${count($root.items)}", "$when": "${exists($root.blob)}"}
+            ]}
+        ]});
+        let data = json!({"blob": blob, "items": items});
+        let out = expand(&t, &data).unwrap();
+        assert_eq!(out["body"].as_array().unwrap().len(), 100);
+        assert_eq!(out["body"][99]["items"][0]["text"], "99 of 100");
+        // Writing the blob into the card is refused before it is copied.
+        let e = expand(
+            &json!({"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "${blob}"}]}),
+            &data,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooBig);
+        assert_eq!(e.pointer, "/body/0/text");
+    }
+
+    #[test]
+    fn a_trial_ignores_missing_values_but_not_the_budget() {
+        let t = Template::compile(&json!({"type": "AdaptiveCard", "body": [
+            {"type": "TextBlock", "text": "Hi ${givenName}, ${1 + nope} ${toUpper(nope)}"},
+            {"type": "TextBlock", "$data": "${items}", "text": "${name}"},
+            {"type": "TextBlock", "text": "${replace('ab', 'a', 'b')}"}
+        ]}))
+        .unwrap();
+        t.trial(&json!({})).unwrap();
+        assert_eq!(t.expand(&json!({})).unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn hostile_templates_are_refused_at_compile_time() {
+        for text in [
+            format!("${{{}", "(".repeat(50_000)),
+            format!("${{{}}}", "(".repeat(50_000)),
+            format!("${{{}x}}", "!".repeat(100_000)),
+            "${'\\é'}".to_owned(),
+            format!("${{{}}}", "1+".repeat(5_000) + "1"),
+        ] {
+            let card =
+                json!({"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": text}]});
+            match Template::compile(&card) {
+                Ok(t) => {
+                    // An unclosed `${` is plain text (here too big for a card); a valid one
+                    // expands.
+                    if let Err(e) = t.expand(&json!({})) {
+                        assert_eq!(e.kind, ErrorKind::TooBig, "{e}");
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.kind, ErrorKind::Invalid);
+                    assert_eq!(e.pointer, "/body/0/text");
+                }
+            }
+        }
     }
 }
