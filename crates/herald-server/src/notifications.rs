@@ -210,12 +210,20 @@ pub(crate) async fn create(
                     format!("the body must be at most {MAX_BODY} bytes"),
                 )
             })?;
-            let req = request::parse(&bytes)?;
-            req.validate(crate::engine::request::Settings {
+            let settings = crate::engine::request::Settings {
                 has_teams_app: app.cfg.teams_app_id.is_some(),
                 has_callback_secret: app.cfg.callback_secret.is_some(),
                 has_secret_key: app.cfg.secret_key.is_some(),
-            })?;
+            };
+            // Parsing and checking a card (compiling, validating, a trial expansion) is CPU work
+            // bounded by the templating budget: it runs off the async workers.
+            let req = tokio::task::spawn_blocking(move || {
+                let req = request::parse(&bytes)?;
+                req.validate(settings)?;
+                Ok::<_, Problem>(req)
+            })
+            .await
+            .map_err(|e| Problem::internal("checking the request failed", &e))??;
             if let Some(upn) = &req.options.as_user {
                 let signed_in = app.store.get_user_token(upn).await.map_err(store_err)?;
                 if signed_in.is_none() {

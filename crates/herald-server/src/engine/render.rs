@@ -2,8 +2,8 @@
 //! answer button marked so that an answer says which button it was.
 
 use super::request::NotificationRequest;
-use herald_cards::template::Template;
-use herald_cards::{validate, Mode};
+use herald_cards::template::{ErrorKind, Template};
+use herald_cards::{validate, Mode, Rule};
 use herald_store::Delivery;
 use serde_json::{Map, Value};
 
@@ -11,9 +11,15 @@ use serde_json::{Map, Value};
 /// Teams sends the data back with the inputs, and a Submit says nothing else about its button.
 pub const ANSWER_MARKER: &str = "heraldAction";
 
-/// Why a recipient's card cannot be sent: the delivery fails with `template_error`.
+/// Why a recipient's card cannot be sent.
 #[derive(Debug)]
-pub struct RenderError(pub String);
+pub enum RenderError {
+    /// The delivery fails with `template_error`: a missing value, a failed expression, the
+    /// templating budget spent, or a card that is not valid once bound.
+    Template(String),
+    /// The delivery fails with `message_too_big`: the bound card is over Teams' size.
+    TooBig(String),
+}
 
 /// `$root` for one recipient: the built-in fields, then the CSV's columns, then `message.data`'s
 /// entry for them (later ones win).
@@ -68,15 +74,19 @@ pub fn card_for(
     let mut card = if template.is_dynamic() {
         template
             .expand(&recipient_data(req, d, given))
-            .map_err(|e| RenderError(e.to_string()))?
+            .map_err(|e| match e.kind {
+                ErrorKind::TooBig => RenderError::TooBig(e.to_string()),
+                ErrorKind::Invalid | ErrorKind::Budget => RenderError::Template(e.to_string()),
+            })?
     } else {
         req.message.card.clone().unwrap_or(Value::Null)
     };
     if template.is_dynamic() {
-        validate(&card, Mode::Card).map_err(|e| {
-            RenderError(format!(
+        validate(&card, Mode::Card).map_err(|e| match e.rule {
+            Rule::Size => RenderError::TooBig(e.to_string()),
+            _ => RenderError::Template(format!(
                 "the card bound for this recipient is not valid: {e}"
-            ))
+            )),
         })?;
     }
     if req.options.wait_for_response.is_some() {

@@ -150,6 +150,34 @@ fn card_problem(base: &str, e: herald_cards::CardError) -> Problem {
         .at(format!("{base}{}", e.pointer))
 }
 
+/// A card (or a template): it compiles, it has the shape Teams renders, and — for a template —
+/// a trial expansion without anyone's data stays within the templating budget and Teams' size.
+/// A template that cannot fit for anyone is refused now rather than failing every delivery.
+fn check_card(card: &Value) -> Result<(), Problem> {
+    use herald_cards::template::{ErrorKind, Template};
+    let template_problem = |e: herald_cards::TemplateError| {
+        let (status, kind) = match e.kind {
+            ErrorKind::TooBig => (StatusCode::PAYLOAD_TOO_LARGE, "message-too-big"),
+            ErrorKind::Budget => (StatusCode::UNPROCESSABLE_ENTITY, "template-error"),
+            ErrorKind::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-card"),
+        };
+        Problem::new(status, kind, e.message).at(format!("/message/card{}", e.pointer))
+    };
+    let template = Template::compile(card).map_err(template_problem)?;
+    let mode = if template.is_dynamic() {
+        herald_cards::Mode::Template
+    } else {
+        herald_cards::Mode::Card
+    };
+    herald_cards::validate(card, mode).map_err(|e| card_problem("/message/card", e))?;
+    if template.is_dynamic() {
+        template
+            .trial(&Value::Object(Default::default()))
+            .map_err(template_problem)?;
+    }
+    Ok(())
+}
+
 /// A callback URL: absolute http(s); plain http only to a loopback host.
 fn check_callback_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
@@ -327,29 +355,25 @@ impl NotificationRequest {
                 ));
             }
         }
-        if let Some(card) = &m.card {
-            let template = herald_cards::template::Template::compile(card)
-                .map_err(|e| unprocessable(&format!("/message/card{}", e.pointer), e.message))?;
-            let mode = if template.is_dynamic() {
-                herald_cards::Mode::Template
-            } else {
-                herald_cards::Mode::Card
-            };
-            herald_cards::validate(card, mode).map_err(|e| card_problem("/message/card", e))?;
-        }
+        // Size first: nothing is compiled or walked that Teams would refuse anyway.
         let size = m.text.as_ref().map_or(0, String::len)
-            + m.card.as_ref().map_or(0, |c| c.to_string().len());
+            + m.card
+                .as_ref()
+                .map_or(0, |c| herald_cards::expr::json_len(c, u64::MAX) as usize);
         if size > MAX_ACTIVITY_BYTES {
             return Err(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "message-too-big",
-                format!("the message is {size} bytes; Teams takes at most {MAX_ACTIVITY_BYTES}"),
+                format!("the message is at least {size} bytes; Teams takes at most {MAX_ACTIVITY_BYTES}"),
             )
             .at(if m.text.is_some() {
                 "/message/text"
             } else {
                 "/message/card"
             }));
+        }
+        if let Some(card) = &m.card {
+            check_card(card)?;
         }
         let o = &self.options;
         if let Some(w) = &o.wait_for_response {

@@ -7,6 +7,7 @@
 use super::request::{IfChatActive, IfNotInstalled};
 use super::{message, render};
 use super::{Engine, StoredRequest};
+use futures_util::FutureExt as _;
 use herald_connector::{ConnectorError, ErrorKind, Install};
 use herald_store::{
     Delivery, DeliveryResult, NewResponse, Outcome, RefState, Reference, Result_, Source,
@@ -14,6 +15,7 @@ use herald_store::{
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,7 +82,25 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
                 .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
             let (engine, tx) = (engine.clone(), tx.clone());
             tokio::spawn(async move {
-                let result = deliver(&engine, d, reference, &req).await;
+                // A delivery that panics is recorded as failed: left leased, it would be taken
+                // again after the lease and panic again, for ever.
+                let (notification_id, seq) = (d.notification_id.clone(), d.seq);
+                let result = AssertUnwindSafe(deliver(&engine, d, reference, &req))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::error!(notification = %notification_id, seq, "a delivery panicked; it is recorded as failed");
+                        DeliveryResult {
+                            notification_id,
+                            seq,
+                            result: end(Outcome::Failed, None, Some("service_error")).result,
+                            attempts: 0,
+                            activity_id: None,
+                            conversation_id: None,
+                            detail: Some("Herald failed internally while delivering; the log has the cause".into()),
+                            wait: None,
+                        }
+                    });
                 let _ = tx.send(result).await;
                 drop(permit);
             });
@@ -205,7 +225,7 @@ async fn deliver(
     engine: &Engine,
     d: Delivery,
     reference: Option<StoredReference>,
-    req: &StoredRequest,
+    req: &Arc<StoredRequest>,
 ) -> DeliveryResult {
     let started = Instant::now();
     let mut attempts = 0u32;
@@ -238,7 +258,7 @@ async fn deliver_inner(
     engine: &Engine,
     d: &Delivery,
     reference: Option<StoredReference>,
-    req: &StoredRequest,
+    req: &Arc<StoredRequest>,
     attempts: &mut u32,
 ) -> Outcome_ {
     let opts = &req.request.options;
@@ -253,10 +273,16 @@ async fn deliver_inner(
     let card = match req.template() {
         Some(t) => match render_for(engine, req, d, t).await {
             Ok(c) => Some(c),
-            Err(e) => {
+            Err(render::RenderError::Template(why)) => {
                 return Outcome_ {
-                    detail: Some(e.0),
+                    detail: Some(why),
                     ..end(Outcome::Failed, None, Some("template_error"))
+                }
+            }
+            Err(render::RenderError::TooBig(why)) => {
+                return Outcome_ {
+                    detail: Some(why),
+                    ..end(Outcome::Failed, Some(413), Some("message_too_big"))
                 }
             }
         },
@@ -380,14 +406,31 @@ async fn deliver_inner(
     }
 }
 
+/// The recipient's card. Expanding a template is CPU work (bounded by the templating budget,
+/// tens of milliseconds at worst): it runs on the blocking pool, never on an async worker.
 async fn render_for(
     engine: &Engine,
-    req: &StoredRequest,
+    req: &Arc<StoredRequest>,
     d: &Delivery,
     t: &herald_cards::template::Template,
 ) -> Result<serde_json::Value, render::RenderError> {
     let (who, given) = who(engine, d, t).await;
-    render::card_for(&req.request, t, &who, given.as_deref())
+    if !t.is_dynamic() {
+        return render::card_for(&req.request, t, &who, given.as_deref());
+    }
+    let req = req.clone();
+    tokio::task::spawn_blocking(move || match req.template() {
+        Some(t) => render::card_for(&req.request, t, &who, given.as_deref()),
+        None => Err(render::RenderError::Template(
+            "the card does not compile".into(),
+        )),
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(render::RenderError::Template(format!(
+            "rendering failed: {e}"
+        )))
+    })
 }
 
 /// The recipient as a template sees them: a reference learnt from Teams carries no UPN, so a
