@@ -34,33 +34,36 @@ struct Parts {
     path: String,
 }
 
+/// A URL as a browser (and reqwest) would request it: parsed by the WHATWG rules, so that
+/// `..`, `%2e%2e` and `\` segments are resolved before the path is compared. Credentials, a
+/// query, a fragment, and encoded dots or slashes left in the path (which a server might decode
+/// later) are refused: Teams' service URLs have none of them.
 fn split(url: &str) -> Option<Parts> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "https" => 443,
-        "http" => 80,
-        _ => return None,
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') {
+    let u = url::Url::parse(url).ok()?;
+    let scheme = u.scheme().to_owned();
+    if scheme != "https" && scheme != "http" {
         return None;
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<u16>() {
-            Ok(p) => (h, p),
-            Err(_) => return None,
-        },
-        _ => (authority, default_port),
-    };
+    if !u.username().is_empty() || u.password().is_some() || u.query().is_some() {
+        return None;
+    }
+    if u.fragment().is_some() {
+        return None;
+    }
+    let host = u.host_str().filter(|h| !h.is_empty())?.to_owned();
+    let path = u.path().to_owned();
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return None;
+    }
     Some(Parts {
+        port: u.port_or_known_default()?,
         scheme,
-        host: host.to_ascii_lowercase(),
-        port,
-        path: path.to_owned(),
+        host,
+        path,
     })
 }
 
@@ -98,10 +101,6 @@ impl AllowList {
     pub fn allows(&self, url: &str) -> bool {
         let Some(p) = split(url) else { return false };
         if p.scheme == "http" && !is_loopback(&p.host) {
-            return false;
-        }
-        // A path that climbs out of the allowed prefix is not inside it.
-        if p.path.contains("/../") || p.path.ends_with("/..") {
             return false;
         }
         self.entries.iter().any(|e| {
@@ -157,6 +156,26 @@ mod tests {
             Err(AllowListError::PlainHttp("http://example.com/*".into()))
         );
         assert!(AllowList::parse("ftp://x/*").is_err());
+    }
+
+    #[test]
+    fn paths_are_compared_as_they_will_be_requested() {
+        let a = AllowList::parse("https://h.example/teams/*").unwrap();
+        for bad in [
+            "https://h.example/teams/%2e%2e/admin/",
+            "https://h.example/teams/%2E%2E/admin/",
+            "https://h.example/teams/.%2e/admin/",
+            "https://h.example/teams/..\\admin/",
+            "https://h.example/teams/x%2f..%2f..%2fadmin",
+            "https://h.example/teams/x?y=1",
+            "https://h.example/teams/x#frag",
+            "https://h.example:443@evil.example/teams/",
+            "https://evil.example\\@h.example/teams/",
+        ] {
+            assert!(!a.allows(bad), "{bad}");
+        }
+        assert!(a.allows("https://h.example/teams/./x/"));
+        assert!(a.allows("https://H.EXAMPLE:443/teams/a/../b/"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Herald's domain core: id shapes, an injectable clock, and the
-//! sliding-window arithmetic of Teams' rate limits.
+//! Herald's domain core: id shapes, an injectable clock, the sliding-window arithmetic of
+//! Teams' rate limits, and the CSV audience format.
 //!
 //! Nothing here does I/O; the emulator, the server and the delivery engine all build on it.
 
+pub mod audience;
 pub mod clock;
 pub mod ids;
 pub mod limits;

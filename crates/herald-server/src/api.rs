@@ -1,22 +1,19 @@
-//! Herald's HTTP API under `/v1`, behind API bearer tokens (`HERALD_API_TOKENS`, compared in
-//! constant time).
+//! Herald's HTTP API under `/v1`, behind scoped API tokens (`HERALD_API_TOKENS`, see `access`).
 
+use crate::access::{Caller, Scope};
 use crate::app::App;
 use crate::problem::Problem;
 use crate::teamsfx::{self, Entry, Skipped};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_store::{ListQuery, RefState};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use subtle::ConstantTimeEq;
 
-/// SPEC §4: request bodies up to 64 MB.
-pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
@@ -27,38 +24,29 @@ pub fn routes() -> Router<App> {
         .merge(crate::notifications::routes())
 }
 
-/// The caller presents one of the configured API tokens.
-pub fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
-    if app.cfg.sandbox && app.cfg.api_tokens.is_empty() {
-        return Ok(());
-    }
-    if app.cfg.api_tokens.is_empty() {
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "no API tokens are configured: set HERALD_API_TOKENS (comma-separated) and send one as a bearer token",
-        ));
-    }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .as_bytes();
-    // Every configured token is compared, so timing tells nothing about which one matched.
-    let mut ok = subtle::Choice::from(0u8);
-    for t in &app.cfg.api_tokens {
-        ok |= t.expose().as_bytes().ct_eq(presented);
-    }
-    if bool::from(ok) {
-        Ok(())
-    } else {
-        Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send a valid API token: Authorization: Bearer <one of HERALD_API_TOKENS>",
-        ))
-    }
+/// The caller presents one of the configured API tokens, and it grants `need`.
+pub fn authorize(app: &App, headers: &HeaderMap, need: Scope) -> Result<Caller, Problem> {
+    crate::access::authorize(&app.cfg.api_tokens, app.cfg.sandbox, headers, need)
+}
+
+/// The caller, whatever it may do (the operation checks its scopes).
+pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, Problem> {
+    crate::access::authenticate(&app.cfg.api_tokens, app.cfg.sandbox, headers)
+}
+
+/// An API request's body, at most `max_body_mb` (413 naming the limit beyond it).
+pub async fn read_body(app: &App, body: Body) -> Result<bytes::Bytes, Problem> {
+    let limit = app.cfg.max_body_mb as usize * 1024 * 1024;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!(
+                "the body must be at most {} MB (max_body_mb); send larger audiences as a group, or split them",
+                app.cfg.max_body_mb
+            ),
+        )
+    })
 }
 
 /// `?cursor=` and `?limit=` of a listing: a cursor this API gave (a position) and a page size
@@ -127,7 +115,7 @@ pub(crate) async fn list_installations(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        authorize(&app, &headers)?;
+        authorize(&app, &headers, Scope::Read)?;
         let q = query(raw.as_deref())?;
         let bad = |param: &str, detail: String| {
             Problem::new(
@@ -175,16 +163,8 @@ pub(crate) async fn list_installations(
 )]
 pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let result: Result<Response, Problem> = async {
-        authorize(&app, &headers)?;
-        let bytes = axum::body::to_bytes(body, MAX_API_BODY)
-            .await
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    format!("the body must be at most {MAX_API_BODY} bytes"),
-                )
-            })?;
+        authorize(&app, &headers, Scope::Admin)?;
+        let bytes = read_body(&app, body).await?;
         let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Problem::new(
                 StatusCode::BAD_REQUEST,

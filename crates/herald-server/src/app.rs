@@ -14,6 +14,7 @@ use herald_connector::{Connector, ConnectorConfig, Credentials, Graph, RetryPoli
 use herald_core::SharedClock;
 use herald_store::Store;
 use serde_json::json;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,35 @@ pub struct AppState {
     pub welcome_due: Arc<Notify>,
     /// Bounds the replies to users' messages being sent at once.
     pub replies: Arc<Semaphore>,
+    /// Tenants outside `allowed_tenants` that wrote, and when that was last logged.
+    foreign_tenants: parking_lot::Mutex<HashMap<String, u64>>,
+    /// `callback_allowed_hosts`, for the checks on callback URLs.
+    pub callback_hosts: crate::egress::AllowedHosts,
+    queue_depth: crate::engine::metrics::DepthGauge,
+}
+
+impl AppState {
+    /// An activity from a tenant that is not allowed: logged once per tenant per hour.
+    pub fn foreign_tenant(&self, tenant: &str, kind: &str, now: u64) {
+        const HOUR_MS: u64 = 3_600_000;
+        let mut seen = self.foreign_tenants.lock();
+        if seen
+            .get(tenant)
+            .is_some_and(|t| now.saturating_sub(*t) < HOUR_MS)
+        {
+            return;
+        }
+        // Tenant ids come from the activity: bound what is remembered of them.
+        if seen.len() >= 10_000 {
+            seen.clear();
+        }
+        seen.insert(tenant.to_owned(), now);
+        tracing::warn!(
+            tenant,
+            kind,
+            "an activity from a tenant outside allowed_tenants was ignored (logged once an hour per tenant)"
+        );
+    }
 }
 
 pub type App = Arc<AppState>;
@@ -45,6 +75,14 @@ impl Server {
     /// Opens and migrates the store, loads the signing keys, starts the welcome worker and
     /// serves on `cfg.listen`.
     pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        for t in cfg.api_tokens.iter().filter(|t| t.legacy) {
+            tracing::warn!(
+                token = %t.name,
+                "an HERALD_API_TOKENS entry is a bare secret: it is `{}` with read+send+admin. \
+                 Name it and give it only what it needs: NAME:SECRET:SCOPES",
+                t.name
+            );
+        }
         if cfg.auth_disabled {
             tracing::warn!(
                 listen = %cfg.listen,
@@ -52,7 +90,7 @@ impl Server {
                  Only for local tools on loopback; never in production."
             );
         }
-        let store = herald_store::open(&cfg.database_url)
+        let store = herald_store::open(cfg.database_url.expose())
             .await
             .context("cannot open the store")?;
         store.migrate().await.context("cannot migrate the store")?;
@@ -106,6 +144,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         let cfg = Arc::new(cfg);
+        let callback_hosts = crate::egress::AllowedHosts::new(&cfg.callback_allowed_hosts);
         let connector = Arc::new(connector);
         let engine = crate::engine::Engine::new(
             store.clone(),
@@ -123,6 +162,9 @@ impl Server {
             connector,
             clock,
             welcome_due: Arc::new(Notify::new()),
+            foreign_tenants: parking_lot::Mutex::new(HashMap::new()),
+            callback_hosts,
+            queue_depth: Default::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -143,15 +185,13 @@ impl Server {
             stopped.clone(),
         )));
         let app = router(state.clone());
-        let mut stopped_http = stopped;
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped_http.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        }));
+        let limits = crate::http::Limits {
+            header_timeout: Duration::from_secs(state.cfg.http_header_timeout_s),
+            max_connections: state.cfg.max_connections,
+        };
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener, app, limits, stopped,
+        )));
         tracing::info!(%addr, backend = state.store.backend(), "herald serve is listening");
         Ok(Self {
             addr,
@@ -209,6 +249,10 @@ fn router(state: App) -> Router {
                 "nothing is served at this path",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::request_deadline,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -218,7 +262,20 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let depth = app.store.queue_depth().await.unwrap_or(0);
+    let store = app.store.clone();
+    let depth = app
+        .queue_depth
+        .read(app.clock.now_ms(), || async move {
+            match tokio::time::timeout(Duration::from_secs(5), store.queue_depth()).await {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot count the queue");
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+        .await;
     let text = app.engine.metrics.render(
         depth,
         app.connector.throttle().pauses(),

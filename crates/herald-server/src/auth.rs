@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 const HOUR_MS: u64 = 3600 * 1000;
+/// After a fetch fails, the next waits this long (inbound requests do not retry it each).
+const RETRY_MS: u64 = 60 * 1000;
 const VERIFIED_CACHE_MAX: usize = 10_000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,6 +58,9 @@ struct Key {
 struct KeySet {
     keys: HashMap<String, Key>,
     fetched_at: Option<u64>,
+    /// The last fetch started, whether or not it worked: a failing key endpoint is asked at
+    /// most once a minute, not once per inbound request.
+    attempted_at: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -68,6 +73,9 @@ struct Verified {
 
 #[derive(Deserialize)]
 struct Claims {
+    /// Bot Framework's own validator takes only a string equal to the app id; jsonwebtoken
+    /// would also take a list holding it, so it is checked here.
+    aud: Option<Value>,
     exp: Option<u64>,
     nbf: Option<u64>,
     #[serde(default)]
@@ -121,6 +129,7 @@ impl InboundAuth {
     }
 
     async fn fetch(&self) -> Result<(), AuthError> {
+        self.keys.write().attempted_at = Some(self.clock.now_ms());
         let unavailable = |e: String| AuthError::KeysUnavailable(e);
         let meta: Value = self
             .http
@@ -184,30 +193,41 @@ impl InboundAuth {
     }
 
     /// The key for `kid`: refreshed when the set is a day old, and on an unknown kid at most
-    /// once an hour (so forged kids cannot make Herald hammer the key endpoint).
+    /// once an hour (so forged kids cannot make Herald hammer the key endpoint); after a failed
+    /// fetch, at most once a minute whatever arrives.
     async fn key(&self, kid: &str) -> Result<Key, AuthError> {
         let now = self.clock.now_ms();
-        let (found, stale, may_refresh) = {
+        let (found, stale, may_refresh, backing_off) = {
             let set = self.keys.read();
             let age = set.fetched_at.map(|t| now.saturating_sub(t));
             (
                 set.keys.get(kid).cloned(),
                 age.is_none_or(|a| a >= DAY_MS),
                 age.is_none_or(|a| a >= HOUR_MS),
+                set.attempted_at
+                    .is_some_and(|t| now.saturating_sub(t) < RETRY_MS),
             )
         };
         match found {
-            Some(k) if !stale => return Ok(k),
+            Some(k) if !stale || backing_off => return Ok(k),
             None if !may_refresh => return Err(AuthError::UnknownKey(kid.to_owned())),
+            None if backing_off => {
+                return Err(AuthError::KeysUnavailable(
+                    "the last fetch failed; the next is at most a minute away".into(),
+                ))
+            }
             _ => {}
         }
         let _one = self.refresh.lock().await;
-        // Someone else may have refreshed while we waited.
-        let fresh = self
-            .keys
-            .read()
-            .fetched_at
-            .is_some_and(|t| now.saturating_sub(t) < HOUR_MS);
+        // Someone else may have refreshed (or tried) while we waited.
+        let fresh = {
+            let set = self.keys.read();
+            set.fetched_at
+                .is_some_and(|t| now.saturating_sub(t) < HOUR_MS)
+                || set
+                    .attempted_at
+                    .is_some_and(|t| now.saturating_sub(t) < RETRY_MS)
+        };
         if !fresh {
             if let Err(e) = self.fetch().await {
                 if let Some(k) = found {
@@ -239,7 +259,7 @@ impl InboundAuth {
         let mut v = Validation::new(header.alg);
         v.algorithms = vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
         v.set_issuer(&[ISSUER_BOT_FRAMEWORK]);
-        v.set_audience(&[&self.app_id]);
+        v.validate_aud = false;
         // exp and nbf are checked against Herald's own clock below.
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -247,6 +267,11 @@ impl InboundAuth {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v)
             .map_err(|e| AuthError::Invalid(e.to_string()))?
             .claims;
+        if claims.aud.as_ref().and_then(Value::as_str) != Some(self.app_id.as_str()) {
+            return Err(AuthError::Invalid(
+                "the aud claim is not the bot's app id (a single string)".into(),
+            ));
+        }
         let verified = Arc::new(Verified {
             exp: claims
                 .exp

@@ -1,6 +1,7 @@
 //! `herald serve`'s configuration (SPEC §3): a TOML file and `HERALD_*` environment variables,
 //! the environment winning. Secrets never reach `Debug` output or error messages.
 
+use crate::access::{parse_tokens, ApiToken};
 use herald_connector::{AllowList, DEFAULT_ALLOWED};
 use serde::Deserialize;
 use std::fmt;
@@ -39,12 +40,55 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A database URL: its password never reaches `Debug` output, logs or error messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", herald_store::redact(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&herald_store::redact(&self.0))
+    }
+}
+
+/// `allowed_tenants`: whose activities Herald acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedTenants {
+    /// `*`: a multi-tenant app.
+    Any,
+    /// Tenant ids (GUIDs, compared without case).
+    Only(Vec<String>),
+}
+
+impl AllowedTenants {
+    pub fn allows(&self, tenant: &str) -> bool {
+        match self {
+            AllowedTenants::Any => true,
+            AllowedTenants::Only(ids) => ids.iter().any(|t| t.eq_ignore_ascii_case(tenant)),
+        }
+    }
+}
+
 pub const DEFAULT_WELCOME: &str = "Hi {user}, I'm {bot}. I'll deliver notifications from your organization here. You don't need to reply.";
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub app_id: String,
     pub app_password: Secret,
     pub tenant_id: String,
@@ -65,10 +109,27 @@ pub struct Config {
     pub active_chat_window_s: u64,
     pub callback_secret: Option<Secret>,
     pub secret_key: Option<Secret>,
-    pub api_tokens: Vec<Secret>,
+    pub api_tokens: Vec<ApiToken>,
     pub auth_disabled: bool,
     /// `herald sandbox` only: the API answers without a token (it listens on loopback).
     pub sandbox: bool,
+    /// Tenants whose activities Herald acts on (default: `tenant_id` alone).
+    pub allowed_tenants: AllowedTenants,
+    /// Hosts a `callbackUrl` may name even though they resolve to a private, loopback or
+    /// link-local address (lower case).
+    pub callback_allowed_hosts: Vec<String>,
+    /// A client must send a request's headers within this (slowloris).
+    pub http_header_timeout_s: u64,
+    /// A request must be answered within this; long polls and `?sync=true` have their own caps.
+    pub http_request_timeout_s: u64,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// The largest API request body, in MiB (`/api/messages` takes at most 1 MB).
+    pub max_body_mb: u64,
+    /// Recipients a notification may name in `to.users`.
+    pub max_inline_users: usize,
+    /// Recipients a notification's `to.csv` may hold.
+    pub max_csv_rows: u64,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -96,6 +157,14 @@ struct FileConfig {
     secret_key: Option<Secret>,
     api_tokens: Option<StringOrList>,
     auth_disabled: Option<bool>,
+    allowed_tenants: Option<StringOrList>,
+    callback_allowed_hosts: Option<StringOrList>,
+    http_header_timeout_s: Option<u64>,
+    http_request_timeout_s: Option<u64>,
+    max_connections: Option<u64>,
+    max_body_mb: Option<u64>,
+    max_inline_users: Option<u64>,
+    max_csv_rows: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +302,36 @@ impl Config {
                 Some(card)
             }
         };
+        let positive = |key: &str, file_value: Option<u64>, default: u64| {
+            let n = number(key, file_value, default)?;
+            if n == 0 {
+                return Err(value_err(key, "must be at least 1"));
+            }
+            Ok(n)
+        };
+        let tenant_id = text("tenant_id", f.tenant_id, "");
+        let allowed_tenants = match pick(
+            "allowed_tenants",
+            f.allowed_tenants.map(StringOrList::joined),
+        ) {
+            Some((v, _)) if v.trim() == "*" => AllowedTenants::Any,
+            Some((v, from_env)) => {
+                let ids: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(bad) = ids.iter().find(|t| !herald_core::ids::is_guid(t)) {
+                    return Err(value_err(
+                        &key_name("allowed_tenants", from_env),
+                        format!("`{bad}` is not a tenant id (a GUID), nor `*`"),
+                    ));
+                }
+                AllowedTenants::Only(ids)
+            }
+            None => AllowedTenants::Only(vec![tenant_id.clone()]),
+        };
         let auth_disabled = match pick("auth_disabled", f.auth_disabled.map(|b| b.to_string())) {
             None => false,
             Some((v, from_env)) => match v.trim() {
@@ -248,10 +347,10 @@ impl Config {
         };
         let cfg = Config {
             listen,
-            database_url: text("database_url", f.database_url, "sqlite://herald.db"),
+            database_url: DatabaseUrl(text("database_url", f.database_url, "sqlite://herald.db")),
             app_id: text("app_id", f.app_id, ""),
             app_password: secret("app_password", f.app_password).unwrap_or_default(),
-            tenant_id: text("tenant_id", f.tenant_id, ""),
+            tenant_id,
             teams_app_id: pick("teams_app_id", f.teams_app_id)
                 .map(|(v, _)| v)
                 .filter(|v| !v.is_empty()),
@@ -284,17 +383,36 @@ impl Config {
             active_chat_window_s: number("active_chat_window_s", f.active_chat_window_s, 300)?,
             callback_secret: secret("callback_secret", f.callback_secret),
             secret_key: secret("secret_key", f.secret_key),
-            api_tokens: pick("api_tokens", f.api_tokens.map(StringOrList::joined))
-                .map(|(v, _)| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(Secret::new)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            api_tokens: match pick("api_tokens", f.api_tokens.map(StringOrList::joined)) {
+                None => Vec::new(),
+                Some((v, from_env)) => {
+                    parse_tokens(&v).map_err(|e| value_err(&key_name("api_tokens", from_env), e))?
+                }
+            },
             auth_disabled,
             sandbox: false,
+            allowed_tenants,
+            callback_allowed_hosts: pick(
+                "callback_allowed_hosts",
+                f.callback_allowed_hosts.map(StringOrList::joined),
+            )
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+            http_header_timeout_s: positive("http_header_timeout_s", f.http_header_timeout_s, 10)?,
+            http_request_timeout_s: positive(
+                "http_request_timeout_s",
+                f.http_request_timeout_s,
+                60,
+            )?,
+            max_connections: positive("max_connections", f.max_connections, 1024)? as usize,
+            max_body_mb: positive("max_body_mb", f.max_body_mb, 64)?.min(4096),
+            max_inline_users: positive("max_inline_users", f.max_inline_users, 10_000)? as usize,
+            max_csv_rows: positive("max_csv_rows", f.max_csv_rows, 1_000_000)?,
         };
         cfg.validate(require_bot)?;
         Ok(cfg)
@@ -380,7 +498,7 @@ mod tests {
         assert_eq!(c.tenant_rps, 30, "the environment wins");
         assert_eq!(c.listen.port(), 4000);
         assert_eq!(c.api_tokens.len(), 2);
-        assert_eq!(c.database_url, "sqlite://herald.db");
+        assert_eq!(c.database_url.expose(), "sqlite://herald.db");
         assert_eq!(c.login_url, "https://login.microsoftonline.com");
         assert!(c
             .allowed_service_urls

@@ -23,6 +23,8 @@ pub struct NotificationSummary {
     pub rate_per_second: f64,
     /// When the remaining deliveries should be done, at the current rate.
     pub eta: Option<String>,
+    /// The name of the API token that created it (`sandbox` in a sandbox without tokens).
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,6 +95,7 @@ pub struct NotificationListItem {
     pub total: u64,
     pub created_at: String,
     pub finished_at: Option<String>,
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

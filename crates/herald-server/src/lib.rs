@@ -4,6 +4,7 @@
 // Handlers fail with a ready problem+json response, built only on the error path.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 mod answers;
 mod api;
 mod app;
@@ -12,7 +13,9 @@ mod bot;
 pub mod config;
 pub mod delegated;
 mod dto;
+pub mod egress;
 pub mod engine;
+mod http;
 mod lifecycle;
 mod notifications;
 mod openapi;
@@ -22,4 +25,4 @@ pub mod teamsfx;
 mod welcome;
 
 pub use app::Server;
-pub use config::{Config, ConfigError, Secret};
+pub use config::{Config, ConfigError, DatabaseUrl, Secret};

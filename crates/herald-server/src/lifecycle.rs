@@ -110,6 +110,16 @@ fn store_err(e: herald_store::StoreError) -> Problem {
 
 pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
     let now = app.clock.now_ms();
+    // Only allowed tenants' activities change anything. Another tenant's get 200 (Teams would
+    // retry an error) and are otherwise ignored: nothing stored, no welcome, no reply.
+    let tenant = tenant_of(&a);
+    if !tenant
+        .as_deref()
+        .is_some_and(|t| app.cfg.allowed_tenants.allows(t))
+    {
+        app.foreign_tenant(tenant.as_deref().unwrap_or("(none)"), &a.kind, now);
+        return Ok(StatusCode::OK.into_response());
+    }
     if crate::answers::is_answer(&a) {
         return crate::answers::handle(app, &a).await;
     }

@@ -1,7 +1,8 @@
 //! `/v1/notifications`: create (with directory checks, idempotency and `?sync=true`), list,
 //! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export), cancel.
 
-use crate::api::{authorize, paging, query};
+use crate::access::Scope;
+use crate::api::{authenticate, authorize, paging, query};
 use crate::app::App;
 use crate::dto::{
     CountsDto, DeliveryPage, DeliveryRow, NotificationList, NotificationListItem,
@@ -25,9 +26,8 @@ use herald_store::{
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-const MAX_BODY: usize = crate::api::MAX_API_BODY;
 /// How long `?sync=true` waits for its one delivery.
-const SYNC_WAIT: Duration = Duration::from_secs(120);
+pub(crate) const SYNC_WAIT: Duration = Duration::from_secs(120);
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -174,7 +174,10 @@ pub(crate) async fn create(
 ) -> Response {
     done(
         async {
-            authorize(&app, &headers)?;
+            let caller = authenticate(&app, &headers)?;
+            if !caller.may_send() {
+                caller.require(Scope::Send)?;
+            }
             let q = query(raw.as_deref())?;
             let sync = match q.get("sync").map(String::as_str) {
                 None | Some("false") => false,
@@ -203,17 +206,13 @@ pub(crate) async fn create(
                     )
                 }
             };
-            let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    format!("the body must be at most {MAX_BODY} bytes"),
-                )
-            })?;
+            let bytes = crate::api::read_body(&app, body).await?;
             let settings = crate::engine::request::Settings {
                 has_teams_app: app.cfg.teams_app_id.is_some(),
                 has_callback_secret: app.cfg.callback_secret.is_some(),
                 has_secret_key: app.cfg.secret_key.is_some(),
+                max_inline_users: app.cfg.max_inline_users,
+                max_csv_rows: app.cfg.max_csv_rows,
             };
             // Parsing and checking a card (compiling, validating, a trial expansion) is CPU work
             // bounded by the templating budget: it runs off the async workers.
@@ -224,6 +223,20 @@ pub(crate) async fn create(
             })
             .await
             .map_err(|e| Problem::internal("checking the request failed", &e))??;
+            match &req.options.as_user {
+                Some(upn) => caller.require(Scope::SendAs(upn.clone()))?,
+                None => caller.require(Scope::Send)?,
+            }
+            if let Some(url) = req
+                .options
+                .wait_for_response
+                .as_ref()
+                .and_then(|w| w.callback_url.as_deref())
+            {
+                crate::egress::check_callback_url(url, &app.callback_hosts)
+                    .await
+                    .map_err(|m| unprocessable("/options/waitForResponse/callbackUrl", m))?;
+            }
             if let Some(upn) = &req.options.as_user {
                 let signed_in = app.store.get_user_token(upn).await.map_err(store_err)?;
                 if signed_in.is_none() {
@@ -251,8 +264,10 @@ pub(crate) async fn create(
                 request: serde_json::to_string(&stored)
                     .map_err(|e| Problem::internal("cannot store the request", &e))?,
                 body_hash: hash,
-                idempotency_key: key,
+                // Keys are per token: two integrations that pick the same key stay apart.
+                idempotency_key: key.map(|k| format!("{}/{k}", caller.name)),
                 send_at,
+                created_by: Some(caller.name.clone()),
             };
             let n = match app
                 .store
@@ -354,6 +369,7 @@ async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Pro
         finished_at: n.finished_at.map(rfc3339_ms),
         rate_per_second: (rate * 10.0).round() / 10.0,
         eta,
+        created_by: n.created_by.clone(),
     })
 }
 
@@ -388,7 +404,7 @@ pub(crate) async fn status(
 ) -> Response {
     done(
         async {
-            authorize(&app, &headers)?;
+            authorize(&app, &headers, Scope::Read)?;
             let n = find(&app, &id).await?;
             Ok(Json(summary(&app, &n).await?).into_response())
         }
@@ -413,7 +429,7 @@ pub(crate) async fn list(
 ) -> Response {
     done(
         async {
-            authorize(&app, &headers)?;
+            authorize(&app, &headers, Scope::Read)?;
             let q = query(raw.as_deref())?;
             let (before, limit) = paging(&q, 50, 500)?;
             let items = app
@@ -432,6 +448,7 @@ pub(crate) async fn list(
                     total: n.total,
                     created_at: rfc3339_ms(n.created_at),
                     finished_at: n.finished_at.map(rfc3339_ms),
+                    created_by: n.created_by.clone(),
                 })
                 .collect();
             Ok(Json(NotificationList { items, next }).into_response())
@@ -443,18 +460,29 @@ pub(crate) async fn list(
 const CSV_HEADER: &str =
     "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail\n";
 
+/// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
+/// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
+/// named by whoever created the notification, and `detail` quotes expressions and errors.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
     for d in rows {
         let r = delivery_row(d);
-        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
         let _ = w.write_record([
-            r.recipient.clone(),
+            cell(&r.recipient),
             r.status_code.map(|c| c.to_string()).unwrap_or_default(),
             r.succeeded.to_string(),
-            r.outcome.clone(),
+            cell(&r.outcome),
             opt(&r.reason),
             r.attempts.to_string(),
             opt(&r.activity_id),
@@ -487,7 +515,7 @@ pub(crate) async fn deliveries(
 ) -> Response {
     done(
         async {
-            authorize(&app, &headers)?;
+            authorize(&app, &headers, Scope::Read)?;
             find(&app, &id).await?;
             let wants_csv = headers
                 .get(header::ACCEPT)
@@ -558,8 +586,19 @@ pub(crate) async fn cancel(
 ) -> Response {
     done(
         async {
-            authorize(&app, &headers)?;
+            let caller = authenticate(&app, &headers)?;
             let n = find(&app, &id).await?;
+            // The bot's notifications need `send`; one sent as a user may also be stopped by a
+            // token that may send as that user.
+            let as_user = app
+                .engine
+                .stored_request(&n.id)
+                .await
+                .and_then(|r| r.request.options.as_user.clone());
+            match as_user {
+                Some(upn) if !caller.may(&Scope::Send) => caller.require(Scope::SendAs(upn))?,
+                _ => caller.require(Scope::Send)?,
+            }
             if !app
                 .store
                 .cancel_notification(&id, app.clock.now_ms())

@@ -3,7 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -11,6 +11,8 @@ pub struct Problem {
     pub kind: &'static str,
     pub detail: String,
     pub pointer: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. the `scope` a token lacks.
+    pub extra: Vec<(&'static str, Value)>,
 }
 
 impl Problem {
@@ -20,7 +22,13 @@ impl Problem {
             kind,
             detail: detail.into(),
             pointer: None,
+            extra: Vec::new(),
         }
+    }
+
+    pub fn with(mut self, member: &'static str, value: Value) -> Self {
+        self.extra.push((member, value));
+        self
     }
 
     pub fn at(mut self, pointer: impl Into<String>) -> Self {
@@ -49,6 +57,9 @@ impl IntoResponse for Problem {
         });
         if let Some(p) = self.pointer {
             body["pointer"] = json!(p);
+        }
+        for (k, v) in self.extra {
+            body[k] = v;
         }
         let mut r = (self.status, axum::Json(body)).into_response();
         r.headers_mut().insert(

@@ -2,6 +2,7 @@
 //! need: signed callbacks (an outbox in the store, retried with backoff) and card updates left
 //! pending.
 
+use crate::access::Scope;
 use crate::api::{authorize, paging, query};
 use crate::app::App;
 use crate::dto::{ProblemDetails, ResponseCounts, ResponseItem, ResponsePage};
@@ -80,7 +81,7 @@ async fn page(
     id: &str,
     raw: Option<&str>,
 ) -> Result<HttpResponse, Problem> {
-    authorize(app, headers)?;
+    authorize(app, headers, Scope::Read)?;
     let q = query(raw)?;
     let (after, limit) = paging(&q, 100, 1000)?;
     let wait = match q.get("wait").map(String::as_str) {
@@ -210,11 +211,13 @@ pub async fn record_updates(app: App, mut stop: watch::Receiver<bool>) {
 
 /// Sends callbacks that are due, and re-drives card updates left pending.
 pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
+    let http = match crate::egress::callback_client(&app.callback_hosts) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client for callbacks; none will be sent");
+            return;
+        }
+    };
     let mut last_update_sweep = 0u64;
     loop {
         if *stop.borrow() {
@@ -293,10 +296,14 @@ async fn attempt(app: &App, http: &reqwest::Client, c: &Callback) -> Result<(), 
     if row.state == ResponseState::Waiting {
         return Err(("the response is still waiting".into(), true));
     }
+    // Checked again now: the rule may have changed since the notification was accepted, and an
+    // address literal never reaches the guarded resolver.
+    let url = reqwest::Url::parse(&c.url).map_err(|e| (format!("not a URL: {e}"), false))?;
+    crate::egress::check_literal(&url, &app.callback_hosts).map_err(|e| (e, false))?;
     let body = body_of(c, &row);
     let ts = app.clock.now_ms() / 1000;
     let sent = http
-        .post(&c.url)
+        .post(url)
         .header("content-type", "application/json")
         .header("x-herald-timestamp", ts.to_string())
         .header("x-herald-signature", signature(secret.expose(), ts, &body))

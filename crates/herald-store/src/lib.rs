@@ -13,7 +13,7 @@ mod users;
 
 pub use model::*;
 pub use responses::Responses;
-pub use store::{open, PgStore, SqliteStore};
+pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;
 
 use async_trait::async_trait;

@@ -174,6 +174,11 @@ CREATE TABLE user_tokens (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        name: "who created a notification",
+        sql: "ALTER TABLE notifications ADD COLUMN created_by TEXT;",
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -342,5 +347,10 @@ CREATE TABLE user_tokens (
     updated_at BIGINT NOT NULL
 );
 "#,
+    },
+    Migration {
+        version: 5,
+        name: "who created a notification",
+        sql: "ALTER TABLE notifications ADD COLUMN created_by TEXT;",
     },
 ];

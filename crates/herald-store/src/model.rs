@@ -176,6 +176,8 @@ pub struct NewNotification {
     pub body_hash: String,
     pub idempotency_key: Option<String>,
     pub send_at: Option<u64>,
+    /// The API token's name that created it (`createdBy`).
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +193,8 @@ pub struct Notification {
     pub created_at: u64,
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,
+    /// The API token's name that created it; `None` for notifications made before tokens had names.
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ pub const REF_COLS: &str = "seq, tenant_id, aad_object_id, user_id, user_name, u
 pub const TEAM_COLS: &str = "tenant_id, team_id, name, aad_group_id, general_channel_id, bot_id, \
     channel_id, service_url, state, created_at, updated_at";
 
-pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at";
+pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at, created_by";
 
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
@@ -206,8 +206,8 @@ ON CONFLICT (tenant_id, team_id) DO UPDATE SET
                 "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND user_id = $2 LIMIT 1",
             ),
             insert_notification: q(
-                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
+                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
             ),
             notification_by_key: q(
                 "SELECT {notification_cols}, body_hash FROM notifications WHERE idempotency_key = $1",

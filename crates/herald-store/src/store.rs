@@ -24,8 +24,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// A database URL without its password, for messages and `Debug` output.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -200,6 +200,7 @@ macro_rules! impl_store {
                     created_at: ms(row.try_get::<i64, _>("created_at")?),
                     started_at: row.try_get::<Option<i64>, _>("started_at")?.map(ms),
                     finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(ms),
+                    created_by: row.try_get("created_by")?,
                 })
             }
 
@@ -497,6 +498,7 @@ macro_rules! impl_store {
                     .bind(&n.idempotency_key)
                     .bind(n.send_at.map(db))
                     .bind(db(now))
+                    .bind(&n.created_by)
                     .fetch_optional(&self.pool)
                     .await?;
                 if let Some(row) = row {

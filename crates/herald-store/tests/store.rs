@@ -323,6 +323,7 @@ fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -
         body_hash: format!("hash-of-{body}"),
         idempotency_key: key.map(str::to_owned),
         send_at,
+        created_by: Some("integration-a".into()),
     }
 }
 
@@ -356,6 +357,23 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
 }
 
 async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn Store>) {
+    let made = s
+        .create_notification(&notification("n0", None, "body-0", None), 10)
+        .await
+        .unwrap();
+    let Created::New(made) = made else {
+        panic!("{made:?}")
+    };
+    assert_eq!(made.created_by.as_deref(), Some("integration-a"));
+    assert_eq!(
+        s.get_notification("n0")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_by
+            .as_deref(),
+        Some("integration-a")
+    );
     let a = s
         .create_notification(&notification("n1", Some("k1"), "body-a", None), 10)
         .await
@@ -394,7 +412,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
         .into_iter()
         .map(|n| n.id)
         .collect();
-    assert_eq!(listed, vec!["n4", "n1"], "newest first");
+    assert_eq!(listed, vec!["n4", "n1", "n0"], "newest first");
     let page2: Vec<String> = s
         .list_notifications(Some(later.seq), 10)
         .await
@@ -402,7 +420,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
         .into_iter()
         .map(|n| n.id)
         .collect();
-    assert_eq!(page2, vec!["n1"]);
+    assert_eq!(page2, vec!["n1", "n0"]);
 }
 
 async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
@@ -613,7 +631,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     (s, path)
 }
 
@@ -624,7 +642,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     Some((s, schema))
 }
 

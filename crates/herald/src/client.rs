@@ -57,13 +57,11 @@ impl Client {
         }
     }
 
-    pub fn with_base(base: &str) -> Self {
+    pub fn with_token(base: &str, token: Option<String>) -> Self {
         Self {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_owned(),
-            token: std::env::var("HERALD_API_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
+            token,
         }
     }
 

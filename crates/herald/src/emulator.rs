@@ -33,6 +33,10 @@ pub struct Args {
     faults: Option<FaultSpec>,
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3979")]
     listen: SocketAddr,
+    /// Listen on an address other machines can reach. The control API is unauthenticated: it
+    /// makes signed activities, and hands out tokens of the simulated people.
+    #[arg(long)]
+    public: bool,
     /// The bot's Microsoft App ID that the emulator registers and trusts.
     #[arg(long, value_name = "ID", requires = "app_password")]
     app_id: Option<String>,
@@ -50,7 +54,21 @@ pub struct Args {
     graph_rps: u32,
 }
 
+/// The emulator (and the sandbox) listen on loopback unless told otherwise with `--public`.
+pub fn refuse_public(flag: &str, addr: SocketAddr, public: bool) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || public {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond loopback (--public): anyone who can connect can drive the emulated Teams");
+        }
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{flag} {addr} is not a loopback address. The emulator's control API is unauthenticated:          whoever reaches it can sign activities as Teams and read people's tokens.          Listen on 127.0.0.1, or pass --public to expose it anyway."
+    )
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    refuse_public("--listen", args.listen, args.public)?;
     let started = Instant::now();
     let custom_password = args.app_password.is_some();
     let tenant = match args.tenant {

@@ -26,9 +26,20 @@ pub struct Args {
     /// Where the emulated Teams listens.
     #[arg(long, default_value = "127.0.0.1:3979")]
     emulator_listen: SocketAddr,
+    /// Listen on an address other machines can reach. The emulator's control API is
+    /// unauthenticated (it signs activities and hands out tokens), and without HERALD_API_TOKENS
+    /// so is Herald's: anyone who can connect can act as Teams and send as your bot.
+    #[arg(long)]
+    public: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    for (flag, addr) in [
+        ("--listen", args.listen),
+        ("--emulator-listen", args.emulator_listen),
+    ] {
+        crate::emulator::refuse_public(flag, addr, args.public)?;
+    }
     let clock: herald_core::SharedClock = Arc::new(herald_core::SystemClock);
     let emu = Emulator::start(EmulatorOptions {
         listen: args.emulator_listen,
@@ -51,24 +62,53 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     vars.insert("HERALD_LISTEN".into(), args.listen.to_string());
+    // Callbacks to a receiver on this machine are what a sandbox is for.
+    vars.insert(
+        "HERALD_CALLBACK_ALLOWED_HOSTS".into(),
+        "127.0.0.1,localhost,::1".into(),
+    );
+    // With tokens set, the sandbox's API asks for them as `herald serve` does.
+    let tokens = std::env::var("HERALD_API_TOKENS")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    if let Some(t) = &tokens {
+        vars.insert("HERALD_API_TOKENS".into(), t.clone());
+    }
     vars.insert(
         "HERALD_DATABASE_URL".into(),
         format!("sqlite://{}", dir.join("herald.db").display()),
     );
     let mut cfg = Config::load(None, &move |k| vars.get(k).cloned(), true)?;
     cfg.sandbox = true;
+    let api_tokens = cfg.api_tokens.clone();
     let server = Server::start(cfg, clock)
         .await
         .context("herald serve could not start (is something else on its port? see --listen)")?;
     let base = format!("http://{}", server.addr());
     emu.set_bot_endpoint(&format!("{base}/api/messages"));
     println!(
-        "Herald sandbox: server {base} (no API token needed), emulated Teams {}",
+        "Herald sandbox: server {base} ({}), emulated Teams {}",
+        if api_tokens.is_empty() {
+            "no API token needed"
+        } else {
+            "API tokens from HERALD_API_TOKENS"
+        },
         emu.origin()
     );
     println!("  {}", emu.summary());
     let result = if args.demo {
-        demo(emu.origin(), &base).await
+        // The demo calls the API as a client would: with HERALD_API_TOKEN, else the first
+        // configured token that may read and send.
+        let token = std::env::var("HERALD_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                api_tokens
+                    .iter()
+                    .find(|t| t.scopes.read && t.scopes.send)
+                    .map(|t| t.secret.expose().to_owned())
+            });
+        demo(emu.origin(), &Client::with_token(&base, token)).await
     } else {
         println!("\nTry, in another terminal:");
         println!(
@@ -139,7 +179,7 @@ fn approval() -> Value {
     })
 }
 
-async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
+async fn demo(origin: &str, client: &Client) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let tenant: Value = http
         .get(format!("{origin}/_emulator/tenant"))
@@ -191,7 +231,6 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
     }
     println!("2. {} of them block the bot (Teams tells the bot nothing; Herald finds out when it sends).", blockers.len());
 
-    let client = Client::with_base(base);
     let everyone: Vec<String> = users
         .iter()
         .filter_map(|u| u["upn"].as_str().map(str::to_owned))
@@ -205,7 +244,7 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"card": announcement()},
         "options": {"labelAsNotification": true, "ifNotInstalled": "fail"}
     });
-    let (id1, s1) = notify_and_follow(&client, &body, "everyone").await?;
+    let (id1, s1) = notify_and_follow(client, &body, "everyone").await?;
 
     let group = tenant["groups"]
         .as_array()
@@ -219,7 +258,7 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"text": "Engineering all-hands moves to 15:00 today."},
         "options": {"ifNotInstalled": "install", "alert": true}
     });
-    let (id2, s2) = notify_and_follow(&client, &body, "group").await?;
+    let (id2, s2) = notify_and_follow(client, &body, "group").await?;
 
     // A card that waits for answers, bound to each recipient's name; simulated people answer.
     let approvers: Vec<String> = installing
@@ -237,8 +276,8 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
         "message": {"card": approval()},
         "options": {"waitForResponse": {"updateMessage": "Thanks, your answer is recorded.", "timeoutSeconds": 3600}}
     });
-    let (id3, _) = notify_and_follow(&client, &body, "approval").await?;
-    let rows = send::all_rows(&client, &id3)
+    let (id3, _) = notify_and_follow(client, &body, "approval").await?;
+    let rows = send::all_rows(client, &id3)
         .await
         .map_err(|f| anyhow::anyhow!(f.message))?;
     // Two thirds answer: "Approve" is an Action.Submit, "Reject" an Action.Execute.
@@ -253,14 +292,14 @@ async fn demo(origin: &str, base: &str) -> anyhow::Result<()> {
             .await?;
     }
     println!("   the answers (herald responses {id3}):");
-    send::responses(&id3, None, &client)
+    send::responses(&id3, None, client)
         .await
         .map_err(|f| anyhow::anyhow!(f.message))?;
 
     println!("\nReport");
     for (s, id) in [(&s1, &id1), (&s2, &id2)] {
         send::print_summary(s);
-        let rows = send::all_rows(&client, id)
+        let rows = send::all_rows(client, id)
             .await
             .map_err(|f| anyhow::anyhow!(f.message))?;
         let mut by: BTreeMap<(String, String, String), usize> = BTreeMap::new();

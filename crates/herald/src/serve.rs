@@ -44,7 +44,7 @@ pub async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
 
 pub async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     let cfg = args.load(false)?;
-    let store = herald_store::open(&cfg.database_url)
+    let store = herald_store::open(cfg.database_url.expose())
         .await
         .context("cannot open the store")?;
     let applied = store.migrate().await.context("migration failed")?;
@@ -60,7 +60,7 @@ pub async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
 pub async fn login(args: ConfigArgs, tenant: Option<String>) -> anyhow::Result<()> {
     let cfg = args.load(true)?;
     herald_server::delegated::Sealer::new(cfg.secret_key.as_ref())?;
-    let store = herald_store::open(&cfg.database_url)
+    let store = herald_store::open(cfg.database_url.expose())
         .await
         .context("cannot open the store")?;
     store.migrate().await.context("migration failed")?;
@@ -78,7 +78,7 @@ pub async fn login(args: ConfigArgs, tenant: Option<String>) -> anyhow::Result<(
 /// `herald logout UPN`: forgets the user's tokens.
 pub async fn logout(args: ConfigArgs, upn: String) -> anyhow::Result<()> {
     let cfg = args.load(false)?;
-    let store = herald_store::open(&cfg.database_url)
+    let store = herald_store::open(cfg.database_url.expose())
         .await
         .context("cannot open the store")?;
     store.migrate().await.context("migration failed")?;

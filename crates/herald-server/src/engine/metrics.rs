@@ -71,8 +71,10 @@ impl Metrics {
         n as f64 / (RATE_WINDOW_MS as f64 / 1000.0)
     }
 
-    /// The text exposition format. `queue_depth` and `throttled` come from elsewhere.
-    pub fn render(&self, queue_depth: u64, throttled: u64, sends_per_second: f64) -> String {
+    /// The text exposition format. `queue_depth` (and how old that count is) and `throttled`
+    /// come from elsewhere.
+    pub fn render(&self, queue_depth: (u64, f64), throttled: u64, sends_per_second: f64) -> String {
+        let (queue_depth, depth_age) = queue_depth;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
         let _ = writeln!(
@@ -149,6 +151,12 @@ impl Metrics {
         let _ = writeln!(s, "herald_queue_depth {queue_depth}");
         let _ = writeln!(
             s,
+            "# HELP herald_queue_depth_age_seconds How old herald_queue_depth is (it is counted at most every 10 s)."
+        );
+        let _ = writeln!(s, "# TYPE herald_queue_depth_age_seconds gauge");
+        let _ = writeln!(s, "herald_queue_depth_age_seconds {depth_age:.1}");
+        let _ = writeln!(
+            s,
             "# HELP herald_send_latency_seconds Time to send one delivery, retries included."
         );
         let _ = writeln!(s, "# TYPE herald_send_latency_seconds histogram");
@@ -171,5 +179,40 @@ impl Metrics {
         );
         let _ = writeln!(s, "herald_send_latency_seconds_count {count}");
         s
+    }
+}
+
+/// `herald_queue_depth`: counting waiting deliveries walks all of them, so the count is made at
+/// most every [`DEPTH_FRESH_MS`], by one scrape at a time; other scrapes get the last count.
+#[derive(Default)]
+pub struct DepthGauge {
+    /// (when counted, the count)
+    last: Mutex<Option<(u64, u64)>>,
+    counting: tokio::sync::Mutex<()>,
+}
+
+/// How long a queue-depth count is served before it is made again.
+pub const DEPTH_FRESH_MS: u64 = 10_000;
+
+impl DepthGauge {
+    /// The depth and its age in seconds; `count` is asked only when the last one is stale.
+    pub async fn read<F, Fut>(&self, now: u64, count: F) -> (u64, f64)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<u64>>,
+    {
+        let last = *self.last.lock();
+        let stale = last.is_none_or(|(at, _)| now.saturating_sub(at) >= DEPTH_FRESH_MS);
+        if stale {
+            if let Ok(_one) = self.counting.try_lock() {
+                if let Some(n) = count().await {
+                    *self.last.lock() = Some((now, n));
+                }
+            }
+        }
+        match *self.last.lock() {
+            Some((at, n)) => (n, now.saturating_sub(at) as f64 / 1000.0),
+            None => (0, 0.0),
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::problem::Problem;
 use axum::http::StatusCode;
+use herald_core::audience::CsvAudience;
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -125,7 +126,7 @@ impl WaitForResponse {
 }
 
 /// What a validation needs from the configuration.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Settings {
     /// `ifNotInstalled: install` can work.
     pub has_teams_app: bool,
@@ -133,6 +134,10 @@ pub struct Settings {
     pub has_callback_secret: bool,
     /// Users' tokens can be kept (sending as a user).
     pub has_secret_key: bool,
+    /// `max_inline_users`: recipients named in `to.users` (each is looked up before accepting).
+    pub max_inline_users: usize,
+    /// `max_csv_rows`: recipients in `to.csv`.
+    pub max_csv_rows: u64,
 }
 
 fn card_problem(base: &str, e: herald_cards::CardError) -> Problem {
@@ -176,20 +181,6 @@ fn check_card(card: &Value) -> Result<(), Problem> {
             .map_err(template_problem)?;
     }
     Ok(())
-}
-
-/// A callback URL: absolute http(s); plain http only to a loopback host.
-fn check_callback_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-    let host = parsed.host_str().unwrap_or("");
-    match parsed.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(()),
-        "http" => Err(format!(
-            "`{url}`: callbacks go over https (plain http only to a loopback host)"
-        )),
-        other => Err(format!("`{url}`: the scheme must be https, not {other}")),
-    }
 }
 
 fn unprocessable(pointer: &str, detail: impl Into<String>) -> Problem {
@@ -246,39 +237,6 @@ pub fn parse(body: &[u8]) -> Result<NotificationRequest, Problem> {
     })
 }
 
-/// The recipient column a CSV may name first.
-pub const CSV_ID_COLUMNS: [&str; 3] = ["upn", "aadObjectId", "id"];
-
-/// Checks a CSV's shape without keeping its rows; returns how many recipients it names.
-pub fn check_csv(text: &str) -> Result<u64, Problem> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| unprocessable("/to/csv", format!("the CSV cannot be read: {e}")))?
-        .clone();
-    let first = headers.get(0).unwrap_or("").trim();
-    if !CSV_ID_COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(first)) {
-        return Err(unprocessable(
-            "/to/csv",
-            format!("the CSV's first column is `{first}`; it must be named upn, aadObjectId or id"),
-        ));
-    }
-    let mut rows = 0;
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| unprocessable("/to/csv", format!("CSV row {}: {e}", i + 2)))?;
-        if rec.get(0).is_none_or(|v| v.trim().is_empty()) {
-            return Err(unprocessable(
-                "/to/csv",
-                format!("CSV row {} names no recipient", i + 2),
-            ));
-        }
-        rows += 1;
-    }
-    Ok(rows)
-}
-
 impl NotificationRequest {
     /// Everything that can be checked without the directory. `has_teams_app` tells whether
     /// `ifNotInstalled: install` can work.
@@ -315,8 +273,19 @@ impl NotificationRequest {
                 format!("`{}` is not a group id (a GUID)", to.groups[i]),
             ));
         }
+        if to.users.len() > settings.max_inline_users {
+            return Err(unprocessable(
+                "/to/users",
+                format!(
+                    "{} users named inline; the limit is {} (max_inline_users): send a csv, a group or allInstalled instead",
+                    to.users.len(),
+                    settings.max_inline_users
+                ),
+            ));
+        }
         if let Some(csv) = &to.csv {
-            check_csv(csv)?;
+            CsvAudience::count(csv, settings.max_csv_rows)
+                .map_err(|e| unprocessable("/to/csv", e.to_string()))?;
         }
         let m = &self.message;
         match (&m.text, &m.card) {
@@ -465,8 +434,8 @@ impl NotificationRequest {
                 ))
             }
         }
-        if let Some(url) = &w.callback_url {
-            check_callback_url(url).map_err(|m| unprocessable(&format!("{at}/callbackUrl"), m))?;
+        if w.callback_url.is_some() {
+            // Its address is checked by `egress::check_callback_url` (it needs the resolver).
             if !settings.has_callback_secret {
                 return Err(unprocessable(
                     &format!("{at}/callbackUrl"),
@@ -518,6 +487,8 @@ mod tests {
         has_teams_app: true,
         has_callback_secret: true,
         has_secret_key: true,
+        max_inline_users: 3,
+        max_csv_rows: 2,
     };
 
     fn problem_of(v: Value) -> Problem {
@@ -594,10 +565,6 @@ mod tests {
                 "/options/waitForResponse/timeoutSeconds",
             ),
             (
-                json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"callbackUrl": "http://example.com/hook"}}}),
-                "/options/waitForResponse/callbackUrl",
-            ),
-            (
                 json!({"to": {"users": ["a@x"]}, "message": {"card": CARD.clone()}, "options": {"waitForResponse": {"updateMessage": {"type": "AdaptiveCard"}}}}),
                 "/options/waitForResponse/updateMessage/version",
             ),
@@ -617,6 +584,14 @@ mod tests {
                 json!({"to": {"users": ["a@x"]}, "message": {"text": "x".repeat(30_000)}}),
                 "/message/text",
             ),
+            (
+                json!({"to": {"users": ["a@x", "b@x", "c@x", "d@x"]}, "message": {"text": "hi"}}),
+                "/to/users",
+            ),
+            (
+                json!({"to": {"csv": "upn\na@x\nb@x\nc@x\n"}, "message": {"text": "hi"}}),
+                "/to/csv",
+            ),
         ];
         for (body, pointer) in cases {
             let p = problem_of(body.clone());
@@ -633,16 +608,6 @@ mod tests {
         json!({"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "Hi ${givenName}"}],
                "actions": [{"type": "Action.Submit", "title": "OK"}]})
     });
-
-    #[test]
-    fn csv_shapes() {
-        assert_eq!(check_csv("upn,team\na@x,Eng\nb@x,Ops\n").unwrap(), 2);
-        assert_eq!(
-            check_csv("aadObjectId\nd6c5e9a2-3b1f-4c8e-9f7a-2b4d6e8f0a1c").unwrap(),
-            1
-        );
-        assert!(check_csv("upn,team\n,Eng\n").is_err());
-    }
 
     #[test]
     fn pointers_from_paths() {

@@ -5,6 +5,7 @@
 use super::recipients::{self, Kind, Recipient};
 use super::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, Page};
+use herald_core::audience::{CsvAudience, IdColumn};
 use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Result_};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -302,38 +303,31 @@ async fn walk(
 }
 
 async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<(), String> {
-    let mut rdr = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
-    let headers = rdr.headers().map_err(|e| e.to_string())?.clone();
-    let kind = match headers
-        .get(0)
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "upn" => Kind::Upn,
-        "aadobjectid" => Kind::AadObjectId,
-        _ => Kind::TeamsId,
+    let rows = CsvAudience::new(csv, engine.cfg.max_csv_rows).map_err(|e| e.to_string())?;
+    let kind = match rows.kind() {
+        IdColumn::Upn => Kind::Upn,
+        IdColumn::AadObjectId => Kind::AadObjectId,
+        IdColumn::TeamsId => Kind::TeamsId,
     };
-    for rec in rdr.records() {
+    for line in rows {
         if sink.canceled {
             break;
         }
-        let rec = rec.map_err(|e| e.to_string())?;
-        let input = rec.get(0).unwrap_or("").trim().to_owned();
-        let mut data = Map::new();
-        for (h, v) in headers.iter().zip(rec.iter()).skip(1) {
-            data.insert(h.to_owned(), Value::String(v.to_owned()));
-        }
+        let line = line.map_err(|e| e.to_string())?;
+        let data: Map<String, Value> = line
+            .columns
+            .into_iter()
+            .map(|(h, v)| (h, Value::String(v)))
+            .collect();
         let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
-        let d = match recipients::resolve(engine, &input, kind)
+        let d = match recipients::resolve(engine, &line.id, kind)
             .await
             .map_err(graph_err)?
         {
             Some(r) => row(&r, data),
             None => NewDelivery {
                 data,
-                ..unknown(&input)
+                ..unknown(&line.id)
             },
         };
         sink.push(d).await?;

@@ -56,6 +56,10 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
             ("HERALD_WELCOME_TEXT", ""),
             ("HERALD_TENANT_RPS", "0"),
             ("HERALD_SECRET_KEY", SECRET_KEY),
+            (
+                "HERALD_API_TOKENS",
+                &format!("hr:{API_TOKEN}:read+send+send-as:{SENDER},bot-only:other-secret"),
+            ),
         ],
         clock.clone(),
     )
@@ -63,6 +67,20 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
     let cfg = env.config();
     let store = env.store();
     let shared: herald_core::SharedClock = clock.clone();
+
+    // A token without `send-as` for this user may not send as them (403 naming the scope).
+    let body = json!({"to": {"users": ["user2@sandbox.example"]}, "message": {"text": "hi"}, "options": {"asUser": SENDER}});
+    let r = env
+        .http
+        .post(format!("{}/v1/notifications", env.base))
+        .bearer_auth("other-secret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["scope"], format!("send-as:{SENDER}"), "{p}");
 
     // Before signing in, a send as the user is refused, naming the option.
     let body = json!({"to": {"users": ["user2@sandbox.example"]}, "message": {"text": "hi"}, "options": {"asUser": SENDER}});

@@ -115,6 +115,8 @@ async fn waits_for_answers(backend: Backend) {
         &[
             ("HERALD_WELCOME_TEXT", ""),
             ("HERALD_CALLBACK_SECRET", SECRET),
+            // The receiver below listens on loopback, which callbacks may reach only when allowed.
+            ("HERALD_CALLBACK_ALLOWED_HOSTS", "127.0.0.1"),
             ("HERALD_TENANT_RPS", "0"),
         ],
     )
