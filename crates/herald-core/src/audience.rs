@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+/// The longest recipient id a row may hold (UPNs are at most 113 characters).
+pub const MAX_ID_LEN: usize = 256;
+
 /// The column names that may name the recipient, as the API documents them.
 pub const ID_COLUMNS: [&str; 3] = ["upn", "aadObjectId", "id"];
 
@@ -140,6 +143,15 @@ impl Iterator for CsvAudience<'_> {
                 message: "the row names no recipient".into(),
             }));
         }
+        if id.len() > MAX_ID_LEN {
+            return Some(Err(CsvError {
+                line,
+                message: format!(
+                    "the recipient is {} bytes long; ids and UPNs are at most {MAX_ID_LEN}",
+                    id.len()
+                ),
+            }));
+        }
         let columns = self
             .headers
             .iter()
@@ -214,6 +226,8 @@ mod tests {
         assert!(e.message.contains("max_csv_rows"), "{e}");
         assert_eq!(e.line, Some(4));
         assert!(CsvAudience::new("", 10).is_err());
+        let e = CsvAudience::count(&format!("upn\n{}@x\n", "a".repeat(300)), 10).unwrap_err();
+        assert!(e.message.contains("at most 256"), "{e}");
         let long = format!("{}\nx", "y".repeat(10_000));
         assert!(CsvAudience::new(&long, 10).err().unwrap().message.len() < 200);
     }

@@ -37,15 +37,11 @@ pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, Problem> {
 /// An API request's body, at most `max_body_mb` (413 naming the limit beyond it).
 pub async fn read_body(app: &App, body: Body) -> Result<bytes::Bytes, Problem> {
     let limit = app.cfg.max_body_mb as usize * 1024 * 1024;
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!(
-                "the body must be at most {} MB (max_body_mb); send larger audiences as a group, or split them",
-                app.cfg.max_body_mb
-            ),
-        )
+    crate::http::read_body(body, limit).await.map_err(|e| {
+        e.problem(&format!(
+            "{} MB (max_body_mb); send larger audiences as a group, or split them",
+            app.cfg.max_body_mb
+        ))
     })
 }
 

@@ -23,13 +23,9 @@ pub async fn messages(State(app): State<App>, headers: HeaderMap, body: Body) ->
 }
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, Problem> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("an activity must be at most {MAX_BODY} bytes"),
-        )
-    })?;
+    let bytes = crate::http::read_body(body, MAX_BODY)
+        .await
+        .map_err(|e| e.problem(&format!("{MAX_BODY} bytes (an activity)")))?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

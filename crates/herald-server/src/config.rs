@@ -547,6 +547,70 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_every_secret() {
+        let mut e = bot();
+        e.push((
+            "HERALD_DATABASE_URL",
+            "postgres://herald:db-pass-9f2@db.internal:5432/herald",
+        ));
+        e.push(("HERALD_API_TOKENS", "ci:tok-secret-1:read,plain-secret-2"));
+        e.push(("HERALD_CALLBACK_SECRET", "cb-secret-3"));
+        let c = Config::load(None, &env(&e), true).unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "db-pass-9f2",
+            "tok-secret-1",
+            "plain-secret-2",
+            "cb-secret-3",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("db.internal"),
+            "the rest of the URL stays: {shown}"
+        );
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://herald:db-pass-9f2@db.internal:5432/herald"
+        );
+    }
+
+    #[test]
+    fn new_limits_and_lists_are_read_and_checked() {
+        let mut e = bot();
+        e.push((
+            "HERALD_ALLOWED_TENANTS",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47, *x",
+        ));
+        let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+        assert!(
+            err.contains("HERALD_ALLOWED_TENANTS") && err.contains("*x"),
+            "{err}"
+        );
+        let mut e = bot();
+        e.push(("HERALD_MAX_CONNECTIONS", "0"));
+        let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+        assert!(err.contains("max_connections"), "{err}");
+        let mut e = bot();
+        e.push((
+            "HERALD_CALLBACK_ALLOWED_HOSTS",
+            " Hooks.Internal. ,10.0.0.5",
+        ));
+        let c = Config::load(None, &env(&e), true).unwrap();
+        assert_eq!(c.callback_allowed_hosts, vec!["hooks.internal", "10.0.0.5"]);
+        assert!(c.allowed_tenants.allows("t"), "tenant_id alone by default");
+        assert!(!c.allowed_tenants.allows("other"));
+        assert_eq!(
+            (
+                c.http_header_timeout_s,
+                c.http_request_timeout_s,
+                c.max_body_mb
+            ),
+            (10, 60, 64)
+        );
+    }
+
+    #[test]
     fn auth_can_be_disabled_only_on_loopback() {
         let mut e = bot();
         e.push(("HERALD_AUTH_DISABLED", "1"));

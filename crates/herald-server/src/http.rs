@@ -137,3 +137,40 @@ pub async fn request_deadline(State(app): State<App>, req: Request, next: Next) 
         }
     }
 }
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the route takes.
+    TooBig,
+    /// The client broke off, or sent a malformed chunked body.
+    Unreadable(String),
+}
+
+/// A request body of at most `limit` bytes.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooBig),
+        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    }
+}
+
+impl BodyError {
+    /// 413 naming the limit (and what it is called), or 400.
+    pub fn problem(self, limit: &str) -> Problem {
+        match self {
+            BodyError::TooBig => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                format!("the body must be at most {limit}"),
+            ),
+            BodyError::Unreadable(why) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable-body",
+                format!("the body could not be read: {why}"),
+            ),
+        }
+    }
+}

@@ -6,6 +6,7 @@ use crate::problem::Problem;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use herald_core::audience::MAX_ID_LEN;
 use herald_store::{Reference, Source, TeamReference, TeamState};
 use herald_wire::activity::{kinds, Activity, ChannelAccount};
 use herald_wire::card;
@@ -56,7 +57,12 @@ fn user_reference(
     personal: bool,
     source: Source,
 ) -> Option<Reference> {
-    let aad = user.aad_object_id.clone().filter(|s| !s.is_empty())?;
+    // Ids longer than any Teams gives are not ids: nothing is stored for them.
+    let id_like = |s: &String| !s.is_empty() && s.len() <= MAX_ID_LEN;
+    let aad = user.aad_object_id.clone().filter(id_like)?;
+    if !id_like(&user.id) || a.conversation.as_ref().is_some_and(|c| !id_like(&c.id)) {
+        return None;
+    }
     let bot = bot_of(a)?;
     Some(Reference {
         tenant_id: tenant_of(a)?,

@@ -1,65 +1,9 @@
 //! `herald send`, `status`, `report` and `cancel` against a running `herald sandbox`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-struct Sandbox {
-    child: Child,
-    base: String,
-    emulator: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn herald() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sandbox() -> Sandbox {
-    let (api, emu) = (free_port(), free_port());
-    let mut child = herald()
-        .args([
-            "sandbox",
-            "--users",
-            "20",
-            "--listen",
-            &format!("127.0.0.1:{api}"),
-            "--emulator-listen",
-            &format!("127.0.0.1:{emu}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("Herald sandbox"), "{line}");
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while out.read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
-        }
-    });
-    Sandbox {
-        child,
-        base: format!("http://127.0.0.1:{api}"),
-        emulator: format!("http://127.0.0.1:{emu}"),
-    }
-}
+use common::{free_port, herald, sandbox, Sandbox};
+use std::process::{Command, Stdio};
 
 fn post(url: &str) {
     let status = Command::new("curl")
@@ -85,7 +29,7 @@ fn run(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn send_follow_status_report_and_exit_codes() {
-    let sb = sandbox();
+    let sb = sandbox(&[]);
     post(&format!(
         "{}/_emulator/users/user1@sandbox.example/install",
         sb.emulator
@@ -215,7 +159,7 @@ fn curl_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn send_waits_for_the_answer_and_responses_prints_the_tally() {
-    let sb = sandbox();
+    let sb = sandbox(&[]);
     post(&format!(
         "{}/_emulator/users/user4@sandbox.example/install",
         sb.emulator

@@ -1,96 +1,16 @@
 //! `herald emulator` and `herald serve` as separate processes, driven like a user would.
 
+mod common;
+
+use common::{emulator, herald, serve};
+use std::process::Stdio;
+
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const TOKEN: &str = "e2e-api-token";
-
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    /// SIGTERM, then wait: a graceful stop.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn herald() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-}
-
-/// Starts the emulator and returns it with its `export` settings.
-fn emulator(users: usize) -> (Proc, HashMap<String, String>, String) {
-    let mut child = herald()
-        .args([
-            "emulator",
-            "--users",
-            &users.to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut vars = HashMap::new();
-    let mut line = String::new();
-    while out.read_line(&mut line).unwrap() > 0 {
-        if let Some(kv) = line.trim().strip_prefix("export ") {
-            let (k, v) = kv.split_once('=').unwrap();
-            vars.insert(k.to_owned(), v.trim_matches('\'').to_owned());
-        }
-        let done = line.contains("/_emulator/stats");
-        line.clear();
-        if done {
-            break;
-        }
-    }
-    let origin = vars["HERALD_LOGIN_URL"].clone();
-    (Proc { child }, vars, origin)
-}
-
-/// Starts `herald serve` with `vars` and returns it with its base URL.
-fn serve(vars: &HashMap<String, String>) -> (Proc, String) {
-    let mut child = herald()
-        .arg("serve")
-        .envs(vars)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("herald serve listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    (Proc { child }, base)
-}
 
 struct Run {
     http: reqwest::Client,
@@ -166,7 +86,7 @@ impl Run {
 }
 
 async fn installs_survive_repeats_uninstalls_and_restarts(database_url: String) {
-    let (_emu, mut vars, origin) = emulator(120);
+    let (_emu, mut vars, origin) = emulator(120, &[]);
     vars.insert("HERALD_LISTEN".into(), "127.0.0.1:0".into());
     vars.insert("HERALD_DATABASE_URL".into(), database_url);
     vars.insert("HERALD_API_TOKENS".into(), TOKEN.into());

@@ -125,6 +125,10 @@ impl WaitForResponse {
     }
 }
 
+/// The longest recipient, team or group id accepted (UPNs are at most 113 characters, Teams ids
+/// about a hundred): longer ones are not ids, and would only make long directory requests.
+pub const MAX_ID_LEN: usize = herald_core::audience::MAX_ID_LEN;
+
 /// What a validation needs from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -261,6 +265,15 @@ impl NotificationRequest {
         ] {
             if let Some(i) = list.iter().position(|u| u.trim().is_empty()) {
                 return Err(unprocessable(&format!("/to/{field}/{i}"), "an empty entry"));
+            }
+            if let Some(i) = list.iter().position(|u| u.len() > MAX_ID_LEN) {
+                return Err(unprocessable(
+                    &format!("/to/{field}/{i}"),
+                    format!(
+                        "an entry of {} bytes; ids and UPNs are at most {MAX_ID_LEN}",
+                        list[i].len()
+                    ),
+                ));
             }
         }
         if let Some(i) = to

@@ -7,3 +7,4 @@ mod engine;
 mod helpers;
 mod lifecycle;
 mod responses;
+mod trust;
