@@ -154,6 +154,7 @@ pub(crate) async fn list_installations(
     responses(
         (status = 200, body = crate::dto::ImportReport),
         (status = 400, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks `admin`", body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, body = crate::dto::ProblemDetails, content_type = "application/problem+json"),
     )
 )]

@@ -136,6 +136,8 @@ pub struct ProblemDetails {
     pub detail: String,
     /// The JSON pointer (or parameter) of what is wrong.
     pub pointer: Option<String>,
+    /// For a 403: the scope the API token lacks (`send`, `send-as:UPN`, `admin`, `read`).
+    pub scope: Option<String>,
 }
 
 /// One recipient's answer (SPEC §4 `responses`).

@@ -161,6 +161,8 @@ fn new_id() -> String {
         (status = 200, description = "?sync=true: the one recipient's row", body = DeliveryRow),
         (status = 400, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No or a wrong API token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks `send` (or `send-as:UPN` for asUser); `scope` names it", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 408, description = "The request was not done within http_request_timeout_s", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency-Key reused with another body", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "The message is over Teams' size limit", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Invalid; `pointer` names the field", body = ProblemDetails, content_type = "application/problem+json"),
@@ -575,6 +577,7 @@ pub(crate) async fn deliveries(
     params(("id" = String, Path, description = "The notification")),
     responses(
         (status = 200, body = NotificationSummary),
+        (status = 403, description = "The token lacks `send`", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "It has already ended", body = ProblemDetails, content_type = "application/problem+json"),
     )
