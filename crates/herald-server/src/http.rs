@@ -2,9 +2,12 @@
 //! who can reach Herald, before any authentication):
 //!
 //! - at most `max_connections` connections at once; more wait in the kernel's accept queue;
-//! - a client must send a request's headers within `http_header_timeout_s`, also between
-//!   requests on a kept-alive connection (slowloris holds connections open by sending a header
-//!   line every few seconds);
+//! - a request's headers must arrive within `http_header_timeout_s` of their first byte (of the
+//!   connection's opening, for its first request): slowloris holds connections open by sending
+//!   a header line every few seconds;
+//! - a kept-alive connection may idle [`KEEP_ALIVE_IDLE`] between requests. This is apart from
+//!   the header timeout on purpose: a server that closes an idle connection just as the client
+//!   reuses it loses that request, so idle connections are closed rarely, and never mid-request;
 //! - a request must be answered within `http_request_timeout_s` (408 otherwise), except the
 //!   routes that wait on purpose — `?sync=true` sends and `…/responses?wait=` long polls — which
 //!   have their own caps.
@@ -21,14 +24,22 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt as _;
 
 /// How long in-flight requests may run once the server is told to stop.
 const DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a kept-alive connection may wait for its next request (nginx's default).
+pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 
 /// What `serve` enforces.
 #[derive(Debug, Clone, Copy)]
@@ -48,9 +59,11 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
+    // hyper's own timer runs from the end of one response to the end of the next request's
+    // headers: it bounds the idle time. `HeadDeadline` bounds the headers themselves.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(KEEP_ALIVE_IDLE + limits.header_timeout)
         .keep_alive(true);
     loop {
         let permit = tokio::select! {
@@ -75,10 +88,21 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let phase = Arc::new(Phase::default());
+        let io = HeadDeadline::new(stream, phase.clone(), limits.header_timeout);
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            // The headers are in: the body and the handler are the request deadline's business.
+            phase.busy.store(true, Ordering::Release);
+            let phase = phase.clone();
+            let answer = app.clone().oneshot(req.map(axum::body::Body::new));
+            async move {
+                let r = answer.await;
+                // Bytes from here on are the next request's head.
+                phase.busy.store(false, Ordering::Release);
+                r
+            }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
             // Errors here are a client's: a header timeout, a malformed request, a reset.
             if let Err(e) = conn.await {
@@ -93,6 +117,101 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some requests were still running {DRAIN:?} after the stop; they are cut");
+    }
+}
+
+/// Whether the connection is inside a request (headers parsed, not yet answered).
+#[derive(Default)]
+struct Phase {
+    busy: AtomicBool,
+}
+
+/// A connection whose request headers must arrive within `limit` of their first byte (or of
+/// the connection's opening). Reads inside a request (its body) are not timed here.
+struct HeadDeadline<IO> {
+    io: IO,
+    phase: Arc<Phase>,
+    limit: Duration,
+    /// Set while a head is arriving.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<IO> HeadDeadline<IO> {
+    fn new(io: IO, phase: Arc<Phase>, limit: Duration) -> Self {
+        Self {
+            io,
+            phase,
+            limit,
+            // The first request's head is due `limit` after the connection opens.
+            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for HeadDeadline<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.phase.busy.load(Ordering::Acquire) {
+            this.deadline = None;
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before && this.deadline.is_none() {
+                    this.deadline = Some(Box::pin(tokio::time::sleep(this.limit)));
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => {
+                let late = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if late {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request headers did not arrive in time",
+                    )));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 

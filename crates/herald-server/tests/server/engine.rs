@@ -445,15 +445,7 @@ async fn idempotency_schedule_cancel_and_bad_input() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "no token");
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&env).await;
     assert!(
         metrics.contains("herald_deliveries_total{outcome=\"delivered\"} 1"),
         "{metrics}"

@@ -315,3 +315,15 @@ pub async fn rows(env: &Env, id: &str) -> Vec<Value> {
         .unwrap();
     v["items"].as_array().unwrap().clone()
 }
+
+/// The Prometheus text of `/metrics`.
+pub async fn metrics(env: &Env) -> String {
+    env.http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

@@ -218,6 +218,7 @@ async fn waits_for_answers(backend: Backend) {
                     )
                     .await;
                 assert!(r.get("error").is_none(), "{r}");
+                assert_eq!(r["botResponse"]["status"], 200, "Herald took the answer: {r}");
             }
         }))
         .await;
