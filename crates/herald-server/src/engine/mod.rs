@@ -76,8 +76,24 @@ pub struct Engine {
     group_chats: Mutex<HashMap<String, Arc<GroupChat>>>,
     /// Card updates done, written in batches by the responses worker.
     pub updates_done: Mutex<Vec<(String, i64, herald_store::UpdateState)>>,
-    requests: Mutex<HashMap<String, Arc<StoredRequest>>>,
+    requests: Mutex<RequestCache>,
 }
+
+/// Parsed requests of the notifications being worked on, and the stored size of them all.
+#[derive(Default)]
+struct RequestCache {
+    entries: HashMap<String, Arc<StoredRequest>>,
+    bytes: usize,
+}
+
+impl RequestCache {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// What the parsed-request cache may hold, counted as the requests' stored JSON.
+const REQUEST_CACHE_BYTES: usize = 256 << 20;
 
 impl Engine {
     pub fn new(
@@ -103,7 +119,7 @@ impl Engine {
             updates_done: Mutex::new(Vec::new()),
             users,
             group_chats: Mutex::new(HashMap::new()),
-            requests: Mutex::new(HashMap::new()),
+            requests: Mutex::new(RequestCache::default()),
         })
     }
 
@@ -148,17 +164,22 @@ impl Engine {
 
     /// The parsed request of a notification, cached.
     async fn request(&self, id: &str) -> Option<Arc<StoredRequest>> {
-        if let Some(r) = self.requests.lock().get(id) {
+        if let Some(r) = self.requests.lock().entries.get(id) {
             return Some(r.clone());
         }
         let n = self.store.get_notification(id).await.ok().flatten()?;
         let parsed: StoredRequest = serde_json::from_str(&n.request).ok()?;
         let parsed = Arc::new(parsed);
         let mut cache = self.requests.lock();
-        if cache.len() > 1_000 {
-            cache.clear();
+        // Bounded by what the requests weigh, not by how many there are: a request may be up to
+        // max_body_mb (a CSV audience), and a thousand of those would not fit in memory.
+        let bytes = n.request.len();
+        if cache.len() >= 1_000 || cache.bytes + bytes > REQUEST_CACHE_BYTES {
+            cache.entries.clear();
+            cache.bytes = 0;
         }
-        cache.insert(id.to_owned(), parsed.clone());
+        cache.bytes += bytes;
+        cache.entries.insert(id.to_owned(), parsed.clone());
         Some(parsed)
     }
 }
