@@ -187,6 +187,7 @@ impl Server {
         let app = router(state.clone());
         let limits = crate::http::Limits {
             header_timeout: Duration::from_secs(state.cfg.http_header_timeout_s),
+            request_timeout: Duration::from_secs(state.cfg.http_request_timeout_s),
             max_connections: state.cfg.max_connections,
         };
         tasks.push(tokio::spawn(crate::http::serve(
@@ -249,10 +250,6 @@ fn router(state: App) -> Router {
                 "nothing is served at this path",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::request_deadline,
-        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

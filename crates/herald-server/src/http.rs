@@ -14,11 +14,9 @@
 //!
 //! Body sizes are each route's own business (`/api/messages` 1 MB, the API `max_body_mb`).
 
-use crate::app::App;
 use crate::problem::Problem;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::server::conn::http1;
@@ -45,6 +43,8 @@ pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_timeout: Duration,
+    /// `http_request_timeout_s`, for every route but the two that wait on purpose.
+    pub request_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -94,9 +94,13 @@ pub async fn serve(
             // The headers are in: the body and the handler are the request deadline's business.
             phase.busy.store(true, Ordering::Release);
             let phase = phase.clone();
+            let limit = deadline(limits.request_timeout, req.method(), req.uri());
             let answer = app.clone().oneshot(req.map(axum::body::Body::new));
             async move {
-                let r = answer.await;
+                let r = match tokio::time::timeout(limit, answer).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(too_slow(limit)),
+                };
                 // Bytes from here on are the next request's head.
                 phase.busy.store(false, Ordering::Release);
                 r
@@ -216,45 +220,39 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<IO> {
 }
 
 /// The longest a request to this route may take.
-fn deadline(app: &App, method: &Method, uri: &axum::http::Uri) -> Duration {
+fn deadline(request_timeout: Duration, method: &Method, uri: &axum::http::Uri) -> Duration {
     let path = uri.path();
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let has = |k: &str, v: Option<&str>| {
-        query
-            .iter()
-            .any(|(qk, qv)| qk == k && v.is_none_or(|v| qv == v))
-    };
-    let margin = Duration::from_secs(15);
-    if method == Method::POST && path == "/v1/notifications" && has("sync", Some("true")) {
-        return crate::notifications::SYNC_WAIT + margin;
-    }
-    if method == Method::GET && path.ends_with("/responses") && has("wait", None) {
-        return Duration::from_secs(crate::responses::MAX_WAIT_S) + margin;
-    }
-    Duration::from_secs(app.cfg.http_request_timeout_s)
-}
-
-/// Middleware: answers 408 (and closes the connection) when a request outlives its deadline.
-pub async fn request_deadline(State(app): State<App>, req: Request, next: Next) -> Response {
-    let limit = deadline(&app, req.method(), req.uri());
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request-timeout",
-                format!(
-                    "the request was not done within {} s (http_request_timeout_s); send the body faster, or ask for less at once",
-                    limit.as_secs()
-                ),
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            r
+    let sync = method == Method::POST && path == "/v1/notifications";
+    let poll = method == Method::GET && path.ends_with("/responses");
+    // Only the two routes that wait on purpose look at their query (the hot path does not).
+    if sync || poll {
+        let query: Vec<(String, String)> =
+            serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+        let margin = Duration::from_secs(15);
+        if sync && query.iter().any(|(k, v)| k == "sync" && v == "true") {
+            return crate::notifications::SYNC_WAIT + margin;
+        }
+        if poll && query.iter().any(|(k, _)| k == "wait") {
+            return Duration::from_secs(crate::responses::MAX_WAIT_S) + margin;
         }
     }
+    request_timeout
+}
+
+/// The answer to a request that outlived its deadline: 408, and the connection is closed.
+fn too_slow(limit: Duration) -> Response {
+    let mut r = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        format!(
+            "the request was not done within {} s (http_request_timeout_s); send the body faster, or ask for less at once",
+            limit.as_secs()
+        ),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// Why a request body could not be read.
