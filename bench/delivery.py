@@ -10,6 +10,11 @@
             calls per recipient, then a second notification to the same people.
   crash     kill -9 the server three times during a 10,000-recipient send, restart it each
             time: every recipient delivered; duplicates counted from the emulator's transcripts.
+  ceiling --retry-after S   the ceiling run with one 429 + `Retry-After: S` half-way through:
+            every recipient delivered, the emulator's stats.duplicates, the busiest second.
+  outage    10,000 recipients at 50 RPS; half-way through Teams holds every request unanswered
+            for --outage-s seconds (180): every recipient delivered, duplicates (stats and
+            transcripts) against max_in_flight, and the rows flagged possibleDuplicate.
 
 Usage: bench/delivery.py MODE [--backend sqlite|postgres] [--users N] [--faults]
 Needs a release build (cargo build --release -p herald); PostgreSQL for --backend postgres.
@@ -148,19 +153,69 @@ def ceiling(args):
     try:
         _, count = register(origin, base)
         http("DELETE", origin + "/_emulator/stats")
+        if args.retry_after:
+            status, _ = http("PUT", origin + "/_emulator/config", {"faults": {
+                "retryAfterOnce": {"afterRequests": count // 2, "seconds": args.retry_after}}})
+            assert status == 200, status
         st, secs = run_notification(base, {"to": {"allInstalled": True}, "message": {"text": "Benchmark at the ceiling"}})
         stats = http("GET", origin + "/_emulator/stats")[1]
         floor = count / 50
         c = st["counts"]
         sends = stats["requests"].get("POST /v3/conversations/{cid}/activities", {})
         print(json.dumps({
-            "mode": "ceiling" + (" with faults" if args.faults else ""), "backend": args.backend, "recipients": count,
+            "mode": "ceiling" + (" with faults" if args.faults else "")
+                    + (f" with one Retry-After {args.retry_after} s" if args.retry_after else ""),
+            "backend": args.backend, "recipients": count, "duplicates": stats["duplicates"],
             "seconds": round(secs, 1), "floor_seconds": floor, "ratio_to_floor": round(secs / floor, 4),
             "delivered": c["delivered"], "failed": c["failed"],
             "emulator_max_requests_in_1s": stats["maxRequestsIn1s"]["tenant"],
             "emulator_received": stats["connectorRequests"], "throttled_429": stats["throttled"],
             "share_429": round(stats["throttled"] / max(1, stats["connectorRequests"]), 5),
             "sends_by_status": sends}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def outage(args):
+    e, origin, env = emulator(args.users, "--all-installed", "--rps", "50")
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=50)
+    try:
+        tenant, count = register(origin, base)
+        http("DELETE", origin + "/_emulator/stats")
+        status, _ = http("PUT", origin + "/_emulator/config", {"faults": {"outage": {
+            "afterRequests": count // 2, "durationMs": args.outage_s * 1000, "mode": "hold"}}})
+        assert status == 200, status
+        text = f"Outage run {uuid.uuid4().hex[:6]}"
+        st, secs = run_notification(base, {"to": {"allInstalled": True}, "message": {"text": text}})
+        stats = http("GET", origin + "/_emulator/stats")[1]
+        flagged, after = set(), 0
+        while True:
+            page = api(base, "GET", f"/v1/notifications/{st['id']}/deliveries?limit=1000&cursor={after}")[1]
+            for r in page["items"]:
+                if r["possibleDuplicate"]:
+                    flagged.add(r["recipient"].lower())
+            if not page["next"]:
+                break
+            after = page["next"]
+        duplicated, missing = set(), 0
+        for u in tenant["users"]:
+            if not u.get("conversationId"):
+                continue
+            t = http("GET", origin + f"/_emulator/users/{u['upn']}/transcript")[1]
+            n = sum(1 for a in t["activities"] if a.get("text") == text)
+            if n == 0:
+                missing += 1
+            if n > 1:
+                duplicated.add(u["aadObjectId"].lower())
+        print(json.dumps({
+            "mode": f"outage: Teams holds every request for {args.outage_s} s half-way", "backend": args.backend,
+            "recipients": count, "seconds": round(secs, 1), "delivered": st["counts"]["delivered"],
+            "failed": st["counts"]["failed"], "users_who_did_not_get_it": missing,
+            "duplicated_users": len(duplicated), "emulator_duplicates": stats["duplicates"],
+            "max_in_flight": 64, "flagged_possible_duplicate": len(flagged),
+            "every_duplicate_flagged": duplicated <= flagged,
+            "emulator_max_requests_in_1s": stats["maxRequestsIn1s"]["tenant"]}, indent=1))
     finally:
         s.stop(); e.stop(); drop()
 
@@ -256,12 +311,14 @@ def crash(args):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash"])
+    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash", "outage"])
     p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--users", type=int)
     p.add_argument("--faults", action="store_true")
+    p.add_argument("--retry-after", type=int, help="ceiling: one 429 with this Retry-After (s) half-way")
+    p.add_argument("--outage-s", type=int, default=180, help="outage: how long Teams holds requests")
     a = p.parse_args()
-    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000}[a.mode]
+    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000, "outage": 10000}[a.mode]
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release -p herald")
     globals()[a.mode](a)

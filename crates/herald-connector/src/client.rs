@@ -1,8 +1,11 @@
 //! Bot Connector calls with Herald's rules: allow-listed service URLs only, the throttle before
-//! each attempt, retries with jittered exponential backoff for what Teams calls transient, a
-//! tenant-wide pause on 429, and a count of attempts.
+//! each attempt, retries with jittered exponential backoff for what Teams calls transient — until
+//! a deadline, not a number of tries, so that an outage delays messages instead of losing them —,
+//! a tenant-wide pause on 429, a circuit that lets one request at a time probe a Teams that does
+//! not answer, and a count of attempts (and of those whose answer never came).
 
 use crate::allow::AllowList;
+use crate::circuit::Circuit;
 use crate::error::{ConnectorError, ErrorKind};
 use crate::path::segment as encode;
 use crate::throttle::{OpClass, Throttle};
@@ -16,8 +19,10 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
+    /// Attempts in all, the first included (Graph's calls).
     pub max_attempts: u32,
+    /// How long a connector call keeps retrying what is transient (`delivery_deadline_s`).
+    pub deadline: Duration,
     pub base: Duration,
     pub max_backoff: Duration,
 }
@@ -26,6 +31,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 8,
+            deadline: Duration::from_secs(3600),
             base: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
         }
@@ -50,17 +56,21 @@ pub struct ConnectorConfig {
     pub retry: RetryPolicy,
 }
 
-/// A call's result and how many attempts it took.
+/// A call's result, how many attempts it took, and how many of them got no answer after the
+/// request may have reached Teams (a POST among those may have been delivered).
 #[derive(Debug)]
 pub struct Sent<T> {
     pub result: Result<T, ConnectorError>,
     pub attempts: u32,
+    pub unanswered: u32,
 }
 
 pub struct Connector {
     http: reqwest::Client,
     tokens: TokenSource,
     throttle: Arc<Throttle>,
+    circuit: Circuit,
+    clock: SharedClock,
     cfg: ConnectorConfig,
 }
 
@@ -77,9 +87,11 @@ impl Connector {
             .build()
             .map_err(|e| ConnectorError::configuration(format!("HTTP client: {e}")))?;
         Ok(Self {
-            tokens: TokenSource::new(http.clone(), creds, SCOPE_BOT_FRAMEWORK, clock),
+            tokens: TokenSource::new(http.clone(), creds, SCOPE_BOT_FRAMEWORK, clock.clone()),
             http,
             throttle,
+            circuit: Circuit::default(),
+            clock,
             cfg,
         })
     }
@@ -90,6 +102,11 @@ impl Connector {
 
     pub fn allows(&self, service_url: &str) -> bool {
         self.cfg.allowed.allows(service_url)
+    }
+
+    /// Whether Teams stopped answering and only probes go out.
+    pub fn circuit_open(&self) -> bool {
+        self.circuit.is_open()
     }
 
     /// One attempt: throttle, token, request, classification.
@@ -104,30 +121,42 @@ impl Connector {
         // The token first (a round trip when it must be fetched), so that nothing stands between
         // the throttle's admission and the request leaving: Teams counts arrivals.
         self.tokens.token().await?;
+        let pass = self.circuit.enter().await;
         self.throttle.acquire(key, op).await;
         let token = self.tokens.token().await?;
         let mut req = self.http.request(method.clone(), url).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(b);
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| ConnectorError::transport(&e))?;
+        let res = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.circuit.unanswered(pass);
+                return Err(ConnectorError::transport(&e));
+            }
+        };
+        self.circuit.answered();
         let status = res.status().as_u16();
         let retry_after = res
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = res
-            .text()
-            .await
-            .map_err(|e| ConnectorError::transport(&e))?;
+        let text = res.text().await;
         if (200..300).contains(&status) {
+            // Teams took it: whatever happens to the body, it is never sent again. Without a
+            // body the new activity's id is unknown.
+            let text = text.unwrap_or_default();
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        let err = ConnectorError::from_response(status, retry_after.as_deref(), &text);
+        let text = text.map_err(|e| ConnectorError::transport(&e))?;
+        let mut err = ConnectorError::from_response(status, retry_after.as_deref(), &text);
+        if err.retry_after.is_none() {
+            // Retry-After may also be an HTTP date (RFC 9110).
+            err.retry_after = retry_after
+                .as_deref()
+                .and_then(|v| herald_core::clock::retry_after_date(v, self.clock.now_ms()));
+        }
         match err.kind {
             ErrorKind::Throttled => self
                 .throttle
@@ -153,10 +182,13 @@ impl Connector {
                     "the service URL is not in allowed_service_urls; Herald does not send its token there",
                 )),
                 attempts: 0,
+                unanswered: 0,
             };
         }
         let url = format!("{}{path}", service_url.trim_end_matches('/'));
-        let mut attempts = 0;
+        let started = self.clock.now_ms();
+        let deadline = self.cfg.retry.deadline.as_millis() as u64;
+        let (mut attempts, mut unanswered) = (0, 0);
         loop {
             attempts += 1;
             match self.attempt(&method, &url, key, op, body).await {
@@ -164,20 +196,27 @@ impl Connector {
                     return Sent {
                         result: Ok(v),
                         attempts,
+                        unanswered,
                     }
-                }
-                Err(e) if e.retryable() && attempts < self.cfg.retry.max_attempts => {
-                    // A 429 already paused the tenant for Retry-After; the throttle waits for it.
-                    if e.kind != ErrorKind::Throttled {
-                        tokio::time::sleep(self.cfg.retry.backoff(attempts)).await;
-                    }
-                    tracing::debug!(attempts, error = %e, "retrying a connector call");
                 }
                 Err(e) => {
-                    return Sent {
-                        result: Err(e),
-                        attempts,
+                    if e.maybe_processed {
+                        unanswered += 1;
                     }
+                    let elapsed = self.clock.now_ms().saturating_sub(started);
+                    if !e.retryable() || elapsed >= deadline {
+                        return Sent {
+                            result: Err(e),
+                            attempts,
+                            unanswered,
+                        };
+                    }
+                    // A 429 already paused the tenant for Retry-After; the throttle waits for
+                    // it. An unanswered request waits at the circuit instead of a backoff.
+                    if e.kind != ErrorKind::Throttled && !self.circuit.is_open() {
+                        tokio::time::sleep(self.cfg.retry.backoff(attempts.min(16))).await;
+                    }
+                    tracing::debug!(attempts, error = %e, "retrying a connector call");
                 }
             }
         }
@@ -206,6 +245,7 @@ impl Connector {
                 .result
                 .map(|v| v["id"].as_str().unwrap_or_default().to_owned()),
             attempts: s.attempts,
+            unanswered: s.unanswered,
         }
     }
 
@@ -241,6 +281,7 @@ impl Connector {
                 .result
                 .map(|v| v["id"].as_str().unwrap_or_default().to_owned()),
             attempts: s.attempts,
+            unanswered: s.unanswered,
         }
     }
 
@@ -269,6 +310,7 @@ impl Connector {
         Sent {
             result: s.result.map(|_| ()),
             attempts: s.attempts,
+            unanswered: s.unanswered,
         }
     }
 }

@@ -9,9 +9,12 @@ pub enum ErrorKind {
     BadRequest,
     /// 401: the bot's registration or credentials are wrong.
     Unauthorized,
-    /// 403 `BotNotInConversationRoster` / `ForbiddenOperationException`, 404
-    /// `ConversationNotFound`: the user does not have the bot; drop the reference.
+    /// 403 `BotNotInConversationRoster` / `ForbiddenOperationException`: the user does not have
+    /// the bot; drop the reference.
     NotInstalled,
+    /// 404 `ConversationNotFound`: the conversation is gone (a user who cleared the chat); for a
+    /// 1:1, CreateConversation opens a new one.
+    ConversationNotFound,
     /// 403 `ConversationBlockedByUser` (or the older `MessageWritesBlocked`).
     Blocked,
     /// Any other 403 (`BotDisabledByAdmin`, `NotEnoughPermissions`, `InvalidBotApiHost`).
@@ -39,6 +42,9 @@ pub struct ConnectorError {
     pub code: Option<String>,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// No answer came, but the request may have reached Teams (a timeout, a connection reset
+    /// after sending): a POST may have been carried out.
+    pub maybe_processed: bool,
 }
 
 impl ConnectorError {
@@ -62,6 +68,7 @@ impl ConnectorError {
             code: None,
             message: message.into(),
             retry_after: None,
+            maybe_processed: false,
         }
     }
 
@@ -80,6 +87,8 @@ impl ConnectorError {
             // Without the URL: it may carry ids, and the caller knows where it sent.
             message: e.without_url_ref_string(),
             retry_after: None,
+            // A connection that was never made carried nothing.
+            maybe_processed: !e.is_connect(),
         }
     }
 
@@ -97,9 +106,10 @@ impl ConnectorError {
                 ErrorKind::NotInstalled
             }
             403 => ErrorKind::Forbidden,
-            404 if lower == "conversationnotfound" || lower.is_empty() || lower == "notfound" => {
-                ErrorKind::NotInstalled
-            }
+            404 if lower == "conversationnotfound" => ErrorKind::ConversationNotFound,
+            // A 404 without Teams' own error code came from something in front of Teams (a
+            // proxy, a wrong host): it says nothing about the user.
+            404 if lower.is_empty() || lower == "notfound" => ErrorKind::ServiceError,
             404 => ErrorKind::NotFound,
             413 => ErrorKind::TooBig,
             429 => ErrorKind::Throttled,
@@ -117,6 +127,7 @@ impl ConnectorError {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(|s| Duration::from_secs_f64(s.min(3600.0))),
+            maybe_processed: false,
         }
     }
 }
@@ -196,8 +207,10 @@ mod tests {
         );
         assert_eq!(
             e(404, &b("ConversationNotFound")).kind,
-            ErrorKind::NotInstalled
+            ErrorKind::ConversationNotFound
         );
+        assert_eq!(e(404, "").kind, ErrorKind::ServiceError, "a proxy's 404");
+        assert_eq!(e(404, "<html>Not Found</html>").unreachable_reason(), None);
         assert_eq!(
             e(404, &b("ActivityNotFoundInConversation")).kind,
             ErrorKind::NotFound

@@ -245,6 +245,7 @@ impl Graph {
                 code: Some("NotFound".into()),
                 message: "Graph found no such user or app to install".into(),
                 retry_after: None,
+                maybe_processed: false,
             }),
         }
     }

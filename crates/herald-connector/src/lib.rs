@@ -4,6 +4,7 @@
 //! Teams' error bodies — both shapes — into one classified error.
 
 mod allow;
+mod circuit;
 mod client;
 mod error;
 mod graph;

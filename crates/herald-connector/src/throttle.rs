@@ -141,14 +141,16 @@ impl Throttle {
         0
     }
 
-    /// Waits until one more request to `conversation` fits every budget, then counts it.
+    /// Waits until one more request to `conversation` fits every budget, then counts it. A long
+    /// wait (a `Retry-After`) looks at the clock again every second, so it follows the clock
+    /// rather than assuming it.
     pub async fn acquire(&self, conversation: &str, op: OpClass) {
         loop {
             let wait = self.try_admit(conversation, op);
             if wait == 0 {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            tokio::time::sleep(Duration::from_millis(wait.min(1000))).await;
         }
     }
 

@@ -112,6 +112,7 @@ impl TokenSource {
                 code: Some(code),
                 message: format!("the identity platform refused the bot's credentials: {desc}"),
                 retry_after: None,
+                maybe_processed: false,
             });
         }
         let token = body["access_token"].as_str().unwrap_or_default().to_owned();

@@ -93,6 +93,55 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// (year, month, day) to days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An HTTP date (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) as Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    let [day, month, year, hms, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m.eq_ignore_ascii_case(month))? as u32
+        + 1;
+    let (day, year): (u32, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let t: Vec<u64> = hms
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = t.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || *h > 23 || *mi > 59 || *se > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days as u64 * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+/// A `Retry-After` given as an HTTP date: how long from `now_ms` until then (zero if past), at
+/// most an hour.
+pub fn retry_after_date(v: &str, now_ms: u64) -> Option<Duration> {
+    let at_ms = parse_http_date(v)?.checked_mul(1000)?;
+    Some(Duration::from_millis(
+        at_ms.saturating_sub(now_ms).min(3_600_000),
+    ))
+}
+
 /// Rounds a duration in milliseconds up to whole seconds, never below one: the form of a
 /// `Retry-After` header.
 pub fn retry_after_secs(ms: u64) -> u64 {
@@ -114,6 +163,29 @@ mod tests {
         c.advance(Duration::from_secs(3600));
         assert_eq!(c.now_ms(), 3_601_000);
         assert_eq!(c.now_secs(), 3_601);
+    }
+
+    #[test]
+    fn http_dates_are_read() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Sat, 21 Nov 2026 00:00:00 GMT"),
+            Some(1_795_219_200)
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("90"), None);
+        assert_eq!(
+            retry_after_date("Sat, 21 Nov 2026 00:01:30 GMT", 1_795_219_200_000),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after_date("Sun, 06 Nov 1994 08:49:37 GMT", 1_795_219_200_000),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
     }
 
     #[test]

@@ -58,6 +58,40 @@ pub struct FaultSpec {
     pub latency_ms: u64,
     #[serde(default)]
     pub seed: u64,
+    /// One connector request, the `afterRequests`-th from now, gets 429 with this Retry-After.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_once: Option<RetryAfterOnce>,
+    /// From the `afterRequests`-th connector request on, for `durationMs`, Teams is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<Outage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryAfterOnce {
+    pub after_requests: u64,
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Outage {
+    pub after_requests: u64,
+    pub duration_ms: u64,
+    pub mode: OutageMode,
+}
+
+/// How Teams is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutageMode {
+    /// Requests are refused at once (503), and nothing is done.
+    Refuse,
+    /// Requests are held unanswered (the client times out), and nothing is done.
+    Hold,
+    /// Requests are carried out, but their answers never come: the client times out on a
+    /// message that was delivered.
+    DropResponse,
 }
 
 impl FaultSpec {
@@ -84,6 +118,22 @@ impl FaultSpec {
             ));
         }
         total += self.rate_timeout;
+        if let Some(r) = &self.retry_after_once {
+            if r.seconds == 0 || r.seconds > 3600 {
+                return Err((
+                    "/faults/retryAfterOnce/seconds".into(),
+                    format!("{} s is not 1 to 3600", r.seconds),
+                ));
+            }
+        }
+        if let Some(o) = &self.outage {
+            if o.duration_ms == 0 || o.duration_ms > 24 * 3_600_000 {
+                return Err((
+                    "/faults/outage/durationMs".into(),
+                    format!("{} ms is not 1 ms to a day", o.duration_ms),
+                ));
+            }
+        }
         if total > 1.0 + 1e-9 {
             return Err((
                 "/faults".into(),

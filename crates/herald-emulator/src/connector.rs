@@ -23,8 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a held request (an injected timeout) waits before the emulator gives up on it.
-const HOLD: Duration = Duration::from_secs(300);
+use crate::faults::HOLD;
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -218,6 +217,11 @@ fn roster(s: &Shared, w: &World, kind: ConvKind, writes: bool) -> Result<(), Res
                 return Err(not_in_roster());
             }
         }
+        ConvKind::GroupChat(g) => {
+            if !w.group_chats[g].bot_installed {
+                return Err(not_in_roster());
+            }
+        }
     }
     Ok(())
 }
@@ -375,6 +379,9 @@ async fn post_activity(
         }
     }
     let id = store_from_bot(s, &mut w, &conv, kind, activity, reply_to);
+    drop(w);
+    // A message carried out: a repeat of an earlier one (same conversation, same body) counts.
+    s.stats.lock().message_sent(&conv, body);
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
 }
 

@@ -35,6 +35,24 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_emulator/teams/{team}/delete", post(team_delete))
         .route("/_emulator/teams/{team}/restore", post(team_restore))
         .route("/_emulator/teams/{team}/members", post(team_add_member))
+        .route("/_emulator/users/{user}/clear-history", post(clear_history))
+        .route("/_emulator/groupchats", post(group_chat_create))
+        .route(
+            "/_emulator/groupchats/{chat}/install",
+            post(group_chat_install),
+        )
+        .route(
+            "/_emulator/groupchats/{chat}/uninstall",
+            post(group_chat_uninstall),
+        )
+        .route(
+            "/_emulator/groupchats/{chat}/messages",
+            post(group_chat_message),
+        )
+        .route(
+            "/_emulator/groupchats/{chat}/transcript",
+            get(group_chat_transcript),
+        )
         .route("/_emulator/chats", get(chats))
         .route("/_emulator/devicelogin", post(device_login))
         .route("/_emulator/issued-tokens", get(issued_tokens))
@@ -57,6 +75,17 @@ fn team(s: &Shared, key: &str) -> Result<usize, Response> {
             StatusCode::NOT_FOUND,
             "unknown-team",
             format!("no team `{key}`; use its Bot Framework id (19:…) or its group id"),
+            None,
+        )
+    })
+}
+
+fn group_chat(s: &Shared, id: &str) -> Result<usize, Response> {
+    s.world.lock().find_group_chat(id).ok_or_else(|| {
+        problem(
+            StatusCode::NOT_FOUND,
+            "unknown-group-chat",
+            format!("no group chat `{id}`; make one with POST /_emulator/groupchats"),
             None,
         )
     })
@@ -198,6 +227,9 @@ async fn put_config(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byte
             // A fault spec draws from the start of its seeded sequence, so setting the same
             // spec again replays the same fates.
             s.fault_seq.store(0, std::sync::atomic::Ordering::SeqCst);
+            s.scheduled_seq
+                .store(0, std::sync::atomic::Ordering::SeqCst);
+            *s.outage_started.lock() = None;
         }
         Ok(Json(config_json(&s)).into_response())
     })())
@@ -345,6 +377,156 @@ async fn transcript(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Re
             "activities": activities,
         }))
         .into_response())
+    })())
+}
+
+/// The user deletes their chat with the bot (SPEC §6): sends to it get 404
+/// `ConversationNotFound`; CreateConversation makes a new one.
+async fn clear_history(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        let cleared = s.world.lock().clear_history(u);
+        Ok(Json(json!({"cleared": cleared})).into_response())
+    })())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupChatBody {
+    members: Vec<String>,
+    #[serde(default)]
+    topic: String,
+}
+
+async fn group_chat_create(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done((|| {
+        let g: GroupChatBody = control_json(&headers, &body)?;
+        let mut members = Vec::new();
+        for (i, m) in g.members.iter().enumerate() {
+            let u = user(&s, m).map_err(|_| {
+                problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    format!("no user `{m}` in the tenant"),
+                    Some(&format!("/members/{i}")),
+                )
+            })?;
+            if !members.contains(&u) {
+                members.push(u);
+            }
+        }
+        if members.len() < 2 {
+            return Err(problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "a group chat has at least two people",
+                Some("/members"),
+            ));
+        }
+        let id = s.world.lock().create_group_chat(members, g.topic);
+        Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+    })())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FromBody {
+    /// Who adds or removes the bot (default: the chat's first member).
+    #[serde(default)]
+    from: Option<String>,
+}
+
+async fn group_chat_lifecycle(
+    s: Arc<Shared>,
+    chat: String,
+    headers: HeaderMap,
+    body: Bytes,
+    add: bool,
+) -> Result<Response, Response> {
+    let g = group_chat(&s, &chat)?;
+    let b: FromBody = if body.is_empty() {
+        FromBody::default()
+    } else {
+        control_json(&headers, &body)?
+    };
+    let from = match b.from {
+        Some(f) => user(&s, &f)?,
+        None => s.world.lock().group_chats[g].members[0],
+    };
+    let replies = people::group_chat_install(&s, g, from, add)
+        .await
+        .map_err(people_problem)?;
+    Ok(Json(json!({"botInstalled": add, "botResponses": replies})).into_response())
+}
+
+async fn group_chat_install(
+    State(s): State<Arc<Shared>>,
+    Path(chat): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(group_chat_lifecycle(s, chat, headers, body, true).await)
+}
+
+async fn group_chat_uninstall(
+    State(s): State<Arc<Shared>>,
+    Path(chat): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(group_chat_lifecycle(s, chat, headers, body, false).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupMessageBody {
+    from: String,
+    text: String,
+    #[serde(default = "yes")]
+    mention: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn group_chat_message(
+    State(s): State<Arc<Shared>>,
+    Path(chat): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let g = group_chat(&s, &chat)?;
+            let m: GroupMessageBody = control_json(&headers, &body)?;
+            let from = user(&s, &m.from)?;
+            let (id, reply) = people::group_chat_message(&s, g, from, &m.text, m.mention)
+                .await
+                .map_err(people_problem)?;
+            Ok(
+                Json(json!({"activityId": id, "botHeard": reply.is_some(), "botResponse": reply}))
+                    .into_response(),
+            )
+        }
+        .await,
+    )
+}
+
+async fn group_chat_transcript(State(s): State<Arc<Shared>>, Path(chat): Path<String>) -> Response {
+    done((|| {
+        let g = group_chat(&s, &chat)?;
+        let w = s.world.lock();
+        let id = w.group_chats[g].id.clone();
+        let activities = w
+            .conversation(&id)
+            .map(|c| w.transcript(c))
+            .unwrap_or_default();
+        Ok(Json(json!({"conversationId": id, "activities": activities})).into_response())
     })())
 }
 

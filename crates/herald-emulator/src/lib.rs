@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     pub delegated: Mutex<aad::Delegated>,
     pub bot: bot::BotClient,
     pub fault_seq: AtomicU64,
+    /// Connector requests since the faults were set, for the scheduled ones.
+    pub scheduled_seq: AtomicU64,
+    /// When the scheduled outage began (clock time), once it has.
+    pub outage_started: Mutex<Option<u64>>,
     /// The Graph router, for `$batch` to dispatch its parts through.
     pub graph_router: OnceLock<Router>,
 }
@@ -136,6 +140,8 @@ impl Emulator {
             delegated: Mutex::new(aad::Delegated::default()),
             bot: bot::BotClient::new(opts.bot_endpoint)?,
             fault_seq: AtomicU64::new(0),
+            scheduled_seq: AtomicU64::new(0),
+            outage_started: Mutex::new(None),
             graph_router: OnceLock::new(),
         });
         let app = router(shared.clone());
@@ -259,7 +265,12 @@ fn router(shared: Arc<Shared>) -> Router {
     let _ = shared.graph_router.set(graph.clone());
     Router::new()
         .merge(aad::routes())
-        .merge(connector::routes())
+        .merge(
+            connector::routes().route_layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                faults::schedule,
+            )),
+        )
         .merge(control::routes())
         .with_state(shared.clone())
         .merge(graph)

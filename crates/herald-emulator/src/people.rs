@@ -28,6 +28,8 @@ pub enum PeopleError {
     MissingInput(String),
     #[error("the team does not have the bot installed")]
     TeamWithoutBot,
+    #[error("`{0}` is not a member of the group chat")]
+    NotAMember(String),
 }
 
 impl PeopleError {
@@ -35,6 +37,7 @@ impl PeopleError {
         match self {
             PeopleError::NoSuchActivity(_) => Some("/activityId".into()),
             PeopleError::NoSuchAction(_) => Some("/action".into()),
+            PeopleError::NotAMember(_) => Some("/from".into()),
             PeopleError::UnknownInput(i) | PeopleError::MissingInput(i) => {
                 Some(format!("/inputs/{i}"))
             }
@@ -114,6 +117,117 @@ pub async fn uninstall(s: &Arc<Shared>, user: usize) -> (bool, Vec<BotReply>) {
         personal_lifecycle(s, &mut w, user, "remove", "membersRemoved", members).1
     };
     (true, deliver_all(s, activities).await)
+}
+
+/// The bot is added to (`add`) or removed from a group chat by `from`: Teams sends an
+/// `installationUpdate` and a `conversationUpdate`, with `conversationType` `groupChat`. Nothing
+/// is sent when nothing changes.
+pub async fn group_chat_install(
+    s: &Arc<Shared>,
+    chat: usize,
+    from: usize,
+    add: bool,
+) -> Result<Vec<BotReply>, PeopleError> {
+    let activities = {
+        let mut w = s.world.lock();
+        if !w.group_chats[chat].members.contains(&from) {
+            return Err(PeopleError::NotAMember(w.tenant.users[from].upn.clone()));
+        }
+        if w.group_chats[chat].bot_installed == add {
+            return Ok(Vec::new());
+        }
+        w.group_chats[chat].bot_installed = add;
+        let now = s.clock.now_ms();
+        let service_url = s.service_url();
+        let id = w.group_chats[chat].id.clone();
+        let kind = ConvKind::GroupChat(chat);
+        let sender = w.sender(from);
+        let mut install = w.inbound(
+            kinds::INSTALLATION_UPDATE,
+            kind,
+            &id,
+            sender.clone(),
+            now,
+            &service_url,
+        );
+        install.insert("action".into(), json!(if add { "add" } else { "remove" }));
+        let mut update = w.inbound(
+            kinds::CONVERSATION_UPDATE,
+            kind,
+            &id,
+            sender,
+            now,
+            &service_url,
+        );
+        let key = if add {
+            "membersAdded"
+        } else {
+            "membersRemoved"
+        };
+        update.insert(key.into(), json!([{"id": w.bot_id()}]));
+        vec![Value::Object(install), Value::Object(update)]
+    };
+    Ok(deliver_all(s, activities).await)
+}
+
+/// `from` writes in a group chat. As in Teams, the bot hears it only when the message
+/// @mentions it (and the bot is in the chat): `None` when it hears nothing.
+pub async fn group_chat_message(
+    s: &Arc<Shared>,
+    chat: usize,
+    from: usize,
+    text: &str,
+    mention: bool,
+) -> Result<(String, Option<BotReply>), PeopleError> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let transcripts = s.config.read().transcripts;
+    let (id, heard) = {
+        let mut w = s.world.lock();
+        if !w.group_chats[chat].members.contains(&from) {
+            return Err(PeopleError::NotAMember(w.tenant.users[from].upn.clone()));
+        }
+        let conv = w.group_chats[chat].id.clone();
+        let sender = w.sender(from);
+        let bot = w.bot_account();
+        let mut m = w.inbound(
+            kinds::MESSAGE,
+            ConvKind::GroupChat(chat),
+            &conv,
+            sender,
+            now,
+            &service_url,
+        );
+        let at = format!("<at>{}</at>", bot["name"].as_str().unwrap_or("Bot"));
+        m.insert(
+            "text".into(),
+            json!(if mention {
+                format!("{at} {text}")
+            } else {
+                text.to_owned()
+            }),
+        );
+        m.insert("textFormat".into(), json!("plain"));
+        if mention {
+            if let Some(Value::Array(entities)) = m.get_mut("entities") {
+                entities.push(json!({"type": "mention", "text": at, "mentioned": bot}));
+            }
+        }
+        let v = Value::Object(m);
+        let id = v["id"].as_str().unwrap_or_default().to_owned();
+        if transcripts {
+            if let Some(c) = w.conversation_mut(&conv) {
+                c.push(id.clone(), v.to_string());
+            }
+        }
+        let heard = (mention && w.group_chats[chat].bot_installed).then_some(v);
+        (id, heard)
+    };
+    let reply = match heard {
+        Some(activity) => Some(s.bot.deliver(s, &activity).await),
+        None => None,
+    };
+    Ok((id, reply))
 }
 
 /// Blocking tells the bot nothing: only later sends find out.

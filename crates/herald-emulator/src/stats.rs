@@ -7,7 +7,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use herald_core::limits::PeakCounter;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 #[derive(Default)]
@@ -24,6 +25,9 @@ pub struct Stats {
     tenant_peak: PeakCounter,
     conversation_peaks: HashMap<String, PeakCounter>,
     busiest_conversation: usize,
+    /// Hashes of (conversation, body) of every message the bot sent, to count repeats.
+    sent: HashSet<u64>,
+    duplicates: u64,
 }
 
 impl Default for Stats {
@@ -36,6 +40,8 @@ impl Default for Stats {
             tenant_peak: PeakCounter::new(1000),
             conversation_peaks: HashMap::new(),
             busiest_conversation: 0,
+            sent: HashSet::new(),
+            duplicates: 0,
         }
     }
 }
@@ -48,6 +54,17 @@ impl Stats {
             .or_insert_with(|| PeakCounter::new(1000));
         p.observe(now_ms);
         self.busiest_conversation = self.busiest_conversation.max(p.peak());
+    }
+
+    /// The bot sent `body` to `conversation` (and it was carried out): a repeat of an earlier
+    /// send is a duplicate. Counted with transcripts off too.
+    pub fn message_sent(&mut self, conversation: &str, body: &[u8]) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        conversation.hash(&mut h);
+        body.hash(&mut h);
+        if !self.sent.insert(h.finish()) {
+            self.duplicates += 1;
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -65,6 +82,7 @@ impl Stats {
             "connectorRequests": self.connector_requests,
             "throttled": self.throttled,
             "graphThrottled": self.graph_throttled,
+            "duplicates": self.duplicates,
             "maxRequestsIn1s": {
                 "tenant": self.tenant_peak.peak(),
                 "perConversation": self.busiest_conversation,

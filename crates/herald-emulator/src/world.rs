@@ -19,6 +19,17 @@ pub struct UserState {
 pub enum ConvKind {
     Personal(usize),
     Channel(usize),
+    /// A group chat, by its index in `World::group_chats`.
+    GroupChat(usize),
+}
+
+/// A group chat people made, and whether the bot was added to it.
+#[derive(Debug, Clone)]
+pub struct GroupChatState {
+    pub id: String,
+    pub topic: String,
+    pub members: Vec<usize>,
+    pub bot_installed: bool,
 }
 
 /// One activity a conversation received, as sent (JSON text keeps memory predictable).
@@ -91,6 +102,10 @@ pub struct World {
     aliases: HashMap<String, String>,
     pub chats: HashMap<String, Chat>,
     one_on_one: HashMap<(usize, usize), String>,
+    /// Group chats with people (and perhaps the bot) in them.
+    pub group_chats: Vec<GroupChatState>,
+    /// How many times a user cleared their chat with the bot: each clear makes a new 1:1.
+    personal_generation: HashMap<usize, u32>,
     next_id: u64,
 }
 
@@ -114,6 +129,8 @@ impl World {
             aliases: HashMap::new(),
             chats: HashMap::new(),
             one_on_one: HashMap::new(),
+            group_chats: Vec::new(),
+            personal_generation: HashMap::new(),
             next_id: 1_700_000_000_000,
             tenant,
         };
@@ -222,10 +239,11 @@ impl World {
             return id.clone();
         }
         let aad = self.tenant.users[user].aad.clone();
-        let id = format!(
-            "a:1{}",
-            stable_token(&format!("{}/{aad}/personal", self.tenant.app_id), 60)
-        );
+        let seed = match self.personal_generation.get(&user) {
+            None | Some(0) => format!("{}/{aad}/personal", self.tenant.app_id),
+            Some(n) => format!("{}/{aad}/personal/{n}", self.tenant.app_id),
+        };
+        let id = format!("a:1{}", stable_token(&seed, 60));
         let alias = self.bot_chat_id(user);
         self.aliases.insert(alias, id.clone());
         self.conversations.insert(
@@ -239,6 +257,49 @@ impl World {
         );
         self.personal.insert(user, id.clone());
         id
+    }
+
+    /// The user deleted their chat with the bot: the conversation is gone (sends get 404
+    /// `ConversationNotFound`), and the next CreateConversation makes a new one. Returns false
+    /// when there was none.
+    pub fn clear_history(&mut self, user: usize) -> bool {
+        let Some(id) = self.personal.remove(&user) else {
+            return false;
+        };
+        self.conversations.remove(&id);
+        let alias = self.bot_chat_id(user);
+        self.aliases.remove(&alias);
+        *self.personal_generation.entry(user).or_default() += 1;
+        true
+    }
+
+    /// A group chat of `members` (at least two people); the bot is not in it yet.
+    pub fn create_group_chat(&mut self, members: Vec<usize>, topic: String) -> String {
+        let n = self.group_chats.len();
+        let id = format!(
+            "19:{}@thread.v2",
+            stable_token(&format!("{}/groupchat/{n}", self.tenant.tenant_id), 32)
+        );
+        self.group_chats.push(GroupChatState {
+            id: id.clone(),
+            topic,
+            members,
+            bot_installed: false,
+        });
+        self.conversations.insert(
+            id.clone(),
+            Conversation {
+                id: id.clone(),
+                kind: ConvKind::GroupChat(n),
+                log: Vec::new(),
+                by_id: HashMap::new(),
+            },
+        );
+        id
+    }
+
+    pub fn find_group_chat(&self, id: &str) -> Option<usize> {
+        self.group_chats.iter().position(|g| g.id == id)
     }
 
     /// Graph's id of the bot's chat with `user`.
@@ -280,6 +341,7 @@ impl World {
         match kind {
             ConvKind::Personal(u) => vec![u],
             ConvKind::Channel(t) => self.tenant.teams[t].members.clone(),
+            ConvKind::GroupChat(g) => self.group_chats[g].members.clone(),
         }
     }
 
@@ -324,6 +386,13 @@ impl World {
                 "tenantId": self.tenant.tenant_id,
                 "id": id,
                 "name": self.tenant.teams[t].name,
+            }),
+            ConvKind::GroupChat(g) => json!({
+                "isGroup": true,
+                "conversationType": "groupChat",
+                "tenantId": self.tenant.tenant_id,
+                "id": id,
+                "name": self.group_chats[g].topic,
             }),
         }
     }

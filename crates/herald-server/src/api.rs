@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_store::{ListQuery, RefState};
+use herald_store::{ChatState, ListQuery, RefState, TeamState};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -90,12 +90,15 @@ pub fn query(raw: Option<&str>) -> Result<HashMap<String, String>, Problem> {
     })
 }
 
-/// Stored conversation references, cursor-paged.
+/// Stored conversation references, cursor-paged: users' 1:1 chats (`personal`, the default),
+/// the group chats the bot is in (`groupChat`), or the teams it is installed in (`channel`, each
+/// team's General channel).
 #[utoipa::path(
     get,
     path = "/v1/installations",
     params(
-        ("state" = Option<String>, Query, description = "active or unreachable"),
+        ("type" = Option<String>, Query, description = "personal (default), groupChat or channel"),
+        ("state" = Option<String>, Query, description = "personal: active or unreachable; groupChat: active or removed; channel: active, removed or deleted"),
         ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
         ("limit" = Option<u32>, Query, description = "1 to 1000"),
     ),
@@ -121,25 +124,97 @@ pub(crate) async fn list_installations(
             )
             .at(format!("?{param}"))
         };
-        let state = match q.get("state").map(String::as_str) {
-            None | Some("") => None,
-            Some(s) => Some(RefState::parse(s).ok_or_else(|| {
-                bad("state", format!("state `{s}` is not active or unreachable"))
-            })?),
-        };
+        let state = q.get("state").map(String::as_str).filter(|s| !s.is_empty());
         let (after, limit) = paging(&q, DEFAULT_PAGE, MAX_PAGE)?;
-        let items = app
-            .store
-            .list_references(&ListQuery {
-                state,
-                after,
-                limit,
-            })
-            .await
-            .map_err(|e| Problem::internal("cannot list installations", &e))?;
-        let next = (items.len() == limit as usize)
-            .then(|| items.last().map(|r| r.seq.to_string()))
-            .flatten();
+        let listing_failed =
+            |e: herald_store::StoreError| Problem::internal("cannot list installations", &e);
+        let (items, next): (Vec<Value>, Option<String>) = match q.get("type").map(String::as_str) {
+            None | Some("" | "personal") => {
+                let state = state
+                    .map(|s| {
+                        RefState::parse(s).ok_or_else(|| {
+                            bad("state", format!("state `{s}` is not active or unreachable"))
+                        })
+                    })
+                    .transpose()?;
+                let rows = app
+                    .store
+                    .list_references(&ListQuery {
+                        state,
+                        after,
+                        limit,
+                    })
+                    .await
+                    .map_err(listing_failed)?;
+                let next = (rows.len() == limit as usize)
+                    .then(|| rows.last().map(|r| r.seq.to_string()))
+                    .flatten();
+                (rows.iter().map(|r| json!(r)).collect(), next)
+            }
+            Some("groupChat") => {
+                let state = state
+                    .map(|s| {
+                        ChatState::parse(s).ok_or_else(|| {
+                            bad("state", format!("state `{s}` is not active or removed"))
+                        })
+                    })
+                    .transpose()?;
+                let rows = app
+                    .store
+                    .list_chats(state, after, limit)
+                    .await
+                    .map_err(listing_failed)?;
+                let next = (rows.len() == limit as usize)
+                    .then(|| rows.last().map(|r| r.seq.to_string()))
+                    .flatten();
+                let items = rows
+                    .iter()
+                    .map(|c| {
+                        let mut v = json!(c);
+                        v["conversationType"] = json!("groupChat");
+                        v
+                    })
+                    .collect();
+                (items, next)
+            }
+            Some("channel") => {
+                let state = state
+                    .map(|s| {
+                        TeamState::parse(s).ok_or_else(|| {
+                            bad(
+                                "state",
+                                format!("state `{s}` is not active, removed or deleted"),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                // Teams are few: their cursor is a position.
+                let offset = after.unwrap_or(0).max(0) as u64;
+                let rows = app
+                    .store
+                    .list_teams(state, offset, limit)
+                    .await
+                    .map_err(listing_failed)?;
+                let next = (rows.len() == limit as usize)
+                    .then(|| (offset + rows.len() as u64).to_string());
+                let items = rows
+                    .iter()
+                    .map(|t| {
+                        let mut v = json!(t);
+                        v["conversationType"] = json!("channel");
+                        v["conversationId"] = json!(t.team.general_channel_id);
+                        v
+                    })
+                    .collect();
+                (items, next)
+            }
+            Some(other) => {
+                return Err(bad(
+                    "type",
+                    format!("type `{other}` is not personal, groupChat or channel"),
+                ))
+            }
+        };
         Ok(Json(json!({"items": items, "next": next})).into_response())
     }
     .await;

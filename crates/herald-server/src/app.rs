@@ -135,7 +135,10 @@ impl Server {
                 // Teams answers sends in well under a second; a request held past this is
                 // retried rather than left blocking a slot.
                 request_timeout: Duration::from_secs(10),
-                retry: RetryPolicy::default(),
+                retry: RetryPolicy {
+                    deadline: Duration::from_secs(cfg.delivery_deadline_s),
+                    ..RetryPolicy::default()
+                },
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -130,6 +130,9 @@ pub struct Config {
     pub max_inline_users: usize,
     /// Recipients a notification's `to.csv` may hold.
     pub max_csv_rows: u64,
+    /// How long a send keeps retrying what is transient (timeouts, 5xx, 429) before its row
+    /// fails: an outage shorter than this delays messages, it does not lose them.
+    pub delivery_deadline_s: u64,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -165,6 +168,7 @@ struct FileConfig {
     max_body_mb: Option<u64>,
     max_inline_users: Option<u64>,
     max_csv_rows: Option<u64>,
+    delivery_deadline_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +417,7 @@ impl Config {
             max_body_mb: positive("max_body_mb", f.max_body_mb, 64)?.min(4096),
             max_inline_users: positive("max_inline_users", f.max_inline_users, 10_000)? as usize,
             max_csv_rows: positive("max_csv_rows", f.max_csv_rows, 1_000_000)?,
+            delivery_deadline_s: positive("delivery_deadline_s", f.delivery_deadline_s, 3600)?,
         };
         cfg.validate(require_bot)?;
         Ok(cfg)

@@ -75,6 +75,9 @@ pub struct DeliveryRow {
     /// What went wrong, in words, when `reason` alone does not say (a template's error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A send to this recipient went unanswered (Teams may have taken it) before one
+    /// succeeded: the person may have the message twice.
+    pub possible_duplicate: bool,
     /// Set on `?sync=true` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use herald_core::audience::MAX_ID_LEN;
-use herald_store::{Reference, Source, TeamReference, TeamState};
+use herald_store::{ChatReference, ChatState, Reference, Source, TeamReference, TeamState};
 use herald_wire::activity::{kinds, Activity, ChannelAccount};
 use herald_wire::card;
 use serde_json::{json, Value};
@@ -32,15 +32,34 @@ fn is_bot(a: &Activity, m: &ChannelAccount) -> bool {
     bot_of(a).is_some_and(|b| b.id == m.id)
 }
 
-fn is_channel(a: &Activity) -> bool {
-    let conv_type = a
-        .conversation
+/// Where an activity happened. Only a `Personal` conversation is a user's 1:1 with the bot: a
+/// group chat or a channel says nothing about anyone's 1:1 (TEAMS-PROTOCOL "Group chats").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Personal,
+    GroupChat,
+    Channel,
+}
+
+fn where_of(a: &Activity) -> Where {
+    let conv = a.conversation.as_ref();
+    let in_team = a
+        .channel_data
         .as_ref()
-        .and_then(|c| c.conversation_type.as_deref());
-    conv_type == Some("channel")
-        || a.channel_data
-            .as_ref()
-            .is_some_and(|cd| cd["team"]["id"].is_string())
+        .is_some_and(|cd| cd["team"]["id"].is_string());
+    match conv.and_then(|c| c.conversation_type.as_deref()) {
+        Some("channel") => Where::Channel,
+        Some("groupChat") => Where::GroupChat,
+        Some("personal") if !in_team => Where::Personal,
+        // Teams always says; an activity that does not is judged by what it carries.
+        _ if in_team => Where::Channel,
+        _ if conv.and_then(|c| c.is_group) == Some(true) => Where::GroupChat,
+        _ => Where::Personal,
+    }
+}
+
+fn is_channel(a: &Activity) -> bool {
+    where_of(a) == Where::Channel
 }
 
 fn event_type(a: &Activity) -> Option<&str> {
@@ -129,6 +148,9 @@ pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
     if crate::answers::is_answer(&a) {
         return crate::answers::handle(app, &a).await;
     }
+    if where_of(&a) == Where::GroupChat {
+        return group_chat(app, &a, now).await;
+    }
     match a.kind.as_str() {
         kinds::INSTALLATION_UPDATE if is_channel(&a) => match a.action.as_deref() {
             Some("add" | "add-upgrade") => install_team(app, &a, now).await?,
@@ -186,6 +208,73 @@ pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
         _ => {}
     }
     Ok(StatusCode::OK.into_response())
+}
+
+/// A group chat: the bot joins or leaves it, or someone @mentions it there. The chat is kept as
+/// its own reference; no member's 1:1 reference is read or changed.
+async fn group_chat(app: &App, a: &Activity, now: u64) -> Result<Response, Problem> {
+    let Some(chat) = chat_reference(a) else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let added = match a.kind.as_str() {
+        kinds::INSTALLATION_UPDATE => match a.action.as_deref() {
+            Some("add" | "add-upgrade") => Some(true),
+            Some("remove" | "remove-upgrade") => Some(false),
+            _ => None,
+        },
+        kinds::CONVERSATION_UPDATE => {
+            if a.members_removed.iter().flatten().any(|m| is_bot(a, m)) {
+                Some(false)
+            } else if a.members_added.iter().flatten().any(|m| is_bot(a, m)) {
+                Some(true)
+            } else {
+                None
+            }
+        }
+        // Teams delivers a group chat's messages to the bot only when they @mention it: the
+        // bot is there, whatever the store says.
+        kinds::MESSAGE => Some(true),
+        _ => None,
+    };
+    match added {
+        Some(true) => app.store.upsert_chat(&chat, now).await.map_err(store_err)?,
+        Some(false) => {
+            app.store
+                .set_chat_state(
+                    &chat.tenant_id,
+                    &chat.conversation_id,
+                    ChatState::Removed,
+                    now,
+                )
+                .await
+                .map_err(store_err)?;
+        }
+        None => {}
+    }
+    if a.kind == kinds::MESSAGE && a.value.is_none() {
+        reply(app, a);
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn chat_reference(a: &Activity) -> Option<ChatReference> {
+    let conv = a.conversation.as_ref()?;
+    if conv.id.is_empty() || conv.id.len() > MAX_ID_LEN {
+        return None;
+    }
+    Some(ChatReference {
+        tenant_id: tenant_of(a)?,
+        conversation_id: conv.id.clone(),
+        name: conv.name.clone().filter(|n| !n.is_empty()),
+        bot_id: bot_of(a)?.id.clone(),
+        channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
+        service_url: a.service_url.clone()?,
+        installed_by: a
+            .from
+            .as_ref()
+            .and_then(|f| f.aad_object_id.clone())
+            .filter(|id| id.len() <= MAX_ID_LEN),
+    })
 }
 
 async fn install_personal(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {

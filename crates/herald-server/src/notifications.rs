@@ -342,6 +342,7 @@ fn delivery_row(d: &Delivery) -> DeliveryRow {
         activity_id: d.activity_id.clone(),
         conversation_id: d.conversation_id.clone(),
         detail: d.detail.clone(),
+        possible_duplicate: d.possible_duplicate,
         notification_id: None,
     }
 }
@@ -459,8 +460,7 @@ pub(crate) async fn list(
     )
 }
 
-const CSV_HEADER: &str =
-    "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail\n";
+const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -490,6 +490,7 @@ fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
             opt(&r.activity_id),
             opt(&r.conversation_id),
             opt(&r.detail),
+            r.possible_duplicate.to_string(),
         ]);
     }
     w.into_inner().unwrap_or_default()

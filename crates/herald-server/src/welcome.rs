@@ -111,6 +111,10 @@ async fn send(app: &App, r: &StoredReference) {
             } else {
                 use herald_connector::ErrorKind::*;
                 match e.kind {
+                    // They deleted the chat before the welcome came: it is moot.
+                    ConversationNotFound => WelcomeOutcome::Failed {
+                        reason: "the user deleted the chat before the welcome was sent".into(),
+                    },
                     BadRequest | TooBig => {
                         tracing::error!(error = %e, "the welcome message is refused by Teams; fix welcome_text / welcome_card");
                         WelcomeOutcome::Failed {

@@ -97,6 +97,36 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
 
     async fn get_team(&self, tenant: &str, team_id: &str) -> Result<Option<StoredTeam>>;
 
+    /// Teams the bot was installed in, oldest first, skipping `offset`.
+    async fn list_teams(
+        &self,
+        state: Option<TeamState>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredTeam>>;
+
+    /// Saves a group chat the bot is in, making it active. A chat is never a user's 1:1.
+    async fn upsert_chat(&self, c: &ChatReference, now: u64) -> Result<()>;
+
+    /// The bot left a group chat; false if it was never stored.
+    async fn set_chat_state(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+        state: ChatState,
+        now: u64,
+    ) -> Result<bool>;
+
+    async fn get_chat(&self, tenant: &str, conversation_id: &str) -> Result<Option<StoredChat>>;
+
+    /// Cursor-paged, oldest first.
+    async fn list_chats(
+        &self,
+        state: Option<ChatState>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredChat>>;
+
     /// No welcome for this user, ever (Herald installed the app itself to deliver a notification).
     async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()>;
 
@@ -152,8 +182,17 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// Leases up to `limit` pending deliveries, oldest notification first, in order.
     async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>>;
 
-    /// Records finished deliveries in one transaction (only those still leased).
-    async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<()>;
+    /// Records finished deliveries in one transaction, each only if its claim still holds the
+    /// row; returns the (notification, seq) of those that were not recorded because another
+    /// claim holds them now (their lease expired).
+    async fn record_deliveries(
+        &self,
+        results: &[DeliveryResult],
+        now: u64,
+    ) -> Result<Vec<(String, i64)>>;
+
+    /// Extends the leases these claims still hold to `until`; returns how many were extended.
+    async fn renew_deliveries(&self, leases: &[Lease], until: u64) -> Result<u64>;
 
     /// Leases that expired (a crashed worker) go back to pending; returns how many.
     async fn reclaim_expired(&self, now: u64) -> Result<u64>;

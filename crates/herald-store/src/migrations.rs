@@ -179,6 +179,35 @@ CREATE TABLE user_tokens (
         name: "who created a notification",
         sql: "ALTER TABLE notifications ADD COLUMN created_by TEXT;",
     },
+    Migration {
+        version: 6,
+        name: "group chats the bot is in",
+        sql: r#"
+CREATE TABLE chat_refs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    name TEXT,
+    bot_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    installed_by TEXT,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, conversation_id)
+);
+CREATE INDEX chat_refs_state ON chat_refs (state, seq);
+"#,
+    },
+    Migration {
+        version: 7,
+        name: "leases owned by one claim; possible duplicates",
+        sql: r#"
+ALTER TABLE deliveries ADD COLUMN lease_token INTEGER;
+ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
+"#,
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -352,5 +381,34 @@ CREATE TABLE user_tokens (
         version: 5,
         name: "who created a notification",
         sql: "ALTER TABLE notifications ADD COLUMN created_by TEXT;",
+    },
+    Migration {
+        version: 6,
+        name: "group chats the bot is in",
+        sql: r#"
+CREATE TABLE chat_refs (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    name TEXT,
+    bot_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    service_url TEXT NOT NULL,
+    installed_by TEXT,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, conversation_id)
+);
+CREATE INDEX chat_refs_state ON chat_refs (state, seq);
+"#,
+    },
+    Migration {
+        version: 7,
+        name: "leases owned by one claim; possible duplicates",
+        sql: r#"
+ALTER TABLE deliveries ADD COLUMN lease_token BIGINT;
+ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
+"#,
     },
 ];

@@ -19,6 +19,7 @@ stored_as_text!(Source { PersonalInstall = "personal_install", TeamMember = "tea
 stored_as_text!(RefState { Active = "active", Unreachable = "unreachable" });
 stored_as_text!(WelcomeStatus { None = "none", Pending = "pending", Sending = "sending", Sent = "sent", Failed = "failed", Skipped = "skipped" });
 stored_as_text!(TeamState { Active = "active", Removed = "removed", Deleted = "deleted" });
+stored_as_text!(ChatState { Active = "active", Removed = "removed" });
 stored_as_text!(NotificationState { Scheduled = "scheduled", Resolving = "resolving", Sending = "sending", Completed = "completed", Canceled = "canceled" });
 stored_as_text!(Outcome { Delivered = "delivered", Skipped = "skipped", Failed = "failed", Canceled = "canceled" });
 stored_as_text!(DeliveryStatus { Pending = "pending", Sending = "sending", Done = "done" });
@@ -157,6 +158,43 @@ pub struct StoredTeam {
     pub updated_at: u64,
 }
 
+/// A group chat the bot was added to (`conversationType: groupChat`). It is its own kind of
+/// reference: nothing in it says anything about a member's 1:1 chat with the bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatReference {
+    pub tenant_id: String,
+    /// `19:…@thread.v2`.
+    pub conversation_id: String,
+    /// The chat's topic, when it has one.
+    pub name: Option<String>,
+    pub bot_id: String,
+    pub channel_id: String,
+    pub service_url: String,
+    /// The AAD object id of whoever added the bot, when Teams said.
+    pub installed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatState {
+    Active,
+    /// The bot was removed from the chat.
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredChat {
+    /// Position for cursor paging.
+    pub seq: i64,
+    #[serde(flatten)]
+    pub chat: ChatReference,
+    pub state: ChatState,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationState {
@@ -258,6 +296,10 @@ pub struct Delivery {
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
     pub detail: Option<String>,
+    /// The claim that holds the row (while `Sending`): only it may renew or record it.
+    pub lease_token: Option<i64>,
+    /// A POST for this row went unanswered (it may have arrived) before one succeeded.
+    pub possible_duplicate: bool,
 }
 
 /// How a claimed delivery ended.
@@ -273,6 +315,19 @@ pub struct DeliveryResult {
     pub detail: Option<String>,
     /// The card waits for an answer: the response row to open with the delivery.
     pub wait: Option<NewResponse>,
+    /// The claim's token (`Delivery::lease_token`): a result from a claim that lost its lease
+    /// is not recorded over the claim that holds the row now.
+    pub lease_token: Option<i64>,
+    /// A send went unanswered before one succeeded (see `Delivery::possible_duplicate`).
+    pub possible_duplicate: bool,
+}
+
+/// A leased row, as its holder names it to renew the lease.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub notification_id: String,
+    pub seq: i64,
+    pub token: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

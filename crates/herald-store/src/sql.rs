@@ -16,11 +16,16 @@ pub const REF_COLS: &str = "seq, tenant_id, aad_object_id, user_id, user_name, u
 pub const TEAM_COLS: &str = "tenant_id, team_id, name, aad_group_id, general_channel_id, bot_id, \
     channel_id, service_url, state, created_at, updated_at";
 
+pub const CHAT_COLS: &str =
+    "seq, tenant_id, conversation_id, name, bot_id, channel_id, service_url, \
+    installed_by, state, created_at, updated_at";
+
 pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at, created_by";
 
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
-    status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail";
+    status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail, \
+    lease_token, possible_duplicate";
 
 /// `a, b` → `t.a, t.b`: RETURNING after `UPDATE … FROM` must say which table it means.
 fn qualify(table: &str, cols: &str) -> String {
@@ -44,6 +49,11 @@ pub struct Queries {
     pub upsert_team: String,
     pub set_team_state: String,
     pub get_team: String,
+    pub list_teams: String,
+    pub upsert_chat: String,
+    pub set_chat_state: String,
+    pub get_chat: String,
+    pub list_chats: String,
     pub suppress_welcome: String,
     pub reference_by_upn: String,
     pub reference_by_user_id: String,
@@ -59,6 +69,7 @@ pub struct Queries {
     pub active_notification: String,
     pub claim_deliveries: String,
     pub record_delivery: String,
+    pub renew_delivery: String,
     pub reclaim_expired: String,
     pub has_unfinished: String,
     pub complete: String,
@@ -78,6 +89,7 @@ impl Queries {
                 .replace("{ref_cols}", REF_COLS)
                 .replace("{team_cols}", TEAM_COLS)
                 .replace("{notification_cols}", NOTIFICATION_COLS)
+                .replace("{chat_cols}", CHAT_COLS)
                 .replace("{delivery_cols}", DELIVERY_COLS)
                 .replace(
                     "{ref_cols_qualified}",
@@ -195,6 +207,30 @@ ON CONFLICT (tenant_id, team_id) DO UPDATE SET
                 "UPDATE team_refs SET state = $3, updated_at = $4 WHERE tenant_id = $1 AND team_id = $2",
             ),
             get_team: q("SELECT {team_cols} FROM team_refs WHERE tenant_id = $1 AND team_id = $2"),
+            list_teams: q(
+                "SELECT {team_cols} FROM team_refs WHERE ($1 = '' OR state = $1) \
+                 ORDER BY created_at, tenant_id, team_id LIMIT $3 OFFSET $2",
+            ),
+            upsert_chat: q(r#"
+INSERT INTO chat_refs (tenant_id, conversation_id, name, bot_id, channel_id, service_url, installed_by,
+    state, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)
+ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
+    name = COALESCE(excluded.name, chat_refs.name),
+    bot_id = excluded.bot_id,
+    channel_id = excluded.channel_id,
+    service_url = excluded.service_url,
+    installed_by = COALESCE(excluded.installed_by, chat_refs.installed_by),
+    state = 'active',
+    updated_at = excluded.updated_at"#),
+            set_chat_state: q(
+                "UPDATE chat_refs SET state = $3, updated_at = $4 WHERE tenant_id = $1 AND conversation_id = $2",
+            ),
+            get_chat: q("SELECT {chat_cols} FROM chat_refs WHERE tenant_id = $1 AND conversation_id = $2"),
+            list_chats: q(
+                "SELECT {chat_cols} FROM chat_refs WHERE seq > $1 AND ($2 = '' OR state = $2) \
+                 ORDER BY seq LIMIT $3",
+            ),
             suppress_welcome: q(
                 "UPDATE conversation_refs SET welcome_status = 'skipped' \
                  WHERE tenant_id = $1 AND aad_object_id = $2 AND welcome_status IN ('none', 'pending')",
@@ -254,12 +290,12 @@ RETURNING {notification_cols}"#
 WITH picked AS (
     SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4
+UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4, lease_token = $5
 FROM picked WHERE deliveries.notification_id = $1 AND deliveries.seq = picked.seq
 RETURNING {delivery_cols_qualified}"#
             } else {
                 r#"
-UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4
+UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4, lease_token = $5
 WHERE notification_id = $1 AND seq IN (
     SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
     ORDER BY seq LIMIT $2)
@@ -267,11 +303,18 @@ RETURNING {delivery_cols}"#
             }),
             record_delivery: q(
                 "UPDATE deliveries SET status = 'done', outcome = $3, status_code = $4, reason = $5, attempts = $6, \
-                 activity_id = $7, conversation_id = $8, lease_until = NULL, updated_at = $9, detail = $10 \
-                 WHERE notification_id = $1 AND seq = $2 AND status = 'sending'",
+                 activity_id = $7, conversation_id = $8, lease_until = NULL, updated_at = $9, detail = $10, \
+                 possible_duplicate = $12 \
+                 WHERE notification_id = $1 AND seq = $2 AND status = 'sending' \
+                 AND ($11 IS NULL OR lease_token = $11)",
             ),
             reclaim_expired: q(
-                "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'sending' AND lease_until < $1",
+                "UPDATE deliveries SET status = 'pending', lease_until = NULL, lease_token = NULL \
+                 WHERE status = 'sending' AND lease_until < $1",
+            ),
+            renew_delivery: q(
+                "UPDATE deliveries SET lease_until = $4 \
+                 WHERE notification_id = $1 AND seq = $2 AND status = 'sending' AND lease_token = $3",
             ),
             has_unfinished: q(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE notification_id = $1 \

@@ -231,6 +231,28 @@ macro_rules! impl_store {
                     activity_id: row.try_get("activity_id")?,
                     conversation_id: row.try_get("conversation_id")?,
                     detail: row.try_get("detail")?,
+                    lease_token: row.try_get("lease_token")?,
+                    possible_duplicate: row.try_get::<i64, _>("possible_duplicate")? != 0,
+                })
+            }
+
+            fn chat(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<StoredChat> {
+                let state: String = row.try_get("state")?;
+                Ok(StoredChat {
+                    seq: row.try_get("seq")?,
+                    chat: ChatReference {
+                        tenant_id: row.try_get("tenant_id")?,
+                        conversation_id: row.try_get("conversation_id")?,
+                        name: row.try_get("name")?,
+                        bot_id: row.try_get("bot_id")?,
+                        channel_id: row.try_get("channel_id")?,
+                        service_url: row.try_get("service_url")?,
+                        installed_by: row.try_get("installed_by")?,
+                    },
+                    state: ChatState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("chat state `{state}`")))?,
+                    created_at: ms(row.try_get::<i64, _>("created_at")?),
+                    updated_at: ms(row.try_get::<i64, _>("updated_at")?),
                 })
             }
 
@@ -448,6 +470,61 @@ macro_rules! impl_store {
                 row.as_ref().map(Self::team).transpose()
             }
 
+            async fn list_teams(&self, state: Option<TeamState>, offset: u64, limit: u32) -> Result<Vec<StoredTeam>> {
+                let rows = sqlx::query(&self.q.list_teams)
+                    .bind(state.map_or("", TeamState::as_str))
+                    .bind(offset as i64)
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(self.readers())
+                    .await?;
+                rows.iter().map(Self::team).collect()
+            }
+
+            async fn upsert_chat(&self, c: &ChatReference, now: u64) -> Result<()> {
+                sqlx::query(&self.q.upsert_chat)
+                    .bind(&c.tenant_id)
+                    .bind(&c.conversation_id)
+                    .bind(&c.name)
+                    .bind(&c.bot_id)
+                    .bind(&c.channel_id)
+                    .bind(&c.service_url)
+                    .bind(&c.installed_by)
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_chat_state(&self, tenant: &str, conversation_id: &str, state: ChatState, now: u64) -> Result<bool> {
+                let r = sqlx::query(&self.q.set_chat_state)
+                    .bind(tenant)
+                    .bind(conversation_id)
+                    .bind(state.as_str())
+                    .bind(db(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn get_chat(&self, tenant: &str, conversation_id: &str) -> Result<Option<StoredChat>> {
+                let row = sqlx::query(&self.q.get_chat)
+                    .bind(tenant)
+                    .bind(conversation_id)
+                    .fetch_optional(self.readers())
+                    .await?;
+                row.as_ref().map(Self::chat).transpose()
+            }
+
+            async fn list_chats(&self, state: Option<ChatState>, after: Option<i64>, limit: u32) -> Result<Vec<StoredChat>> {
+                let rows = sqlx::query(&self.q.list_chats)
+                    .bind(after.unwrap_or(0))
+                    .bind(state.map_or("", ChatState::as_str))
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(self.readers())
+                    .await?;
+                rows.iter().map(Self::chat).collect()
+            }
+
             async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()> {
                 sqlx::query(&self.q.suppress_welcome).bind(tenant).bind(aad).execute(&self.pool).await?;
                 Ok(())
@@ -605,6 +682,8 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await?;
                 let mut out: Vec<Delivery> = Vec::new();
+                // Each claim's rows carry its token: only this claim may renew or record them.
+                let token = (rand::random::<u64>() >> 1) as i64;
                 for id in active {
                     let want = limit as usize - out.len();
                     if want == 0 {
@@ -615,6 +694,7 @@ macro_rules! impl_store {
                         .bind(want as i64)
                         .bind(db(now + lease_ms))
                         .bind(db(now))
+                        .bind(token)
                         .fetch_all(&self.pool)
                         .await?;
                     let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
@@ -624,8 +704,9 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<()> {
+            async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<Vec<(String, i64)>> {
                 let mut tx = self.pool.begin().await?;
+                let mut lost = Vec::new();
                 for r in results {
                     let done = sqlx::query(&self.q.record_delivery)
                         .bind(&r.notification_id)
@@ -638,8 +719,13 @@ macro_rules! impl_store {
                         .bind(&r.conversation_id)
                         .bind(db(now))
                         .bind(&r.detail)
+                        .bind(r.lease_token)
+                        .bind(i64::from(r.possible_duplicate))
                         .execute(&mut *tx)
                         .await?;
+                    if done.rows_affected() == 0 {
+                        lost.push((r.notification_id.clone(), r.seq));
+                    }
                     if let (Some(w), Some(a), Some(c), true) =
                         (&r.wait, &r.activity_id, &r.conversation_id, done.rows_affected() > 0)
                     {
@@ -658,7 +744,24 @@ macro_rules! impl_store {
                     }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(lost)
+            }
+
+            async fn renew_deliveries(&self, leases: &[Lease], until: u64) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let mut renewed = 0;
+                for l in leases {
+                    renewed += sqlx::query(&self.q.renew_delivery)
+                        .bind(&l.notification_id)
+                        .bind(l.seq)
+                        .bind(l.token)
+                        .bind(db(until))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(renewed)
             }
 
             async fn reclaim_expired(&self, now: u64) -> Result<u64> {

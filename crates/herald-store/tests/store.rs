@@ -353,6 +353,8 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
         conversation_id: Some("a:conv".into()),
         detail: None,
         wait: None,
+        lease_token: d.lease_token,
+        possible_duplicate: false,
     }
 }
 
@@ -514,22 +516,53 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
     assert_eq!(s.reclaim_expired(70_000).await.unwrap(), 5);
     let again = s.claim_deliveries(70_001, 60_000, 30).await.unwrap();
     assert_eq!(again.len(), 5);
-    // The crashed worker's late write finds the delivery leased again and lands; the new one's
-    // later write finds it done and changes nothing.
-    s.record_deliveries(
-        &again
-            .iter()
-            .map(|d| done(d, Outcome::Delivered, 200))
-            .collect::<Vec<_>>(),
-        70_002,
-    )
-    .await
-    .unwrap();
-    assert!(s.complete_if_done("n1", 70_003).await.unwrap());
+    assert!(again
+        .iter()
+        .all(|d| d.lease_token.is_some() && d.lease_token != claimed[95].lease_token));
+    // The stale worker's late write finds the rows held by another claim: not recorded, and
+    // said so; nor can it renew them.
+    let stale: Vec<DeliveryResult> = claimed[95..]
+        .iter()
+        .map(|d| done(d, Outcome::Failed, 500))
+        .collect();
+    let lost = s.record_deliveries(&stale, 70_002).await.unwrap();
+    assert_eq!(lost.len(), 5);
+    let lease = |d: &Delivery| Lease {
+        notification_id: d.notification_id.clone(),
+        seq: d.seq,
+        token: d.lease_token.unwrap(),
+    };
+    let old: Vec<Lease> = claimed[95..].iter().map(lease).collect();
+    assert_eq!(s.renew_deliveries(&old, 200_000).await.unwrap(), 0);
+    let held: Vec<Lease> = again.iter().map(lease).collect();
+    assert_eq!(s.renew_deliveries(&held, 200_000).await.unwrap(), 5);
+    assert_eq!(
+        s.reclaim_expired(150_000).await.unwrap(),
+        0,
+        "renewed leases are not taken"
+    );
+    // The holder's write lands, with its possible duplicate said.
+    let lost = s
+        .record_deliveries(
+            &again
+                .iter()
+                .map(|d| DeliveryResult {
+                    possible_duplicate: d.seq == 96,
+                    ..done(d, Outcome::Delivered, 200)
+                })
+                .collect::<Vec<_>>(),
+            70_003,
+        )
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    let d96 = s.get_delivery("n1", 96).await.unwrap().unwrap();
+    assert!(d96.possible_duplicate && d96.lease_token.is_some());
+    assert!(s.complete_if_done("n1", 70_004).await.unwrap());
     let n = s.get_notification("n1").await.unwrap().unwrap();
     assert_eq!(
         (n.state, n.finished_at),
-        (NotificationState::Completed, Some(70_003))
+        (NotificationState::Completed, Some(70_004))
     );
     let c = s.delivery_counts("n1").await.unwrap();
     assert_eq!((c.delivered, c.not_installed, c.pending), (95, 5, 0));
@@ -631,7 +664,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     (s, path)
 }
 
@@ -642,7 +675,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     Some((s, schema))
 }
 

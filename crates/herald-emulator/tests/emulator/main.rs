@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod connector;
+mod conversations;
 mod faults;
 mod graph;
 mod helpers;

@@ -50,6 +50,7 @@ fn delivered(chat: String, message: String) -> Outcome_ {
         activity_id: Some(message),
         conversation_id: Some(chat),
         detail: None,
+        possible_duplicate: false,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub answers_refused: AtomicU64,
     pub callbacks_delivered: AtomicU64,
     pub callbacks_failed: AtomicU64,
+    /// Outcomes not recorded because another claim had taken the row.
+    pub leases_lost: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -143,6 +145,12 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE herald_sends_per_second gauge");
         let _ = writeln!(s, "herald_sends_per_second {sends_per_second:.2}");
+        let _ = writeln!(
+            s,
+            "# HELP herald_leases_lost_total Outcomes not recorded because another worker had taken the delivery (a possible duplicate)."
+        );
+        let _ = writeln!(s, "# TYPE herald_leases_lost_total counter");
+        let _ = writeln!(s, "herald_leases_lost_total {}", g(&self.leases_lost));
         let _ = writeln!(
             s,
             "# HELP herald_queue_depth Deliveries waiting or in flight."

@@ -18,7 +18,7 @@ use herald_store::Store;
 use parking_lot::Mutex;
 use request::NotificationRequest;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
@@ -76,6 +76,10 @@ pub struct Engine {
     group_chats: Mutex<HashMap<String, Arc<GroupChat>>>,
     /// Card updates done, written in batches by the responses worker.
     pub updates_done: Mutex<Vec<(String, i64, herald_store::UpdateState)>>,
+    /// The leases of the rows this node is delivering: the sweeper renews them.
+    pub held: Mutex<HashSet<herald_store::Lease>>,
+    /// When the held leases were last renewed (clock time).
+    renewed_at: Mutex<u64>,
     requests: Mutex<RequestCache>,
 }
 
@@ -117,6 +121,8 @@ impl Engine {
             responses_changed: Notify::new(),
             callbacks_due: Notify::new(),
             updates_done: Mutex::new(Vec::new()),
+            held: Mutex::new(HashSet::new()),
+            renewed_at: Mutex::new(0),
             users,
             group_chats: Mutex::new(HashMap::new()),
             requests: Mutex::new(RequestCache::default()),
@@ -184,10 +190,45 @@ impl Engine {
     }
 }
 
-/// Expired leases go back to the queue; scheduled notifications start when due.
+/// Extends the leases of the rows this node is delivering, a quarter of a lease at a time: a row
+/// waiting for the throttle, a `Retry-After` or the end of an outage stays ours.
+async fn renew_held(engine: &Engine, now: u64) {
+    {
+        let mut at = engine.renewed_at.lock();
+        if now.saturating_sub(*at) < send::LEASE_MS / 4 {
+            return;
+        }
+        *at = now;
+    }
+    let leases: Vec<herald_store::Lease> = engine.held.lock().iter().cloned().collect();
+    if leases.is_empty() {
+        return;
+    }
+    match engine
+        .store
+        .renew_deliveries(&leases, now + send::LEASE_MS)
+        .await
+    {
+        Ok(n) if (n as usize) < leases.len() => tracing::warn!(
+            held = leases.len(),
+            renewed = n,
+            "some leases had already been taken by another claim"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot renew leases; they are tried again in a second")
+        }
+    }
+}
+
+/// Leases held here are renewed, expired ones (a stopped worker's) go back to the queue, and
+/// scheduled notifications start when due.
 async fn sweep(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     loop {
         let now = engine.clock.now_ms();
+        // Renewed before anything is reclaimed, so a jump of the clock cannot take a row that
+        // is still being delivered here.
+        renew_held(&engine, now).await;
         match engine.store.reclaim_expired(now).await {
             Ok(n) if n > 0 => {
                 tracing::info!(

@@ -10,7 +10,7 @@ use super::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
 use herald_connector::{ConnectorError, ErrorKind, Install};
 use herald_store::{
-    Delivery, DeliveryResult, NewResponse, Outcome, RefState, Reference, Result_, Source,
+    Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, Result_, Source,
     StoredReference,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
@@ -19,10 +19,33 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-/// How long a claimed delivery is ours; a crashed worker's deliveries return after it.
+/// How long a claimed delivery is ours without renewal; a crashed worker's deliveries return
+/// after it. The sweeper renews the leases of the rows this node is delivering, so a row that
+/// waits (for the throttle, a `Retry-After`, an outage) is never handed to another worker.
 pub const LEASE_MS: u64 = 120_000;
+
+/// Permits for deliveries about to be claimed: at least one, and as many more as are free.
+/// When few are free, a moment's wait lets more come back, so claims stay batches.
+async fn slots(permits: &Arc<Semaphore>, in_flight: usize) -> Option<Vec<OwnedSemaphorePermit>> {
+    let first = permits.clone().acquire_owned().await.ok()?;
+    let mut slots = vec![first];
+    let take = |slots: &mut Vec<OwnedSemaphorePermit>| {
+        while slots.len() < 1024 {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => slots.push(p),
+                Err(_) => break,
+            }
+        }
+    };
+    take(&mut slots);
+    if slots.len() < in_flight / 4 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        take(&mut slots);
+    }
+    Some(slots)
+}
 
 pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let in_flight = engine.cfg.max_in_flight as usize;
@@ -33,9 +56,21 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
-        let room = (permits.available_permits() + in_flight).clamp(1, 1024) as u32;
+        // Only as many rows are claimed as can start now: a claimed row never waits, unstarted,
+        // for a permit while its lease runs out.
+        let mut slots = tokio::select! {
+            s = slots(&permits, in_flight) => match s {
+                Some(s) => s,
+                None => break,
+            },
+            _ = stop.changed() => continue,
+        };
         let now = engine.clock.now_ms();
-        let batch = match engine.store.claim_deliveries(now, LEASE_MS, room).await {
+        let batch = match engine
+            .store
+            .claim_deliveries(now, LEASE_MS, slots.len() as u32)
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim deliveries");
@@ -43,6 +78,7 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             }
         };
         if batch.is_empty() {
+            drop(slots);
             tokio::select! {
                 _ = engine.send_due.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -69,8 +105,12 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             }
         };
         for d in batch {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
+            let permit = match slots.pop() {
+                Some(p) => p,
+                None => match permits.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
             };
             let Some(req) = engine.request(&d.notification_id).await else {
                 tracing::error!(notification = %d.notification_id, "a delivery whose notification cannot be read");
@@ -81,10 +121,19 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
                 .as_ref()
                 .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
             let (engine, tx) = (engine.clone(), tx.clone());
+            let lease = d.lease_token.map(|token| Lease {
+                notification_id: d.notification_id.clone(),
+                seq: d.seq,
+                token,
+            });
+            if let Some(l) = &lease {
+                engine.held.lock().insert(l.clone());
+            }
             tokio::spawn(async move {
                 // A delivery that panics is recorded as failed: left leased, it would be taken
                 // again after the lease and panic again, for ever.
-                let (notification_id, seq) = (d.notification_id.clone(), d.seq);
+                let (notification_id, seq, lease_token) =
+                    (d.notification_id.clone(), d.seq, d.lease_token);
                 let result = AssertUnwindSafe(deliver(&engine, d, reference, &req))
                     .catch_unwind()
                     .await
@@ -99,12 +148,19 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
                             conversation_id: None,
                             detail: Some("Herald failed internally while delivering; the log has the cause".into()),
                             wait: None,
+                            lease_token,
+                            possible_duplicate: false,
                         }
                     });
                 let _ = tx.send(result).await;
+                // Renewed until its outcome is queued; the recorder writes it with the token.
+                if let Some(l) = &lease {
+                    engine.held.lock().remove(l);
+                }
                 drop(permit);
             });
         }
+        drop(slots);
     }
     // Stop: let what is in flight finish (bounded), so its outcome is recorded.
     let _ = tokio::time::timeout(
@@ -146,7 +202,22 @@ async fn flush(engine: &Engine, buf: &mut Vec<DeliveryResult>) {
             .record_deliveries(buf, engine.clock.now_ms())
             .await
         {
-            Ok(()) => break,
+            Ok(lost) => {
+                if !lost.is_empty() {
+                    // Their leases ran out and another claim holds them: its outcome will be
+                    // recorded instead. Said loudly, because it means a possible duplicate.
+                    engine
+                        .metrics
+                        .leases_lost
+                        .fetch_add(lost.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        deliveries = lost.len(),
+                        first = ?lost.first(),
+                        "outcomes not recorded: their leases were taken by another claim"
+                    );
+                }
+                break;
+            }
             Err(e) if tries < 5 => {
                 tries += 1;
                 tracing::warn!(error = %e, "cannot record outcomes; retrying");
@@ -191,6 +262,8 @@ fn failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
         ErrorKind::TooBig => (Some(413), "message_too_big"),
         ErrorKind::Throttled => (Some(429), "throttled"),
         ErrorKind::NotFound => (e.status.or(Some(404)), "bad_request"),
+        // Still not found after a new conversation was opened.
+        ErrorKind::ConversationNotFound => (e.status.or(Some(404)), "service_error"),
         ErrorKind::NotInstalled => (e.status.or(Some(403)), "not_installed"),
         ErrorKind::Blocked => (e.status.or(Some(403)), "blocked"),
         ErrorKind::Transient => (e.status.or(Some(504)), "service_error"),
@@ -206,6 +279,8 @@ pub(super) struct Outcome_ {
     pub(super) activity_id: Option<String>,
     pub(super) conversation_id: Option<String>,
     pub(super) detail: Option<String>,
+    /// A send went unanswered (it may have arrived) before one succeeded.
+    pub(super) possible_duplicate: bool,
 }
 
 pub(super) fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
@@ -218,6 +293,7 @@ pub(super) fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> 
         activity_id: None,
         conversation_id: None,
         detail: None,
+        possible_duplicate: false,
     }
 }
 
@@ -251,6 +327,8 @@ async fn deliver(
         conversation_id: o.conversation_id,
         detail: o.detail,
         wait,
+        lease_token: d.lease_token,
+        possible_duplicate: o.possible_duplicate,
     }
 }
 
@@ -306,6 +384,8 @@ async fn deliver_inner(
     }
     let mut why = "not_installed";
     let mut installed_here = false;
+    // A cleared chat (404 ConversationNotFound) gets one CreateConversation and one more send.
+    let mut reopened = false;
     let mut last_error: Option<ConnectorError> = None;
     loop {
         // A conversation to write to.
@@ -381,9 +461,38 @@ async fn deliver_inner(
                         status_code: Some(200),
                         reason: None,
                     },
-                    activity_id: Some(activity_id),
+                    activity_id: Some(activity_id).filter(|a| !a.is_empty()),
                     conversation_id: Some(conv),
                     detail: None,
+                    possible_duplicate: sent.unanswered > 0,
+                }
+            }
+            Err(e) if e.kind == ErrorKind::ConversationNotFound && !reopened => {
+                // The user deleted the chat; Teams opens a new one (or the same) for the bot.
+                reopened = true;
+                let Some(mut r) = reference.take() else {
+                    return end(Outcome::Failed, e.status, Some("service_error"));
+                };
+                r.reference.conversation_id = None;
+                match open_conversation(engine, &r.reference, attempts).await {
+                    Ok(c) => {
+                        r.reference.conversation_id = Some(c);
+                        reference = Some(r);
+                    }
+                    Err(e) => match e.unreachable_reason() {
+                        Some(reason) => {
+                            why = reason;
+                            let _ = engine
+                                .store
+                                .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                                .await;
+                            last_error = Some(e);
+                        }
+                        None => {
+                            let (code, reason) = failure(&e);
+                            return end(Outcome::Failed, code, Some(reason));
+                        }
+                    },
                 }
             }
             Err(e) => match e.unreachable_reason() {

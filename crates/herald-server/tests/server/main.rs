@@ -3,8 +3,10 @@
 mod api;
 mod as_user;
 mod auth;
+mod conversations;
 mod engine;
 mod helpers;
 mod lifecycle;
+mod once;
 mod responses;
 mod trust;
