@@ -39,6 +39,12 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// How long a kept-alive connection may wait for its next request (nginx's default).
 pub const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(75);
 
+/// The longest `POST /v1/notifications?sync=true` waits for its one delivery.
+pub const SYNC_WAIT: Duration = Duration::from_secs(120);
+
+/// The longest a caller may long-poll `GET /v1/notifications/{id}/responses?wait=`.
+pub const LONG_POLL_MAX_S: u64 = 300;
+
 /// What `serve` enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -230,10 +236,10 @@ fn deadline(request_timeout: Duration, method: &Method, uri: &axum::http::Uri) -
             serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
         let margin = Duration::from_secs(15);
         if sync && query.iter().any(|(k, v)| k == "sync" && v == "true") {
-            return crate::notifications::SYNC_WAIT + margin;
+            return SYNC_WAIT + margin;
         }
         if poll && query.iter().any(|(k, _)| k == "wait") {
-            return Duration::from_secs(crate::responses::MAX_WAIT_S) + margin;
+            return Duration::from_secs(LONG_POLL_MAX_S) + margin;
         }
     }
     request_timeout
@@ -264,14 +270,57 @@ pub enum BodyError {
     Unreadable(String),
 }
 
+/// How much more than its limit a refused body may be read (and thrown away) before the 413, and
+/// for how long: a socket closed with unread data is reset, and a client still sending would see
+/// the reset instead of the answer. A body declared larger than its limit by more than this is
+/// refused at once, and its client may only see the connection close.
+const DRAIN_BYTES: usize = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
 /// A request body of at most `limit` bytes.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+pub async fn read_body(
+    mut body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
     use http_body_util::BodyExt as _;
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooBig),
-        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    use hyper::body::Body as _;
+    if let Some(declared) = body.size_hint().exact() {
+        if declared > limit as u64 {
+            if declared <= (limit + DRAIN_BYTES) as u64 {
+                drain(body, declared as usize).await;
+            }
+            return Err(BodyError::TooBig);
+        }
     }
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                drain(body, DRAIN_BYTES).await;
+                return Err(BodyError::TooBig);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// Reads and drops at most `max` bytes of what is left of a refused body, within [`DRAIN_TIME`].
+async fn drain(mut body: axum::body::Body, max: usize) {
+    use http_body_util::BodyExt as _;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen >= max {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 impl BodyError {
