@@ -3,6 +3,9 @@
 //! operators `! - ^ * / % + - < <= > >= == != && ||` and the functions listed in [`FUNCTIONS`].
 //! Evaluation follows the JavaScript library's rules (what `adaptivecards-templating` uses): only
 //! `false`, `null` and a missing value are false; `+` joins strings; integer division floors.
+//! Over 600 lines because the lexer, the parser and the evaluator of this one small language
+//! share their types and budget; split by stage, each would export its internals to the others.
+//!
 //!
 //! A missing value is kept apart from `null` (as JavaScript's `undefined`), so that a template
 //! can tell "this recipient has no such field" from an empty one.

@@ -8,6 +8,9 @@
 //! ([`TemplateError`], the delivery fails with `template_error`), since a card reading
 //! "Hello ${name}" is a defect its author would want to hear about. Use `coalesce(x, '')` or
 //! `$when: "${exists(x)}"` for fields that may be absent.
+//!
+//! Over 600 lines because compiling a card and expanding it walk the same node tree, and its
+//! tests pin adaptivecards-templating's observed behaviour case by case.
 
 //!
 //! Expansion is bounded ([`Limits`]): steps and bytes of intermediate values on an

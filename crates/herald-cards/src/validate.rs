@@ -7,6 +7,9 @@
 //! In [`Mode::Template`], values holding `${…}` are not known until a recipient's data is bound,
 //! so their types are not checked; `$data` and `$when` are allowed anywhere. Each rendered card is
 //! checked again in [`Mode::Card`] before it is sent.
+//!
+//! Over 600 lines because most of it is the table of Teams' element and action types, one entry
+//! each, read as data.
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;

@@ -17,9 +17,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The one retry policy of both clients (Bot Connector and Graph): what is retried (what Teams or
+/// Graph says is transient), how long to wait (`Retry-After` first, else jittered exponential
+/// backoff) and until when (a number of attempts or a deadline, whichever comes first).
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included (Graph's calls).
+    /// Attempts in all, the first included (`u32::MAX`: only the deadline counts).
     pub max_attempts: u32,
     /// How long a connector call keeps retrying what is transient (`delivery_deadline_s`).
     pub deadline: Duration,
@@ -39,6 +42,33 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The connector's: a send keeps trying what is transient until `deadline`, however many
+    /// attempts that takes (an outage delays messages, it does not lose them).
+    pub fn until(deadline: Duration) -> Self {
+        Self {
+            max_attempts: u32::MAX,
+            deadline,
+            ..Self::default()
+        }
+    }
+
+    /// How long to wait before trying again after `err`, the `attempts`-th failure in
+    /// `elapsed`; `None` when it is not retried: not transient, or out of attempts or time.
+    pub fn next_wait(
+        &self,
+        err: &ConnectorError,
+        attempts: u32,
+        elapsed: Duration,
+    ) -> Option<Duration> {
+        if !err.retryable() || attempts >= self.max_attempts || elapsed >= self.deadline {
+            return None;
+        }
+        Some(
+            err.retry_after
+                .unwrap_or_else(|| self.backoff(attempts.min(16))),
+        )
+    }
+
     /// Exponential, capped, with full jitter around the middle (0.5×–1.5×).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
@@ -150,13 +180,12 @@ impl Connector {
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
         let text = text.map_err(|e| ConnectorError::transport(&e))?;
-        let mut err = ConnectorError::from_response(status, retry_after.as_deref(), &text);
-        if err.retry_after.is_none() {
-            // Retry-After may also be an HTTP date (RFC 9110).
-            err.retry_after = retry_after
-                .as_deref()
-                .and_then(|v| herald_core::clock::retry_after_date(v, self.clock.now_ms()));
-        }
+        let err = ConnectorError::from_response(
+            status,
+            retry_after.as_deref(),
+            &text,
+            self.clock.now_ms(),
+        );
         match err.kind {
             ErrorKind::Throttled => self
                 .throttle
@@ -187,7 +216,6 @@ impl Connector {
         }
         let url = format!("{}{path}", service_url.trim_end_matches('/'));
         let started = self.clock.now_ms();
-        let deadline = self.cfg.retry.deadline.as_millis() as u64;
         let (mut attempts, mut unanswered) = (0, 0);
         loop {
             attempts += 1;
@@ -203,18 +231,19 @@ impl Connector {
                     if e.maybe_processed {
                         unanswered += 1;
                     }
-                    let elapsed = self.clock.now_ms().saturating_sub(started);
-                    if !e.retryable() || elapsed >= deadline {
+                    let elapsed =
+                        Duration::from_millis(self.clock.now_ms().saturating_sub(started));
+                    let Some(wait) = self.cfg.retry.next_wait(&e, attempts, elapsed) else {
                         return Sent {
                             result: Err(e),
                             attempts,
                             unanswered,
                         };
-                    }
-                    // A 429 already paused the tenant for Retry-After; the throttle waits for
-                    // it. An unanswered request waits at the circuit instead of a backoff.
+                    };
+                    // A 429 already paused the whole tenant for Retry-After: the throttle waits
+                    // for it. An unanswered request waits at the circuit instead.
                     if e.kind != ErrorKind::Throttled && !self.circuit.is_open() {
-                        tokio::time::sleep(self.cfg.retry.backoff(attempts.min(16))).await;
+                        tokio::time::sleep(wait).await;
                     }
                     tracing::debug!(attempts, error = %e, "retrying a connector call");
                 }
@@ -326,6 +355,51 @@ mod tests {
             encode("19:ab_cd@unq.gbl.spaces"),
             "19%3Aab_cd%40unq.gbl.spaces"
         );
+    }
+
+    /// Both clients ask the same question of the same policy: Retry-After first, then backoff,
+    /// within attempts and a deadline; never what is not transient.
+    #[test]
+    fn one_policy_decides_every_retry() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            deadline: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let throttled = ConnectorError::from_response(429, Some("7"), "", 0);
+        assert_eq!(
+            p.next_wait(&throttled, 1, Duration::ZERO),
+            Some(Duration::from_secs(7))
+        );
+        // An HTTP date is read against the clock.
+        let dated =
+            ConnectorError::from_response(503, Some("Thu, 01 Jan 1970 00:00:30 GMT"), "", 10_000);
+        assert_eq!(
+            p.next_wait(&dated, 1, Duration::ZERO),
+            Some(Duration::from_secs(20))
+        );
+        let transient = ConnectorError::from_response(502, None, "", 0);
+        assert!(p.next_wait(&transient, 1, Duration::ZERO).unwrap() <= p.max_backoff.mul_f64(1.5));
+        assert_eq!(
+            p.next_wait(&transient, 3, Duration::ZERO),
+            None,
+            "out of attempts"
+        );
+        assert_eq!(
+            p.next_wait(&transient, 1, Duration::from_secs(60)),
+            None,
+            "out of time"
+        );
+        let refused = ConnectorError::from_response(400, None, "", 0);
+        assert_eq!(
+            p.next_wait(&refused, 1, Duration::ZERO),
+            None,
+            "never retried"
+        );
+        let send = RetryPolicy::until(Duration::from_secs(60));
+        assert!(send
+            .next_wait(&transient, 1_000, Duration::from_secs(59))
+            .is_some());
     }
 
     #[test]

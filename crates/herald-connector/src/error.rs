@@ -1,5 +1,6 @@
-//! Teams' answers, classified by what Herald must do about them (TEAMS-PROTOCOL status table).
+//! Teams' answers, classified by what Herald must do about them (the status table of docs/teams.md).
 
+use herald_core::reason::Reason;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -52,11 +53,11 @@ impl ConnectorError {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Transient)
     }
 
-    /// The reason to mark the user's reference unreachable, if this error means that.
-    pub fn unreachable_reason(&self) -> Option<&'static str> {
+    /// Why the user's reference no longer works, if this error means that.
+    pub fn unreachable_reason(&self) -> Option<Reason> {
         match self.kind {
-            ErrorKind::NotInstalled => Some("not_installed"),
-            ErrorKind::Blocked => Some("blocked"),
+            ErrorKind::NotInstalled => Some(Reason::NotInstalled),
+            ErrorKind::Blocked => Some(Reason::Blocked),
             _ => None,
         }
     }
@@ -93,7 +94,9 @@ impl ConnectorError {
     }
 
     /// Classifies a non-success answer from its status, headers and body.
-    pub fn from_response(status: u16, retry_after: Option<&str>, body: &str) -> Self {
+    /// Classifies an answer. `retry_after` is the header as sent: seconds, or an HTTP date
+    /// (RFC 9110) read against `now_ms`; either way at most an hour.
+    pub fn from_response(status: u16, retry_after: Option<&str>, body: &str, now_ms: u64) -> Self {
         let (code, message) = parse_body(body);
         let lower = code.as_deref().unwrap_or("").to_ascii_lowercase();
         let kind = match status {
@@ -123,10 +126,17 @@ impl ConnectorError {
             status: Some(status),
             code,
             message,
-            retry_after: retry_after
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s.min(3600.0))),
+            retry_after: retry_after.and_then(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+                    .or_else(|| {
+                        herald_core::clock::retry_after_date(v, now_ms)
+                            .map(|d| d.min(Duration::from_secs(3600)))
+                    })
+            }),
             maybe_processed: false,
         }
     }
@@ -184,7 +194,7 @@ mod tests {
     use super::*;
 
     fn e(status: u16, body: &str) -> ConnectorError {
-        ConnectorError::from_response(status, None, body)
+        ConnectorError::from_response(status, None, body, 0)
     }
 
     #[test]
@@ -226,7 +236,7 @@ mod tests {
         );
         assert_eq!(
             e(403, &b("ConversationBlockedByUser")).unreachable_reason(),
-            Some("blocked")
+            Some(Reason::Blocked)
         );
     }
 
@@ -240,9 +250,9 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_in_seconds() {
-        let err = ConnectorError::from_response(429, Some("3"), "");
+        let err = ConnectorError::from_response(429, Some("3"), "", 0);
         assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
-        let err = ConnectorError::from_response(429, Some("soon"), "");
+        let err = ConnectorError::from_response(429, Some("soon"), "", 0);
         assert_eq!(err.retry_after, None);
     }
 }

@@ -55,6 +55,7 @@ pub struct Graph {
     tokens: TokenSource,
     base: String,
     retry: RetryPolicy,
+    clock: SharedClock,
     calls: AtomicU64,
 }
 
@@ -72,7 +73,8 @@ impl Graph {
             .build()
             .map_err(|e| ConnectorError::configuration(format!("HTTP client: {e}")))?;
         Ok(Self {
-            tokens: TokenSource::new(http.clone(), creds, SCOPE_GRAPH, clock),
+            tokens: TokenSource::new(http.clone(), creds, SCOPE_GRAPH, clock.clone()),
+            clock,
             http,
             base: format!("{}/v1.0", graph_url.trim_end_matches('/')),
             retry,
@@ -115,6 +117,7 @@ impl Graph {
         body: Option<&Value>,
         user_token: Option<&str>,
     ) -> Result<Option<(u16, Value)>, ConnectorError> {
+        let started = self.clock.now_ms();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -146,8 +149,12 @@ impl Graph {
                     if status == 404 {
                         return Ok(None);
                     }
-                    let mut e =
-                        ConnectorError::from_response(status, retry_after.as_deref(), &text);
+                    let mut e = ConnectorError::from_response(
+                        status,
+                        retry_after.as_deref(),
+                        &text,
+                        self.clock.now_ms(),
+                    );
                     if e.kind == ErrorKind::Unauthorized && user_token.is_none() {
                         self.tokens.invalidate();
                     }
@@ -158,14 +165,11 @@ impl Graph {
                     e
                 }
             };
-            if !err.retryable() || attempt >= self.retry.max_attempts {
-                return Err(err);
+            let elapsed = Duration::from_millis(self.clock.now_ms().saturating_sub(started));
+            match self.retry.next_wait(&err, attempt, elapsed) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(err),
             }
-            let wait = match err.retry_after {
-                Some(d) => d,
-                None => self.retry.backoff(attempt),
-            };
-            tokio::time::sleep(wait).await;
         }
     }
 

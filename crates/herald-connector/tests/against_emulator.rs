@@ -35,7 +35,7 @@ impl Env {
                 allowed: AllowList::parse(allowed).unwrap(),
                 request_timeout: Duration::from_millis(500),
                 retry: RetryPolicy {
-                    max_attempts: 8,
+                    max_attempts: u32::MAX,
                     deadline: patience,
                     base: Duration::from_millis(5),
                     max_backoff: Duration::from_millis(20),
@@ -123,7 +123,10 @@ async fn creates_sends_and_classifies_what_teams_refuses() {
         .unwrap_err();
     assert_eq!(
         (e.kind, e.unreachable_reason()),
-        (ErrorKind::Blocked, Some("blocked"))
+        (
+            ErrorKind::Blocked,
+            Some(herald_core::reason::Reason::Blocked)
+        )
     );
     env.config(json!({"legacyBlockedErrors": true})).await;
     let e = c

@@ -7,5 +7,6 @@ pub mod audience;
 pub mod clock;
 pub mod ids;
 pub mod limits;
+pub mod reason;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

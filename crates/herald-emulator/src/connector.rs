@@ -1,6 +1,9 @@
 //! Bot Connector REST v3 as Teams serves it: bearer tokens, the roster and block rules, the
 //! 28 KB size limit, per-conversation and tenant throttling, injected faults, and Teams' error
-//! codes for each situation (`shared/TEAMS-PROTOCOL.md`).
+//! codes for each situation (`docs/teams.md`).
+//!
+//! Over 600 lines because the connector's pipeline is one ordered sequence of checks, read top to
+//! bottom; each operation's handler is short.
 
 use crate::error::{self, connector as err, is_json};
 use crate::faults::{self, Fault};

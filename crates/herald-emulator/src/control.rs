@@ -1,5 +1,8 @@
-//! The emulator's own control API under `/_emulator` (SPEC §5): the simulated people act, the
+//! The emulator's own control API under `/_emulator` (docs/reference.md): the simulated people act, the
 //! tenant and transcripts are read, throttling and faults are set, keys rotate.
+//!
+//! Over 600 lines because it is one short handler per control route (people, teams, group chats,
+//! stats, config).
 
 use crate::config::ConfigPatch;
 use crate::error::{control_json, problem};
@@ -380,7 +383,7 @@ async fn transcript(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Re
     })())
 }
 
-/// The user deletes their chat with the bot (SPEC §6): sends to it get 404
+/// The user deletes their chat with the bot (docs/reference.md): sends to it get 404
 /// `ConversationNotFound`; CreateConversation makes a new one.
 async fn clear_history(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
     done((|| {

@@ -2,7 +2,7 @@
 //! OpenID and JWKS endpoints, Microsoft Graph v1.0 and a simulated tenant of people who install,
 //! block, write and press card buttons — with Teams' rate limits and injectable faults.
 //!
-//! Everything is served on one origin, as `shared/SPEC.md` §5 lays out. Tests start it
+//! Everything is served on one origin, as `docs/reference.md` lays out. Tests start it
 //! in-process with [`Emulator::start`]; `herald emulator` runs the same code.
 
 // Handlers fail with the protocol's own error response, built only on the error path; boxing

@@ -1,6 +1,9 @@
 //! The simulated people: they install and remove the bot, block it, write to it and press the
 //! buttons of its cards. Each act makes Teams call the bot with the activities Teams sends,
 //! signed with the emulator's key.
+//!
+//! Over 600 lines because it is one function per act of a simulated person, each building the
+//! activities Teams would send.
 
 use crate::bot::BotReply;
 use crate::world::ConvKind;

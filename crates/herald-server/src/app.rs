@@ -1,9 +1,10 @@
-//! Building and running the server: store, authentication, connector, welcome worker, routes.
+//! Building and running the server: the store, inbound authentication, the connector and Graph
+//! clients, the engine and its workers, the routes, and the serve loop.
 
 use crate::auth::InboundAuth;
-use crate::config::Config;
 use crate::problem::Problem;
-use crate::{api, bot, welcome};
+use crate::state::{App, AppState};
+use crate::{bot, installations, notifications};
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,57 +13,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_connector::{Connector, ConnectorConfig, Credentials, Graph, RetryPolicy, Throttle};
 use herald_core::SharedClock;
+use herald_engine::{Config, Engine};
 use herald_store::Store;
 use serde_json::json;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify, Semaphore};
-
-pub struct AppState {
-    pub engine: Arc<crate::engine::Engine>,
-    pub cfg: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    /// `None` when `HERALD_AUTH_DISABLED=1`.
-    pub auth: Option<InboundAuth>,
-    pub connector: Arc<Connector>,
-    pub clock: SharedClock,
-    pub welcome_due: Arc<Notify>,
-    /// Bounds the replies to users' messages being sent at once.
-    pub replies: Arc<Semaphore>,
-    /// Tenants outside `allowed_tenants` that wrote, and when that was last logged.
-    foreign_tenants: parking_lot::Mutex<HashMap<String, u64>>,
-    /// `callback_allowed_hosts`, for the checks on callback URLs.
-    pub callback_hosts: crate::egress::AllowedHosts,
-    queue_depth: crate::engine::metrics::DepthGauge,
-}
-
-impl AppState {
-    /// An activity from a tenant that is not allowed: logged once per tenant per hour.
-    pub fn foreign_tenant(&self, tenant: &str, kind: &str, now: u64) {
-        const HOUR_MS: u64 = 3_600_000;
-        let mut seen = self.foreign_tenants.lock();
-        if seen
-            .get(tenant)
-            .is_some_and(|t| now.saturating_sub(*t) < HOUR_MS)
-        {
-            return;
-        }
-        // Tenant ids come from the activity: bound what is remembered of them.
-        if seen.len() >= 10_000 {
-            seen.clear();
-        }
-        seen.insert(tenant.to_owned(), now);
-        tracing::warn!(
-            tenant,
-            kind,
-            "an activity from a tenant outside allowed_tenants was ignored (logged once an hour per tenant)"
-        );
-    }
-}
-
-pub type App = Arc<AppState>;
+use tokio::sync::watch;
 
 pub struct Server {
     addr: SocketAddr,
@@ -72,7 +29,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens and migrates the store, loads the signing keys, starts the welcome worker and
+    /// Opens and migrates the store, loads the signing keys, starts the engine's workers and
     /// serves on `cfg.listen`.
     pub async fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Self> {
         for t in cfg.api_tokens.iter().filter(|t| t.legacy) {
@@ -135,10 +92,7 @@ impl Server {
                 // Teams answers sends in well under a second; a request held past this is
                 // retried rather than left blocking a slot.
                 request_timeout: Duration::from_secs(10),
-                retry: RetryPolicy {
-                    deadline: Duration::from_secs(cfg.delivery_deadline_s),
-                    ..RetryPolicy::default()
-                },
+                retry: RetryPolicy::until(Duration::from_secs(cfg.delivery_deadline_s)),
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -147,9 +101,8 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
         let cfg = Arc::new(cfg);
-        let callback_hosts = crate::egress::AllowedHosts::new(&cfg.callback_allowed_hosts);
         let connector = Arc::new(connector);
-        let engine = crate::engine::Engine::new(
+        let engine = Engine::new(
             store.clone(),
             connector.clone(),
             Arc::new(graph),
@@ -157,16 +110,12 @@ impl Server {
             clock.clone(),
         );
         let state = Arc::new(AppState {
-            replies: Arc::new(Semaphore::new(cfg.max_in_flight as usize)),
             engine,
             cfg,
             store,
             auth,
             connector,
             clock,
-            welcome_due: Arc::new(Notify::new()),
-            foreign_tenants: parking_lot::Mutex::new(HashMap::new()),
-            callback_hosts,
             queue_depth: Default::default(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -177,16 +126,7 @@ impl Server {
                 stopped.clone(),
             )));
         }
-        tasks.push(tokio::spawn(welcome::run(state.clone(), stopped.clone())));
         tasks.extend(state.engine.spawn(stopped.clone()));
-        tasks.push(tokio::spawn(crate::responses::run(
-            state.clone(),
-            stopped.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::responses::record_updates(
-            state.clone(),
-            stopped.clone(),
-        )));
         let app = router(state.clone());
         let limits = crate::http::Limits {
             header_timeout: Duration::from_secs(state.cfg.http_header_timeout_s),
@@ -213,7 +153,7 @@ impl Server {
         self.state.store.clone()
     }
 
-    /// Stops accepting requests, lets in-flight ones and the welcome worker finish.
+    /// Stops accepting requests, lets in-flight ones and the engine's workers finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
@@ -245,7 +185,8 @@ fn router(state: App) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(crate::openapi::document))
-        .merge(api::routes())
+        .merge(installations::routes())
+        .merge(notifications::routes())
         .fallback(|| async {
             Problem::new(
                 StatusCode::NOT_FOUND,

@@ -1,4 +1,4 @@
-//! Inbound authentication of `/api/messages` (TEAMS-PROTOCOL "Connector → bot"): keys from the
+//! Inbound authentication of `/api/messages` (docs/teams.md): keys from the
 //! OpenID metadata's `jwks_uri`, refreshed daily and at most hourly on an unknown `kid`;
 //! RS256/384/512 only; `iss` = Bot Framework; `aud` = the bot's app id; `exp`/`nbf` with 300 s of
 //! skew; the `serviceurl` claim equal to the activity's `serviceUrl`; the key's endorsements

@@ -2,14 +2,15 @@
 //! unparseable ones 400, and anything that fails authentication 401 — in every case nothing is
 //! stored.
 
-use crate::app::App;
 use crate::auth::AuthError;
-use crate::lifecycle;
 use crate::problem::Problem;
+use crate::state::App;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use herald_engine::{lifecycle, BotReply};
 use herald_wire::activity::Activity;
 
 /// Teams' activities are far smaller; anything bigger is not from Teams.
@@ -78,5 +79,12 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
             format!("the request is not authenticated: {e}"),
         ));
     }
-    lifecycle::handle(app, activity).await
+    match lifecycle::handle(&app.engine, activity).await {
+        Ok(BotReply::Accepted) => Ok(StatusCode::OK.into_response()),
+        Ok(BotReply::Invoke(body)) => Ok(Json(body).into_response()),
+        Ok(BotReply::Refused(why)) => {
+            Err(Problem::new(StatusCode::FORBIDDEN, "answer-refused", why))
+        }
+        Err(e) => Err(Problem::internal("the bot endpoint failed", &e)),
+    }
 }

@@ -143,7 +143,7 @@ pub struct ProblemDetails {
     pub scope: Option<String>,
 }
 
-/// One recipient's answer (SPEC §4 `responses`).
+/// One recipient's answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResponseItem {

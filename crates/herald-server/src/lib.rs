@@ -1,28 +1,27 @@
-//! `herald serve`: the bot endpoint Teams calls (with its authentication), the installation
-//! store's lifecycle, welcome messages, and Herald's HTTP API.
+//! `herald serve`'s HTTP face: the bot endpoint Teams calls (with its authentication), Herald's
+//! API under `/v1` (one module per resource), health and metrics, OpenAPI, and the serve loop
+//! that bounds every connection. What a request sets going is `herald_engine`'s.
 
 // Handlers fail with a ready problem+json response, built only on the error path.
 #![allow(clippy::result_large_err)]
 
 pub mod access;
-mod answers;
-mod api;
 mod app;
 pub mod auth;
 mod bot;
-pub mod config;
-pub mod delegated;
 mod dto;
-pub mod egress;
-pub mod engine;
+mod export;
 mod http;
-mod lifecycle;
+mod installations;
 mod notifications;
 mod openapi;
+mod params;
 mod problem;
+mod request_schema;
 mod responses;
+mod state;
 pub mod teamsfx;
-mod welcome;
 
 pub use app::Server;
-pub use config::{Config, ConfigError, DatabaseUrl, Secret};
+pub use herald_engine::{config, delegated, egress};
+pub use herald_engine::{Config, ConfigError, DatabaseUrl, Secret};

@@ -2,16 +2,13 @@
 //! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export), cancel.
 
 use crate::access::Scope;
-use crate::api::{authenticate, authorize, paging, query};
-use crate::app::App;
 use crate::dto::{
     CountsDto, DeliveryPage, DeliveryRow, NotificationList, NotificationListItem,
     NotificationSummary, ProblemDetails,
 };
-use crate::engine::recipients::{self, Recipient};
-use crate::engine::request::{self, NotificationRequest};
-use crate::engine::StoredRequest;
+use crate::params::{paging, query};
 use crate::problem::Problem;
+use crate::state::App;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,15 +16,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_core::clock::rfc3339_ms;
+use herald_core::ids::TeamName;
+use herald_engine::recipients::{self, Recipient};
+use herald_engine::request::{self, NotificationRequest};
+use herald_engine::StoredRequest;
 use herald_store::{
     Counts, Created, Delivery, DeliveryStatus, NewNotification, Notification, NotificationState,
     Outcome,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-
-/// How long `?sync=true` waits for its one delivery.
-pub(crate) const SYNC_WAIT: Duration = Duration::from_secs(120);
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -41,7 +39,7 @@ pub fn routes() -> Router<App> {
         )
 }
 
-fn done(r: Result<Response, Problem>) -> Response {
+fn respond(r: Result<Response, Problem>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -103,18 +101,18 @@ async fn resolve_users(app: &App, users: &[String]) -> Result<Vec<Recipient>, Pr
 async fn check_teams_and_groups(app: &App, req: &NotificationRequest) -> Result<(), Problem> {
     let graph = &app.engine.graph;
     for (i, t) in req.to.teams.iter().enumerate() {
-        let known = if t.starts_with("19:") {
-            app.store
-                .get_team(&app.cfg.tenant_id, t)
+        let known = match herald_core::ids::team_name(t) {
+            TeamName::Conversation(id) => app
+                .store
+                .get_team(&app.cfg.tenant_id, id)
                 .await
                 .map_err(store_err)?
-                .is_some_and(|t| t.team.aad_group_id.is_some())
-        } else {
-            graph
-                .team_members(t)
+                .is_some_and(|t| t.team.aad_group_id.is_some()),
+            TeamName::Group(id) => graph
+                .team_members(id)
                 .await
                 .map_err(directory_down)?
-                .is_some()
+                .is_some(),
         };
         if !known {
             return Err(unprocessable(
@@ -151,7 +149,7 @@ fn new_id() -> String {
 #[utoipa::path(
     post,
     path = "/v1/notifications",
-    request_body = NotificationRequest,
+    request_body = crate::request_schema::NotificationRequestSchema,
     params(
         ("sync" = Option<bool>, Query, description = "With one recipient: wait and answer with its delivery row"),
         ("Idempotency-Key" = Option<String>, Header, description = "The same key and body return the same notification"),
@@ -174,9 +172,9 @@ pub(crate) async fn create(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    done(
+    respond(
         async {
-            let caller = authenticate(&app, &headers)?;
+            let caller = app.authenticate(&headers)?;
             if !caller.may_send() {
                 caller.require(Scope::Send)?;
             }
@@ -208,8 +206,8 @@ pub(crate) async fn create(
                     )
                 }
             };
-            let bytes = crate::api::read_body(&app, body).await?;
-            let settings = crate::engine::request::Settings {
+            let bytes = app.read_body(body).await?;
+            let settings = request::Settings {
                 has_teams_app: app.cfg.teams_app_id.is_some(),
                 has_callback_secret: app.cfg.callback_secret.is_some(),
                 has_secret_key: app.cfg.secret_key.is_some(),
@@ -235,7 +233,7 @@ pub(crate) async fn create(
                 .as_ref()
                 .and_then(|w| w.callback_url.as_deref())
             {
-                crate::egress::check_callback_url(url, &app.callback_hosts)
+                herald_engine::egress::check_callback_url(url, &app.engine.callback_hosts)
                     .await
                     .map_err(|m| unprocessable("/options/waitForResponse/callbackUrl", m))?;
             }
@@ -278,6 +276,12 @@ pub(crate) async fn create(
                 .map_err(store_err)?
             {
                 Created::New(n) => {
+                    tracing::info!(
+                        notification = %n.id,
+                        created_by = %caller.name,
+                        send_at = ?n.send_at,
+                        "notification accepted"
+                    );
                     app.engine.wake();
                     n
                 }
@@ -304,7 +308,7 @@ pub(crate) async fn create(
 /// Waits for the one delivery and answers with its row, whatever its outcome (HTTP 200), as
 /// Power Automate's action does.
 async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
-    let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+    let deadline = tokio::time::Instant::now() + crate::http::SYNC_WAIT;
     loop {
         let rows = app
             .store
@@ -326,7 +330,11 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
 
 fn delivery_row(d: &Delivery) -> DeliveryRow {
     let (outcome, code, reason) = match &d.result {
-        Some(r) => (r.outcome.as_str(), r.status_code, r.reason.clone()),
+        Some(r) => (
+            r.outcome.as_str(),
+            r.status_code,
+            r.reason.map(|r| r.as_str().to_owned()),
+        ),
         None => ("pending", None, None),
     };
     DeliveryRow {
@@ -381,13 +389,7 @@ async fn find(app: &App, id: &str) -> Result<Notification, Problem> {
         .get_notification(id)
         .await
         .map_err(store_err)?
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "unknown-notification",
-                format!("no notification `{id}`"),
-            )
-        })
+        .ok_or_else(|| Problem::unknown_notification(id))
 }
 
 /// A notification's state, counts and ETA.
@@ -405,9 +407,9 @@ pub(crate) async fn status(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    done(
+    respond(
         async {
-            authorize(&app, &headers, Scope::Read)?;
+            app.authorize(&headers, Scope::Read)?;
             let n = find(&app, &id).await?;
             Ok(Json(summary(&app, &n).await?).into_response())
         }
@@ -430,9 +432,9 @@ pub(crate) async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    done(
+    respond(
         async {
-            authorize(&app, &headers, Scope::Read)?;
+            app.authorize(&headers, Scope::Read)?;
             let q = query(raw.as_deref())?;
             let (before, limit) = paging(&q, 50, 500)?;
             let items = app
@@ -460,42 +462,6 @@ pub(crate) async fn list(
     )
 }
 
-const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate\n";
-
-/// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
-/// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
-/// named by whoever created the notification, and `detail` quotes expressions and errors.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
-fn csv_rows(rows: &[Delivery]) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for d in rows {
-        let r = delivery_row(d);
-        let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
-        let _ = w.write_record([
-            cell(&r.recipient),
-            r.status_code.map(|c| c.to_string()).unwrap_or_default(),
-            r.succeeded.to_string(),
-            cell(&r.outcome),
-            opt(&r.reason),
-            r.attempts.to_string(),
-            opt(&r.activity_id),
-            opt(&r.conversation_id),
-            opt(&r.detail),
-            r.possible_duplicate.to_string(),
-        ]);
-    }
-    w.into_inner().unwrap_or_default()
-}
-
 /// Every recipient's row, cursor-paged; `Accept: text/csv` exports them all.
 #[utoipa::path(
     get,
@@ -516,9 +482,9 @@ pub(crate) async fn deliveries(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    done(
+    respond(
         async {
-            authorize(&app, &headers, Scope::Read)?;
+            app.authorize(&headers, Scope::Read)?;
             find(&app, &id).await?;
             let wants_csv = headers
                 .get(header::ACCEPT)
@@ -535,10 +501,16 @@ pub(crate) async fn deliveries(
                             Ok(rows) if rows.is_empty() => None,
                             Ok(rows) => {
                                 let next = rows.last().map(|d| d.seq);
+                                let report: Vec<DeliveryRow> =
+                                    rows.iter().map(delivery_row).collect();
                                 let chunk = if after == 0 {
-                                    [CSV_HEADER.as_bytes(), &csv_rows(&rows)].concat()
+                                    [
+                                        crate::export::CSV_HEADER.as_bytes(),
+                                        &crate::export::csv_rows(&report),
+                                    ]
+                                    .concat()
                                 } else {
-                                    csv_rows(&rows)
+                                    crate::export::csv_rows(&report)
                                 };
                                 Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), next))
                             }
@@ -588,9 +560,9 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    done(
+    respond(
         async {
-            let caller = authenticate(&app, &headers)?;
+            let caller = app.authenticate(&headers)?;
             let n = find(&app, &id).await?;
             // The bot's notifications need `send`; one sent as a user may also be stopped by a
             // token that may send as that user.

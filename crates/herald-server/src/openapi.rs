@@ -1,11 +1,12 @@
 //! `GET /openapi.json`: the API described from the code — the request and response types the
 //! handlers use, and the paths they are mounted on — as OpenAPI 3.1.
 
-use crate::app::App;
 use crate::dto::*;
-use crate::engine::request::{
-    Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options, WaitForResponse,
+use crate::request_schema::{
+    AudienceSchema, IfChatActiveSchema, IfNotInstalledSchema, MessageSchema,
+    NotificationRequestSchema, OptionsSchema, WaitForResponseSchema,
 };
+use crate::state::App;
 use axum::extract::State;
 use axum::Json;
 use utoipa::OpenApi;
@@ -20,14 +21,15 @@ use utoipa::OpenApi;
         crate::notifications::deliveries,
         crate::notifications::cancel,
         crate::responses::responses,
-        crate::api::list_installations,
-        crate::api::import,
+        crate::installations::list_installations,
+        crate::installations::import,
     ),
     components(schemas(
-        NotificationRequest, Audience, Message, Options, IfNotInstalled, IfChatActive,
+        NotificationRequestSchema, AudienceSchema, MessageSchema, OptionsSchema,
+        IfNotInstalledSchema, IfChatActiveSchema,
         NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
-        WaitForResponse, ResponsePage, ResponseItem, ResponseCounts,
+        WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("apiKey" = [])),

@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use herald_engine::request::{Refusal, RequestError};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,15 @@ impl Problem {
         self
     }
 
+    /// 404 for a notification id that names none (every route spells it this one way).
+    pub fn unknown_notification(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown-notification",
+            format!("no notification `{id}`"),
+        )
+    }
+
     /// A server-side failure: the cause is logged, never returned.
     pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{what}");
@@ -44,6 +54,23 @@ impl Problem {
             "internal",
             format!("{what}; the server log has the cause"),
         )
+    }
+}
+
+impl From<RequestError> for Problem {
+    fn from(e: RequestError) -> Self {
+        let status = match e.refusal {
+            Refusal::Unparseable => StatusCode::BAD_REQUEST,
+            Refusal::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        };
+        Self {
+            status,
+            kind: e.kind,
+            detail: e.detail,
+            pointer: e.pointer,
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -67,5 +94,25 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine says how a request is wrong; each kind of wrong has its status.
+    #[test]
+    fn refused_requests_get_their_status() {
+        for (refusal, status) in [
+            (Refusal::Unparseable, StatusCode::BAD_REQUEST),
+            (Refusal::Invalid, StatusCode::UNPROCESSABLE_ENTITY),
+            (Refusal::TooLarge, StatusCode::PAYLOAD_TOO_LARGE),
+        ] {
+            let p = Problem::from(RequestError::new(refusal, "k", "why").at("/to"));
+            assert_eq!(p.status, status);
+            assert_eq!((p.kind, p.detail.as_str()), ("k", "why"));
+            assert_eq!(p.pointer.as_deref(), Some("/to"));
+        }
     }
 }

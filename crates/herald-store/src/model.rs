@@ -1,3 +1,4 @@
+use herald_core::reason::Reason;
 use serde::{Deserialize, Serialize};
 
 /// `as_str` and `parse` for an enum stored as text: one spelling per variant, written once.
@@ -27,8 +28,7 @@ stored_as_text!(ResponseState { Waiting = "waiting", Answered = "answered", NoRe
 stored_as_text!(UpdateState { None = "none", Pending = "pending", Done = "done", Failed = "failed" });
 stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response" });
 
-/// What a bot must keep to write to a user later (TEAMS-PROTOCOL "A conversation reference to
-/// keep"), plus the UPN when known. Ids are kept exactly as Teams gave them.
+/// What a bot must keep to write to a user later (docs/teams.md), plus the UPN when known. Ids are kept exactly as Teams gave them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reference {
@@ -255,10 +255,10 @@ pub enum Outcome {
 
 /// The end of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Result_ {
+pub struct Verdict {
     pub outcome: Outcome,
     pub status_code: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 /// One recipient, as resolution found it. `decided` settles it at once (an external user).
@@ -270,7 +270,7 @@ pub struct NewDelivery {
     pub upn: Option<String>,
     pub display_name: Option<String>,
     pub data: Option<String>,
-    pub decided: Option<Result_>,
+    pub decided: Option<Verdict>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +291,7 @@ pub struct Delivery {
     pub display_name: Option<String>,
     pub data: Option<String>,
     pub status: DeliveryStatus,
-    pub result: Option<Result_>,
+    pub result: Option<Verdict>,
     pub attempts: u32,
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
@@ -307,7 +307,7 @@ pub struct Delivery {
 pub struct DeliveryResult {
     pub notification_id: String,
     pub seq: i64,
-    pub result: Result_,
+    pub result: Verdict,
     pub attempts: u32,
     pub activity_id: Option<String>,
     pub conversation_id: Option<String>,
@@ -384,7 +384,7 @@ pub struct NewResponse {
     pub callback_url: Option<String>,
 }
 
-/// A recipient's response state (SPEC §4 `responses`).
+/// A recipient's response state (docs/reference.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub notification_id: String,

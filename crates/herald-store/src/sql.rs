@@ -333,8 +333,8 @@ RETURNING {delivery_cols}"#
                  WHERE notification_id = $1 AND status = 'pending'",
             ),
             delivery_counts: q(
-                "SELECT status, outcome, status_code, COUNT(*) AS n FROM deliveries WHERE notification_id = $1 \
-                 GROUP BY status, outcome, status_code",
+                "SELECT status, outcome, reason, COUNT(*) AS n FROM deliveries WHERE notification_id = $1 \
+                 GROUP BY status, outcome, reason",
             ),
             list_deliveries: q(
                 "SELECT {delivery_cols} FROM deliveries WHERE notification_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",

@@ -1,9 +1,13 @@
 //! The two backends. The implementation of [`Store`] is written once, in `impl_store!`, and
 //! instantiated for SQLite and PostgreSQL.
+//!
+//! Over 600 lines because the store is written once, in one macro instantiated for SQLite and
+//! PostgreSQL; splitting the macro would split each operation from its transaction.
 
 use crate::migrations::{self, Migration};
 use crate::sql::{Dialect, Queries};
 use crate::*;
+use herald_core::reason::Reason;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -209,10 +213,13 @@ macro_rules! impl_store {
                 let outcome: Option<String> = row.try_get("outcome")?;
                 let result = match outcome {
                     None => None,
-                    Some(o) => Some(Result_ {
+                    Some(o) => Some(Verdict {
                         outcome: Outcome::parse(&o).ok_or_else(|| StoreError::Corrupt(format!("outcome `{o}`")))?,
                         status_code: row.try_get::<Option<i64>, _>("status_code")?.map(|c| c as u16),
-                        reason: row.try_get("reason")?,
+                        reason: row
+                            .try_get::<Option<String>, _>("reason")?
+                            .map(|r| Reason::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("reason `{r}`"))))
+                            .transpose()?,
                     }),
                 };
                 Ok(Delivery {
@@ -299,10 +306,10 @@ macro_rules! impl_store {
                 let mut applied = Vec::new();
                 for m in migrations.iter().filter(|m| !done.contains(&m.version)) {
                     sqlx::Executor::execute(&mut *conn, m.sql).await?;
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as i64)
-                        .unwrap_or(0);
+                    // When it was applied, for the operator: the wall clock, through the one
+                    // type allowed to read it (migrations run before any injected clock matters).
+                    use herald_core::Clock as _;
+                    let now = herald_core::clock::SystemClock.now_ms() as i64;
                     sqlx::query(&self.q_insert_migration())
                         .bind(m.version)
                         .bind(m.name)
@@ -648,7 +655,7 @@ macro_rules! impl_store {
                     for (i, d) in chunk.iter().enumerate() {
                         let (status, outcome, code, reason) = match &d.decided {
                             None => ("pending", None, None, None),
-                            Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.clone()),
+                            Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.map(Reason::as_str)),
                         };
                         q = q
                             .bind(id)
@@ -713,7 +720,7 @@ macro_rules! impl_store {
                         .bind(r.seq)
                         .bind(r.result.outcome.as_str())
                         .bind(r.result.status_code.map(i64::from))
-                        .bind(&r.result.reason)
+                        .bind(r.result.reason.map(Reason::as_str))
                         .bind(i64::from(r.attempts))
                         .bind(&r.activity_id)
                         .bind(&r.conversation_id)
@@ -791,14 +798,17 @@ macro_rules! impl_store {
                 for row in rows {
                     let status: String = row.try_get("status")?;
                     let outcome: Option<String> = row.try_get("outcome")?;
-                    let code: Option<i64> = row.try_get("status_code")?;
+                    let reason: Option<String> = row.try_get("reason")?;
                     let n = ms(row.try_get::<i64, _>("n")?);
-                    match (status.as_str(), outcome.as_deref(), code) {
-                        ("pending" | "sending", _, _) => c.pending += n,
-                        (_, Some("delivered"), _) => c.delivered += n,
-                        (_, Some("skipped"), Some(300)) => c.chat_active += n,
-                        (_, Some("skipped"), _) => c.not_installed += n,
-                        (_, Some("canceled"), _) => c.canceled += n,
+                    let status = DeliveryStatus::parse(&status);
+                    let outcome = outcome.as_deref().and_then(Outcome::parse);
+                    let reason = reason.as_deref().and_then(Reason::parse);
+                    match (status, outcome, reason) {
+                        (Some(DeliveryStatus::Pending | DeliveryStatus::Sending), _, _) => c.pending += n,
+                        (_, Some(Outcome::Delivered), _) => c.delivered += n,
+                        (_, Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
+                        (_, Some(Outcome::Skipped), _) => c.not_installed += n,
+                        (_, Some(Outcome::Canceled), _) => c.canceled += n,
                         _ => c.failed += n,
                     }
                 }

@@ -343,7 +343,7 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
     DeliveryResult {
         notification_id: d.notification_id.clone(),
         seq: d.seq,
-        result: Result_ {
+        result: Verdict {
             outcome,
             status_code: Some(code),
             reason: None,
@@ -446,10 +446,10 @@ async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
         3
     );
     let external = NewDelivery {
-        decided: Some(Result_ {
+        decided: Some(Verdict {
             outcome: Outcome::Failed,
             status_code: Some(403),
-            reason: Some("external_user".into()),
+            reason: Some(herald_core::reason::Reason::ExternalUser),
         }),
         ..recipient(99)
     };

@@ -113,3 +113,17 @@ pub mod kinds {
 
 /// The name of the invoke an `Action.Execute` produces.
 pub const INVOKE_ADAPTIVE_CARD_ACTION: &str = "adaptiveCard/action";
+
+/// A message activity carrying text.
+pub fn text_message(text: &str) -> Value {
+    serde_json::json!({"type": kinds::MESSAGE, "text": text})
+}
+
+/// A message activity carrying one Adaptive Card and no text (Teams may split a message with
+/// both, and the id it returns would then name only one part).
+pub fn card_message(card: Value) -> Value {
+    serde_json::json!({
+        "type": kinds::MESSAGE,
+        "attachments": [{"contentType": crate::card::CONTENT_TYPE, "content": card}],
+    })
+}

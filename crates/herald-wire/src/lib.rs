@@ -2,7 +2,7 @@
 //! activities, the identity platform (tokens, OpenID, JWKS) and Microsoft Graph.
 //!
 //! One definition serves the server, the delivery engine and the emulator, so they cannot
-//! drift apart. Facts and sources: `shared/TEAMS-PROTOCOL.md`.
+//! drift apart. Facts and sources: `docs/teams.md`.
 
 pub mod aad;
 pub mod activity;

@@ -1,5 +1,5 @@
 //! Talking to a running Herald server (`--server`, `HERALD_SERVER`; token `HERALD_API_TOKEN`),
-//! with the exit codes SPEC §2 fixes.
+//! with the exit codes docs/reference.md fixes.
 
 use serde_json::Value;
 use std::process::ExitCode;
@@ -57,6 +57,7 @@ impl Client {
         }
     }
 
+    #[cfg(feature = "emulator")]
     pub fn with_token(base: &str, token: Option<String>) -> Self {
         Self {
             http: reqwest::Client::new(),

@@ -1,8 +1,10 @@
 //! `herald`: proactive Microsoft Teams messages, from one user to a whole tenant.
 
 mod client;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod installations;
+#[cfg(feature = "emulator")]
 mod sandbox;
 mod send;
 mod serve;
@@ -26,6 +28,8 @@ enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of the largest command does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the bot endpoint, the HTTP API and the workers.
@@ -54,8 +58,10 @@ enum Command {
         server: client::ServerArgs,
     },
     /// Run a local Microsoft Teams: Bot Connector, sign-in, Graph and a simulated tenant.
+    #[cfg(feature = "emulator")]
     Emulator(emulator::Args),
     /// The emulator and the server in one process, no credentials needed (--demo shows it off).
+    #[cfg(feature = "emulator")]
     Sandbox(sandbox::Args),
     /// Send a notification.
     Send {
@@ -111,11 +117,11 @@ fn init_logging(format: LogFormat, default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The sandbox talks to a person on the terminal: only warnings unless HERALD_LOG asks.
-    let default = if matches!(cli.command, Command::Sandbox(_)) {
-        "warn"
-    } else {
-        "info"
-    };
+    #[cfg(feature = "emulator")]
+    let quiet = matches!(cli.command, Command::Sandbox(_));
+    #[cfg(not(feature = "emulator"))]
+    let quiet = false;
+    let default = if quiet { "warn" } else { "info" };
     init_logging(cli.log_format, default);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -133,7 +139,9 @@ fn main() -> ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Login { tenant, config } => serve::login(config, tenant).await,
             Command::Logout { upn, config } => serve::logout(config, upn).await,
+            #[cfg(feature = "emulator")]
             Command::Emulator(args) => emulator::run(args).await,
+            #[cfg(feature = "emulator")]
             Command::Sandbox(args) => sandbox::run(args).await,
             Command::Send { args, server } => {
                 return send::send(args, &client::Client::new(&server))

@@ -2,7 +2,7 @@ use crate::helpers::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-/// Verifies a token the way a bot must (TEAMS-PROTOCOL "Connector → bot"), against the JWKS.
+/// Verifies a token the way a bot must (docs/teams.md), against the JWKS.
 async fn verify(env: &Env, authorization: &str) -> Value {
     let token = authorization
         .strip_prefix("Bearer ")

@@ -1,26 +1,65 @@
-//! The delivery engine: recipients → reachability (stored reference, CreateConversation, Graph
-//! install) → rate-limited delivery → status → report. Everything it decides is in the store,
-//! so a crash loses nothing: leases expire and the work is taken again.
+//! Herald's engine: what happens to a notification once it is accepted, and to an activity once
+//! it is authenticated. Recipients → reachability (stored reference, CreateConversation, Graph
+//! install) → rate-limited delivery → status; welcomes; answers to cards and their callbacks;
+//! sending as a signed-in user; the workers that run all of it. Everything it decides is in the
+//! store, so a crash loses nothing: leases expire and the work is taken again.
+//!
+//! No HTTP server types here (no axum, no `http`, no OpenAPI): `herald-server` is the HTTP face
+//! and maps this crate's errors to problem+json. `scripts/check-architecture` keeps it so.
 
+pub mod access;
+pub mod answers;
 mod as_user;
+pub mod callbacks;
+pub mod config;
+pub mod delegated;
+pub mod egress;
+pub mod lifecycle;
 mod message;
 pub mod metrics;
+mod outcome;
+mod reachability;
 pub mod recipients;
 pub mod render;
 pub mod request;
 mod resolve;
-pub(crate) mod send;
+pub mod secret;
+pub mod send;
+mod welcome;
 
-use crate::config::Config;
+pub use config::{Config, ConfigError, DatabaseUrl, Secret};
+
 use herald_connector::{Connector, Graph};
 use herald_core::SharedClock;
 use herald_store::Store;
+use herald_store::StoreError;
 use parking_lot::Mutex;
 use request::NotificationRequest;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// What Herald answers Teams for an activity it accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotReply {
+    /// Taken in (HTTP 200, no body).
+    Accepted,
+    /// The body of an invoke response (HTTP 200): an `adaptiveCard/action` answer.
+    Invoke(Value),
+    /// A card answer from someone, or somewhere, the card was not sent to (HTTP 403).
+    Refused(String),
+}
+
+/// A failure of Herald's own, not of the input: the HTTP layer logs it and answers 500.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
 
 /// What the store keeps for a notification: the request as accepted, and the recipients named
 /// directly, already resolved when it was accepted.
@@ -72,6 +111,14 @@ pub struct Engine {
     pub callbacks_due: Notify,
     /// Signed-in users' tokens (sending as a user).
     pub users: crate::delegated::UserTokenSource,
+    /// Poked when a welcome is queued.
+    pub welcome_due: Notify,
+    /// Bounds the replies to users' messages being sent at once.
+    pub replies: Arc<Semaphore>,
+    /// `callback_allowed_hosts`, for the checks on callback URLs.
+    pub callback_hosts: crate::egress::AllowedHosts,
+    /// Tenants outside `allowed_tenants` that wrote, and when that was last logged.
+    foreign_tenants: Mutex<HashMap<String, u64>>,
     /// Group chats opened for notifications sent as a user (one per notification).
     group_chats: Mutex<HashMap<String, Arc<GroupChat>>>,
     /// Card updates done, written in batches by the responses worker.
@@ -109,6 +156,8 @@ impl Engine {
     ) -> Arc<Self> {
         let users =
             crate::delegated::UserTokenSource::new(cfg.clone(), store.clone(), clock.clone());
+        let replies = Arc::new(Semaphore::new(cfg.max_in_flight as usize));
+        let callback_hosts = crate::egress::AllowedHosts::new(&cfg.callback_allowed_hosts);
         Arc::new(Self {
             store,
             connector,
@@ -124,12 +173,17 @@ impl Engine {
             held: Mutex::new(HashSet::new()),
             renewed_at: Mutex::new(0),
             users,
+            welcome_due: Notify::new(),
+            replies,
+            callback_hosts,
+            foreign_tenants: Mutex::new(HashMap::new()),
             group_chats: Mutex::new(HashMap::new()),
             requests: Mutex::new(RequestCache::default()),
         })
     }
 
-    /// Starts the resolver, the senders and the sweeper.
+    /// Starts every worker: the resolver, the senders, the sweeper, welcomes, callbacks and the
+    /// recording of card updates. Each stops when `stop` turns true, after its work in flight.
     pub fn spawn(
         self: &Arc<Self>,
         stop: watch::Receiver<bool>,
@@ -137,8 +191,33 @@ impl Engine {
         vec![
             tokio::spawn(resolve::run(self.clone(), stop.clone())),
             tokio::spawn(send::run(self.clone(), stop.clone())),
-            tokio::spawn(sweep(self.clone(), stop)),
+            tokio::spawn(sweep(self.clone(), stop.clone())),
+            tokio::spawn(welcome::run(self.clone(), stop.clone())),
+            tokio::spawn(callbacks::run(self.clone(), stop.clone())),
+            tokio::spawn(callbacks::record_updates(self.clone(), stop)),
         ]
+    }
+
+    /// An activity from a tenant that is not allowed: logged once per tenant per hour.
+    pub fn foreign_tenant(&self, tenant: &str, kind: &str, now: u64) {
+        const HOUR_MS: u64 = 3_600_000;
+        let mut seen = self.foreign_tenants.lock();
+        if seen
+            .get(tenant)
+            .is_some_and(|t| now.saturating_sub(*t) < HOUR_MS)
+        {
+            return;
+        }
+        // Tenant ids come from the activity: bound what is remembered of them.
+        if seen.len() >= 10_000 {
+            seen.clear();
+        }
+        seen.insert(tenant.to_owned(), now);
+        tracing::warn!(
+            tenant,
+            kind,
+            "an activity from a tenant outside allowed_tenants was ignored (logged once an hour per tenant)"
+        );
     }
 
     /// A notification was accepted (or is due): wake the resolver.

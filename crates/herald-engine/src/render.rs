@@ -1,7 +1,7 @@
 //! A recipient's card: the template bound to their data, checked again as a card, and each
 //! answer button marked so that an answer says which button it was.
 
-use super::request::NotificationRequest;
+use crate::request::NotificationRequest;
 use herald_cards::template::{ErrorKind, Template};
 use herald_cards::{validate, Mode, Rule};
 use herald_store::Delivery;

@@ -1,8 +1,10 @@
-//! Herald's HTTP API under `/v1`, behind scoped API tokens (`HERALD_API_TOKENS`, see `access`).
+//! `/v1/installations`: the stored conversation references, and the import of a Teams Toolkit
+//! notification store.
 
-use crate::access::{Caller, Scope};
-use crate::app::App;
+use crate::access::Scope;
+use crate::params::{paging, query};
 use crate::problem::Problem;
+use crate::state::App;
 use crate::teamsfx::{self, Entry, Skipped};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -12,7 +14,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_store::{ChatState, ListQuery, RefState, TeamState};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -21,73 +22,6 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1/installations", get(list_installations))
         .route("/v1/installations/import", post(import))
-        .merge(crate::notifications::routes())
-}
-
-/// The caller presents one of the configured API tokens, and it grants `need`.
-pub fn authorize(app: &App, headers: &HeaderMap, need: Scope) -> Result<Caller, Problem> {
-    crate::access::authorize(&app.cfg.api_tokens, app.cfg.sandbox, headers, need)
-}
-
-/// The caller, whatever it may do (the operation checks its scopes).
-pub fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, Problem> {
-    crate::access::authenticate(&app.cfg.api_tokens, app.cfg.sandbox, headers)
-}
-
-/// An API request's body, at most `max_body_mb` (413 naming the limit beyond it).
-pub async fn read_body(app: &App, body: Body) -> Result<bytes::Bytes, Problem> {
-    let limit = app.cfg.max_body_mb as usize * 1024 * 1024;
-    crate::http::read_body(body, limit).await.map_err(|e| {
-        e.problem(&format!(
-            "{} MB (max_body_mb); send larger audiences as a group, or split them",
-            app.cfg.max_body_mb
-        ))
-    })
-}
-
-/// `?cursor=` and `?limit=` of a listing: a cursor this API gave (a position) and a page size
-/// within `1..=max`; each refusal names its parameter.
-pub fn paging(
-    q: &HashMap<String, String>,
-    default: u32,
-    max: u32,
-) -> Result<(Option<i64>, u32), Problem> {
-    let bad = |param: &str, detail: String| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-parameter",
-            detail,
-        )
-        .at(format!("?{param}"))
-    };
-    let cursor = match q.get("cursor").map(String::as_str) {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| bad("cursor", format!("cursor `{c}` is not one this API gave")))?,
-        ),
-    };
-    let limit = match q.get("limit").map(String::as_str) {
-        None | Some("") => default,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| bad("limit", format!("limit `{l}` is not between 1 and {max}")))?,
-    };
-    Ok((cursor, limit))
-}
-
-pub fn query(raw: Option<&str>) -> Result<HashMap<String, String>, Problem> {
-    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            "the query string cannot be parsed",
-        )
-    })
 }
 
 /// Stored conversation references, cursor-paged: users' 1:1 chats (`personal`, the default),
@@ -114,7 +48,7 @@ pub(crate) async fn list_installations(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        authorize(&app, &headers, Scope::Read)?;
+        app.authorize(&headers, Scope::Read)?;
         let q = query(raw.as_deref())?;
         let bad = |param: &str, detail: String| {
             Problem::new(
@@ -235,8 +169,8 @@ pub(crate) async fn list_installations(
 )]
 pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let result: Result<Response, Problem> = async {
-        authorize(&app, &headers, Scope::Admin)?;
-        let bytes = read_body(&app, body).await?;
+        app.authorize(&headers, Scope::Admin)?;
+        let bytes = app.read_body(body).await?;
         let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Problem::new(
                 StatusCode::BAD_REQUEST,

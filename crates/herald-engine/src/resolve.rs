@@ -2,15 +2,18 @@
 //! recipients are never in memory at once), deduplicated by the store, guests settled as
 //! `external_user`. A crashed resolver's lease expires and another resumes after the last row.
 
-use super::recipients::{self, Kind, Recipient};
-use super::{Engine, StoredRequest};
+use crate::recipients::{self, Kind, Recipient};
+use crate::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, Page};
 use herald_core::audience::{CsvAudience, IdColumn};
-use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Result_};
+use herald_core::ids::TeamName;
+use herald_core::reason::Reason;
+use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Verdict};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 const LEASE_MS: u64 = 60_000;
 const BATCH: usize = 500;
@@ -25,7 +28,8 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         match claimed {
             Ok(Some(n)) => {
                 let id = n.id.clone();
-                if let Err(e) = resolve(&engine, &n.id).await {
+                let span = tracing::info_span!("resolve", notification = %id);
+                if let Err(e) = resolve(&engine, &n.id).instrument(span).await {
                     // The lease expires and resolution resumes; a broken request is not retried forever.
                     tracing::warn!(notification = %id, error = %e, "resolution stopped; it will resume");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -44,10 +48,10 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
 }
 
 fn external(mut d: NewDelivery) -> NewDelivery {
-    d.decided = Some(Result_ {
+    d.decided = Some(Verdict {
         outcome: Outcome::Failed,
         status_code: Some(403),
-        reason: Some("external_user".into()),
+        reason: Some(Reason::ExternalUser),
     });
     d
 }
@@ -60,10 +64,10 @@ fn unknown(input: &str) -> NewDelivery {
         upn: None,
         display_name: None,
         data: None,
-        decided: Some(Result_ {
+        decided: Some(Verdict {
             outcome: Outcome::Failed,
             status_code: Some(404),
-            reason: Some("unknown_user".into()),
+            reason: Some(Reason::UnknownUser),
         }),
     }
 }
@@ -151,6 +155,7 @@ fn graph_err(e: ConnectorError) -> String {
 }
 
 async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
+    tracing::info!("resolving the audience");
     let request: Arc<StoredRequest> = engine
         .request(id)
         .await
@@ -181,14 +186,14 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
         if sink.canceled {
             break;
         }
-        let group_id = match team.starts_with("19:") {
-            true => engine
+        let group_id = match herald_core::ids::team_name(team) {
+            TeamName::Conversation(id) => engine
                 .store
-                .get_team(&tenant, team)
+                .get_team(&tenant, id)
                 .await
                 .map_err(|e| e.to_string())?
                 .and_then(|t| t.team.aad_group_id),
-            false => Some(team.clone()),
+            TeamName::Group(id) => Some(id.to_owned()),
         };
         let Some(group_id) = group_id else { continue };
         let first = engine
@@ -258,6 +263,11 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
         }
     }
     sink.flush().await?;
+    tracing::info!(
+        recipients = sink.next_seq - 1,
+        canceled = sink.canceled,
+        "audience resolved"
+    );
     engine
         .store
         .finish_resolution(id)
@@ -270,10 +280,13 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
             .cancel_notification(id, engine.clock.now_ms())
             .await;
     }
-    let _ = engine
+    if let Ok(true) = engine
         .store
         .complete_if_done(id, engine.clock.now_ms())
-        .await;
+        .await
+    {
+        tracing::info!("notification completed");
+    }
     engine.send_due.notify_one();
     Ok(())
 }

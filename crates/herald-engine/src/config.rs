@@ -1,44 +1,13 @@
-//! `herald serve`'s configuration (SPEC §3): a TOML file and `HERALD_*` environment variables,
+//! `herald serve`'s configuration (docs/reference.md): a TOML file and `HERALD_*` environment variables,
 //! the environment winning. Secrets never reach `Debug` output or error messages.
 
 use crate::access::{parse_tokens, ApiToken};
+pub use crate::secret::Secret;
 use herald_connector::{AllowList, DEFAULT_ALLOWED};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-/// A value that must never be printed.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "<empty>"
-        } else {
-            "<redacted>"
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
 
 /// A database URL: its password never reaches `Debug` output, logs or error messages.
 #[derive(Clone, PartialEq, Eq)]
@@ -264,8 +233,8 @@ impl Config {
                 }
             };
         let secret = |key: &str, file_value: Option<Secret>| -> Option<Secret> {
-            pick(key, file_value.map(|s| s.0))
-                .map(|(v, _)| Secret(v))
+            pick(key, file_value.map(|s| s.expose().to_owned()))
+                .map(|(v, _)| Secret::new(v))
                 .filter(|s| !s.is_empty())
         };
 

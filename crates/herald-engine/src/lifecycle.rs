@@ -1,16 +1,13 @@
 //! What each authenticated activity means for the installation store: personal installs and
 //! removals, team installs, members joining, teams deleted and restored, and users writing.
 
-use crate::app::App;
-use crate::problem::Problem;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use crate::{BotReply, Engine, EngineError};
 use herald_core::audience::MAX_ID_LEN;
 use herald_store::{ChatReference, ChatState, Reference, Source, TeamReference, TeamState};
 use herald_wire::activity::{kinds, Activity, ChannelAccount};
 use herald_wire::card;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 fn tenant_of(a: &Activity) -> Option<String> {
     a.conversation
@@ -33,7 +30,7 @@ fn is_bot(a: &Activity, m: &ChannelAccount) -> bool {
 }
 
 /// Where an activity happened. Only a `Personal` conversation is a user's 1:1 with the bot: a
-/// group chat or a channel says nothing about anyone's 1:1 (TEAMS-PROTOCOL "Group chats").
+/// group chat or a channel says nothing about anyone's 1:1 (docs/teams.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Where {
     Personal,
@@ -129,92 +126,85 @@ fn team_reference(a: &Activity) -> Option<TeamReference> {
     })
 }
 
-fn store_err(e: herald_store::StoreError) -> Problem {
-    Problem::internal("the installation store failed", &e)
-}
-
-pub async fn handle(app: &App, a: Activity) -> Result<Response, Problem> {
-    let now = app.clock.now_ms();
+/// Acts on one authenticated activity; the reply is what Teams gets back.
+pub async fn handle(engine: &Arc<Engine>, a: Activity) -> Result<BotReply, EngineError> {
+    let now = engine.clock.now_ms();
     // Only allowed tenants' activities change anything. Another tenant's get 200 (Teams would
     // retry an error) and are otherwise ignored: nothing stored, no welcome, no reply.
     let tenant = tenant_of(&a);
     if !tenant
         .as_deref()
-        .is_some_and(|t| app.cfg.allowed_tenants.allows(t))
+        .is_some_and(|t| engine.cfg.allowed_tenants.allows(t))
     {
-        app.foreign_tenant(tenant.as_deref().unwrap_or("(none)"), &a.kind, now);
-        return Ok(StatusCode::OK.into_response());
+        engine.foreign_tenant(tenant.as_deref().unwrap_or("(none)"), &a.kind, now);
+        return Ok(BotReply::Accepted);
     }
     if crate::answers::is_answer(&a) {
-        return crate::answers::handle(app, &a).await;
+        return crate::answers::handle(engine, &a).await;
     }
     if where_of(&a) == Where::GroupChat {
-        return group_chat(app, &a, now).await;
+        return group_chat(engine, &a, now).await;
     }
     match a.kind.as_str() {
         kinds::INSTALLATION_UPDATE if is_channel(&a) => match a.action.as_deref() {
-            Some("add" | "add-upgrade") => install_team(app, &a, now).await?,
+            Some("add" | "add-upgrade") => install_team(engine, &a, now).await?,
             Some("remove" | "remove-upgrade") => {
-                remove_team(app, &a, TeamState::Removed, now).await?
+                remove_team(engine, &a, TeamState::Removed, now).await?
             }
             _ => {}
         },
         kinds::INSTALLATION_UPDATE => match a.action.as_deref() {
-            Some("add" | "add-upgrade") => install_personal(app, &a, now).await?,
-            Some("remove" | "remove-upgrade") => uninstall_personal(app, &a, now).await?,
+            Some("add" | "add-upgrade") => install_personal(engine, &a, now).await?,
+            Some("remove" | "remove-upgrade") => uninstall_personal(engine, &a, now).await?,
             _ => {}
         },
         kinds::CONVERSATION_UPDATE if is_channel(&a) => {
             match event_type(&a) {
-                Some("teamDeleted") => remove_team(app, &a, TeamState::Deleted, now).await?,
-                Some("teamRestored") => install_team(app, &a, now).await?,
+                Some("teamDeleted") => remove_team(engine, &a, TeamState::Deleted, now).await?,
+                Some("teamRestored") => install_team(engine, &a, now).await?,
                 _ => {}
             }
             let bot_added = a.members_added.iter().flatten().any(|m| is_bot(&a, m));
             let bot_removed = a.members_removed.iter().flatten().any(|m| is_bot(&a, m));
             if bot_added {
-                install_team(app, &a, now).await?;
+                install_team(engine, &a, now).await?;
             }
             if bot_removed {
-                remove_team(app, &a, TeamState::Removed, now).await?;
+                remove_team(engine, &a, TeamState::Removed, now).await?;
             }
             for m in a.members_added.iter().flatten().filter(|m| !is_bot(&a, m)) {
                 if let Some(r) = user_reference(&a, m, false, Source::TeamMember) {
-                    app.store
-                        .upsert_reference(&r, false, now)
-                        .await
-                        .map_err(store_err)?;
+                    engine.store.upsert_reference(&r, false, now).await?;
                 }
             }
         }
         kinds::CONVERSATION_UPDATE => {
             if a.members_added.iter().flatten().any(|m| is_bot(&a, m)) {
-                install_personal(app, &a, now).await?;
+                install_personal(engine, &a, now).await?;
             }
             if a.members_removed.iter().flatten().any(|m| is_bot(&a, m)) {
-                uninstall_personal(app, &a, now).await?;
+                uninstall_personal(engine, &a, now).await?;
             }
         }
-        kinds::MESSAGE if !is_channel(&a) => return user_message(app, &a, now).await,
+        kinds::MESSAGE if !is_channel(&a) => return user_message(engine, &a, now).await,
         kinds::INVOKE => {
             // Card actions are answered in the HTTP response; collecting them is a later feature.
-            return Ok(Json(json!({
+            return Ok(BotReply::Invoke(json!({
                 "statusCode": 200,
                 "type": card::INVOKE_RESPONSE_MESSAGE,
                 "value": "Thanks, your response was received.",
-            }))
-            .into_response());
+            })));
         }
         _ => {}
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(BotReply::Accepted)
 }
 
 /// A group chat: the bot joins or leaves it, or someone @mentions it there. The chat is kept as
 /// its own reference; no member's 1:1 reference is read or changed.
-async fn group_chat(app: &App, a: &Activity, now: u64) -> Result<Response, Problem> {
+async fn group_chat(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<BotReply, EngineError> {
     let Some(chat) = chat_reference(a) else {
-        return Ok(StatusCode::OK.into_response());
+        return Ok(BotReply::Accepted);
     };
     let added = match a.kind.as_str() {
         kinds::INSTALLATION_UPDATE => match a.action.as_deref() {
@@ -237,24 +227,24 @@ async fn group_chat(app: &App, a: &Activity, now: u64) -> Result<Response, Probl
         _ => None,
     };
     match added {
-        Some(true) => app.store.upsert_chat(&chat, now).await.map_err(store_err)?,
+        Some(true) => engine.store.upsert_chat(&chat, now).await?,
         Some(false) => {
-            app.store
+            engine
+                .store
                 .set_chat_state(
                     &chat.tenant_id,
                     &chat.conversation_id,
                     ChatState::Removed,
                     now,
                 )
-                .await
-                .map_err(store_err)?;
+                .await?;
         }
         None => {}
     }
     if a.kind == kinds::MESSAGE && a.value.is_none() {
-        reply(app, a);
+        reply(engine, a);
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(BotReply::Accepted)
 }
 
 fn chat_reference(a: &Activity) -> Option<ChatReference> {
@@ -277,87 +267,93 @@ fn chat_reference(a: &Activity) -> Option<ChatReference> {
     })
 }
 
-async fn install_personal(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+async fn install_personal(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<(), EngineError> {
     let Some(r) =
         personal_user(a).and_then(|u| user_reference(a, &u, true, Source::PersonalInstall))
     else {
         tracing::warn!(kind = %a.kind, "a personal install without a user's AAD object id or tenant: nothing to store");
         return Ok(());
     };
-    let welcome = !app.cfg.welcome_text.is_empty() || app.cfg.welcome_card.is_some();
-    app.store
-        .upsert_reference(&r, welcome, now)
-        .await
-        .map_err(store_err)?;
+    let welcome = !engine.cfg.welcome_text.is_empty() || engine.cfg.welcome_card.is_some();
+    engine.store.upsert_reference(&r, welcome, now).await?;
     if welcome {
-        app.welcome_due.notify_one();
+        engine.welcome_due.notify_one();
     }
     Ok(())
 }
 
-async fn uninstall_personal(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+async fn uninstall_personal(
+    engine: &Arc<Engine>,
+    a: &Activity,
+    now: u64,
+) -> Result<(), EngineError> {
     let (Some(tenant), Some(user)) = (
         tenant_of(a),
         a.from.as_ref().and_then(|f| f.aad_object_id.clone()),
     ) else {
         return Ok(());
     };
-    app.store
+    engine
+        .store
         .mark_unreachable(&tenant, &user, "uninstalled", now)
-        .await
-        .map_err(store_err)?;
+        .await?;
     Ok(())
 }
 
-async fn install_team(app: &App, a: &Activity, now: u64) -> Result<(), Problem> {
+async fn install_team(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<(), EngineError> {
     if let Some(t) = team_reference(a) {
-        app.store.upsert_team(&t, now).await.map_err(store_err)?;
+        engine.store.upsert_team(&t, now).await?;
     }
     Ok(())
 }
 
-async fn remove_team(app: &App, a: &Activity, state: TeamState, now: u64) -> Result<(), Problem> {
+async fn remove_team(
+    engine: &Arc<Engine>,
+    a: &Activity,
+    state: TeamState,
+    now: u64,
+) -> Result<(), EngineError> {
     if let Some(t) = team_reference(a) {
-        app.store
+        engine
+            .store
             .set_team_state(&t.tenant_id, &t.team_id, state, now)
-            .await
-            .map_err(store_err)?;
+            .await?;
     }
     Ok(())
 }
 
 /// A user wrote to the bot: their chat is now *active*, and they get a short answer that says
 /// what the bot is for (not for card submissions, which carry a `value`).
-async fn user_message(app: &App, a: &Activity, now: u64) -> Result<Response, Problem> {
+async fn user_message(
+    engine: &Arc<Engine>,
+    a: &Activity,
+    now: u64,
+) -> Result<BotReply, EngineError> {
     let Some(user) = a.from.clone() else {
-        return Ok(StatusCode::OK.into_response());
+        return Ok(BotReply::Accepted);
     };
     if let Some(r) = user_reference(a, &user, true, Source::PersonalInstall) {
         // The first we hear of someone may be a message: that is a reference worth keeping.
-        if !app
+        if !engine
             .store
             .record_activity(&r.tenant_id, &r.aad_object_id, now)
-            .await
-            .map_err(store_err)?
+            .await?
         {
-            app.store
-                .upsert_reference(&r, false, now)
-                .await
-                .map_err(store_err)?;
-            app.store
+            engine.store.upsert_reference(&r, false, now).await?;
+            engine
+                .store
                 .record_activity(&r.tenant_id, &r.aad_object_id, now)
-                .await
-                .map_err(store_err)?;
+                .await?;
         }
     }
     let is_submit = a.value.is_some() && a.text.as_deref().unwrap_or("").trim().is_empty();
     if !is_submit {
-        reply(app, a);
+        reply(engine, a);
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(BotReply::Accepted)
 }
 
-fn reply(app: &App, a: &Activity) {
+fn reply(engine: &Arc<Engine>, a: &Activity) {
     let (Some(service_url), Some(conv)) = (
         a.service_url.clone(),
         a.conversation.as_ref().map(|c| c.id.clone()),
@@ -373,11 +369,11 @@ fn reply(app: &App, a: &Activity) {
         "I'm {bot}: I deliver notifications from your organization here. I can't answer messages, and you don't need to reply."
     );
     let activity: Value = json!({"type": "message", "text": text, "replyToId": a.id});
-    let Ok(permit) = app.replies.clone().try_acquire_owned() else {
+    let Ok(permit) = engine.replies.clone().try_acquire_owned() else {
         tracing::warn!("too many replies in flight; this message gets none");
         return;
     };
-    let connector = app.connector.clone();
+    let connector = engine.connector.clone();
     tokio::spawn(async move {
         let sent = connector.send(&service_url, &conv, &activity).await;
         if let Err(e) = sent.result {

@@ -4,17 +4,14 @@
 //! the first counts, later ones are history, a replay (the same activity again) changes nothing.
 //! After the first answer the card is replaced by the update message.
 
-use crate::app::App;
-use crate::engine::render::ANSWER_MARKER;
-use crate::engine::request::WaitForResponse;
-use crate::problem::Problem;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response as HttpResponse};
-use axum::Json;
+use crate::render::ANSWER_MARKER;
+use crate::request::WaitForResponse;
+use crate::{BotReply, Engine, EngineError};
 use herald_store::{Answer, AnswerOutcome, Response, ResponseState, UpdateState};
 use herald_wire::activity::{kinds, Activity, INVOKE_ADAPTIVE_CARD_ACTION};
 use herald_wire::card;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a pending card update may wait before the sweeper takes it again (a crash between the
@@ -33,30 +30,27 @@ pub fn is_answer(a: &Activity) -> bool {
     }
 }
 
-fn invoke_error(code: u16, message: &str) -> HttpResponse {
-    Json(json!({
+fn invoke_error(code: u16, message: &str) -> BotReply {
+    BotReply::Invoke(json!({
         "statusCode": code,
         "type": "application/vnd.microsoft.error",
         "value": {"code": if code == 403 { "Forbidden" } else { "BadRequest" }, "message": message},
     }))
-    .into_response()
 }
 
-fn refused(a: &Activity, why: &str) -> HttpResponse {
+fn refused(a: &Activity, why: &str) -> BotReply {
     if a.kind == kinds::INVOKE {
         invoke_error(403, why)
     } else {
-        Problem::new(StatusCode::FORBIDDEN, "answer-refused", why).into_response()
+        BotReply::Refused(why.to_owned())
     }
 }
 
 /// The update message as the activity that replaces the card.
 fn update_activity(update: &Value) -> Value {
     match update {
-        Value::String(text) => json!({"type": "message", "text": text}),
-        card_json => {
-            json!({"type": "message", "attachments": [{"contentType": card::CONTENT_TYPE, "content": card_json}]})
-        }
+        Value::String(text) => herald_wire::activity::text_message(text),
+        card_json => herald_wire::activity::card_message(card_json.clone()),
     }
 }
 
@@ -119,8 +113,8 @@ fn parse_answer(
 }
 
 /// Handles an answer; the HTTP response is what Teams gets back.
-pub async fn handle(app: &App, a: &Activity) -> Result<HttpResponse, Problem> {
-    let now = app.clock.now_ms();
+pub async fn handle(engine: &Arc<Engine>, a: &Activity) -> Result<BotReply, EngineError> {
+    let now = engine.clock.now_ms();
     let Some(card_id) = a.reply_to_id.clone().filter(|r| !r.is_empty()) else {
         return Ok(invoke_error(
             400,
@@ -133,21 +127,16 @@ pub async fn handle(app: &App, a: &Activity) -> Result<HttpResponse, Problem> {
         .as_ref()
         .and_then(|f| f.aad_object_id.clone())
         .unwrap_or_default();
-    let rows = app
-        .store
-        .responses_for_activity(&card_id)
-        .await
-        .map_err(|e| Problem::internal("the response store failed", &e))?;
+    let rows = engine.store.responses_for_activity(&card_id).await?;
     if rows.is_empty() {
         // Not a card Herald waits on: an ordinary card action.
         return Ok(match a.kind.as_str() {
-            kinds::INVOKE => Json(json!({
+            kinds::INVOKE => BotReply::Invoke(json!({
                 "statusCode": 200,
                 "type": card::INVOKE_RESPONSE_MESSAGE,
                 "value": "Thanks, your response was received.",
-            }))
-            .into_response(),
-            _ => StatusCode::OK.into_response(),
+            })),
+            _ => BotReply::Accepted,
         });
     }
     // Teams may suffix the conversation id (`;messageid=…`) on replies.
@@ -157,7 +146,7 @@ pub async fn handle(app: &App, a: &Activity) -> Result<HttpResponse, Problem> {
         .find(|r| r.conversation_id == base_conv || r.conversation_id == conv)
     else {
         tracing::warn!(card = %card_id, "refused an answer from another conversation than the card's");
-        app.engine
+        engine
             .metrics
             .answers_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -170,17 +159,17 @@ pub async fn handle(app: &App, a: &Activity) -> Result<HttpResponse, Problem> {
             card = %card_id,
             "refused an answer from a user the card was not sent to"
         );
-        app.engine
+        engine
             .metrics
             .answers_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(refused(a, "this card was sent to someone else"));
     }
-    let Some(req) = app.engine.stored_request(&row.notification_id).await else {
-        return Err(Problem::internal(
-            "an answered card's notification cannot be read",
-            &row.notification_id,
-        ));
+    let Some(req) = engine.stored_request(&row.notification_id).await else {
+        return Err(EngineError::Internal(format!(
+            "an answered card's notification `{}` cannot be read",
+            row.notification_id
+        )));
     };
     let wait = req
         .request
@@ -200,29 +189,34 @@ pub async fn handle(app: &App, a: &Activity) -> Result<HttpResponse, Problem> {
         // An Execute's card is replaced by the HTTP response itself.
         wants_update: wait.update_message.is_some() && !execute,
     };
-    let outcome = app
+    let outcome = engine
         .store
         .record_answer(&row.notification_id, row.seq, &answer)
-        .await
-        .map_err(|e| Problem::internal("the response store failed", &e))?;
-    app.engine.answered(outcome);
+        .await?;
+    tracing::debug!(
+        notification = %row.notification_id,
+        seq = row.seq,
+        outcome = ?outcome,
+        "answer recorded"
+    );
+    engine.answered(outcome);
     if outcome == AnswerOutcome::First && answer.wants_update {
-        let (app, row, service_url, wait) = (
-            app.clone(),
+        let (engine, row, service_url, wait) = (
+            engine.clone(),
             row.clone(),
             a.service_url.clone(),
             wait.clone(),
         );
-        tokio::spawn(async move { apply_update(&app, &row, &wait, service_url).await });
+        tokio::spawn(async move { apply_update(&engine, &row, &wait, service_url).await });
     }
     if execute {
         return Ok(execute_reply(&wait, outcome, &row));
     }
-    Ok(StatusCode::OK.into_response())
+    Ok(BotReply::Accepted)
 }
 
 /// What an Execute gets back: the update card (again on a replay), or a short message.
-fn execute_reply(wait: &WaitForResponse, outcome: AnswerOutcome, row: &Response) -> HttpResponse {
+fn execute_reply(wait: &WaitForResponse, outcome: AnswerOutcome, row: &Response) -> BotReply {
     let text = match outcome {
         AnswerOutcome::Late => "This request is closed; your answer was not counted.",
         AnswerOutcome::Later if row.state == ResponseState::Answered => {
@@ -231,20 +225,20 @@ fn execute_reply(wait: &WaitForResponse, outcome: AnswerOutcome, row: &Response)
         _ => "Thanks, your response was recorded.",
     };
     match (&wait.update_message, outcome) {
-        (Some(update), AnswerOutcome::First | AnswerOutcome::Replay) => Json(json!({
+        (Some(update), AnswerOutcome::First | AnswerOutcome::Replay) => BotReply::Invoke(json!({
             "statusCode": 200,
             "type": card::INVOKE_RESPONSE_CARD,
             "value": update_card(update),
-        }))
-        .into_response(),
-        _ => Json(json!({"statusCode": 200, "type": card::INVOKE_RESPONSE_MESSAGE, "value": text}))
-            .into_response(),
+        })),
+        _ => BotReply::Invoke(
+            json!({"statusCode": 200, "type": card::INVOKE_RESPONSE_MESSAGE, "value": text}),
+        ),
     }
 }
 
 /// Replaces an answered card with the update message (UpdateActivity), and records it.
 pub async fn apply_update(
-    app: &App,
+    engine: &Arc<Engine>,
     row: &Response,
     wait: &WaitForResponse,
     service_url: Option<String>,
@@ -255,15 +249,15 @@ pub async fn apply_update(
     let service_url = match service_url {
         Some(s) => s,
         None => {
-            let tenant = &app.cfg.tenant_id;
+            let tenant = &engine.cfg.tenant_id;
             let aad = row.aad_object_id.as_deref().unwrap_or("");
-            match app.store.get_reference(tenant, aad).await {
+            match engine.store.get_reference(tenant, aad).await {
                 Ok(Some(r)) => r.reference.service_url,
-                _ => app.cfg.service_url.clone(),
+                _ => engine.cfg.service_url.clone(),
             }
         }
     };
-    let sent = app
+    let sent = engine
         .connector
         .update_activity(
             &service_url,
@@ -289,16 +283,16 @@ pub async fn apply_update(
         }
     };
     // Recorded in batches (see `responses::run`); a crash before that only repeats the update.
-    app.engine
+    engine
         .updates_done
         .lock()
         .push((row.notification_id.clone(), row.seq, state));
 }
 
 /// Re-drives card updates left pending (a crash, or Teams failing for a while).
-pub async fn retry_stale_updates(app: &App) {
-    let now = app.clock.now_ms();
-    let Ok(rows) = app
+pub async fn retry_stale_updates(engine: &Arc<Engine>) {
+    let now = engine.clock.now_ms();
+    let Ok(rows) = engine
         .store
         .stale_updates(now.saturating_sub(STALE_UPDATE_MS), 200)
         .await
@@ -306,7 +300,7 @@ pub async fn retry_stale_updates(app: &App) {
         return;
     };
     for row in rows {
-        let Some(req) = app.engine.stored_request(&row.notification_id).await else {
+        let Some(req) = engine.stored_request(&row.notification_id).await else {
             continue;
         };
         let wait = req
@@ -316,11 +310,11 @@ pub async fn retry_stale_updates(app: &App) {
             .clone()
             .unwrap_or_default();
         // Touch it first so that a slow update is not started twice.
-        let _ = app
+        let _ = engine
             .store
             .set_update_state(&row.notification_id, row.seq, UpdateState::Pending, now)
             .await;
-        apply_update(app, &row, &wait, None).await;
+        apply_update(engine, &row, &wait, None).await;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }

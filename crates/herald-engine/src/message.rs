@@ -1,8 +1,8 @@
 //! The activity a recipient gets: text or an Adaptive Card, with the notification label and the
 //! alert flag when asked.
 
-use super::request::NotificationRequest;
-use herald_wire::card;
+use crate::request::NotificationRequest;
+
 use serde_json::{json, Value};
 
 /// `card` is the recipient's own card (templated and marked); `None` for a text message.
@@ -15,7 +15,7 @@ pub fn activity(req: &NotificationRequest, bot_name: &str, card: Option<&Value>)
             } else {
                 text.clone()
             };
-            json!({"type": "message", "text": text})
+            herald_wire::activity::text_message(&text)
         }
         (None, Some(c)) => {
             let mut c = c.clone();
@@ -26,9 +26,9 @@ pub fn activity(req: &NotificationRequest, bot_name: &str, card: Option<&Value>)
                     None => c["body"] = json!([block]),
                 }
             }
-            json!({"type": "message", "attachments": [{"contentType": card::CONTENT_TYPE, "content": c}]})
+            herald_wire::activity::card_message(c)
         }
-        (None, None) => json!({"type": "message", "text": ""}),
+        (None, None) => herald_wire::activity::text_message(""),
     };
     if req.options.alert {
         a["channelData"] = json!({"notification": {"alert": true}});

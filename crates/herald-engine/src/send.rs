@@ -4,14 +4,17 @@
 //! `ifNotInstalled` policy answers — `fail`, `succeed`, or `install` through Graph and
 //! CreateConversation, the new reference kept for next time.
 
-use super::request::{IfChatActive, IfNotInstalled};
-use super::{message, render};
-use super::{Engine, StoredRequest};
+use crate::outcome::{failure, RowOutcome};
+use crate::reachability::{install, open_conversation};
+use crate::request::{IfChatActive, IfNotInstalled};
+use crate::{message, render};
+use crate::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
-use herald_connector::{ConnectorError, ErrorKind, Install};
+use herald_connector::{ConnectorError, ErrorKind};
+use herald_core::reason::Reason;
 use herald_store::{
-    Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, Result_, Source,
-    StoredReference,
+    Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, StoredReference,
+    Verdict,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use std::collections::{HashMap, HashSet};
@@ -20,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument as _;
 
 /// How long a claimed delivery is ours without renewal; a crashed worker's deliveries return
 /// after it. The sweeper renews the leases of the rows this node is delivering, so a row that
@@ -129,7 +133,9 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             if let Some(l) = &lease {
                 engine.held.lock().insert(l.clone());
             }
-            tokio::spawn(async move {
+            let span =
+                tracing::info_span!("deliver", notification = %d.notification_id, seq = d.seq);
+            let task = async move {
                 // A delivery that panics is recorded as failed: left leased, it would be taken
                 // again after the lease and panic again, for ever.
                 let (notification_id, seq, lease_token) =
@@ -142,7 +148,7 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
                         DeliveryResult {
                             notification_id,
                             seq,
-                            result: end(Outcome::Failed, None, Some("service_error")).result,
+                            result: RowOutcome::of(Outcome::Failed, None, Some(Reason::ServiceError)).result,
                             attempts: 0,
                             activity_id: None,
                             conversation_id: None,
@@ -158,7 +164,8 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
                     engine.held.lock().remove(l);
                 }
                 drop(permit);
-            });
+            };
+            tokio::spawn(task.instrument(span));
         }
         drop(slots);
     }
@@ -244,57 +251,19 @@ async fn flush(engine: &Engine, buf: &mut Vec<DeliveryResult>) {
     }
     let ids: HashSet<String> = buf.iter().map(|r| r.notification_id.clone()).collect();
     for id in ids {
-        if let Err(e) = engine
+        match engine
             .store
             .complete_if_done(&id, engine.clock.now_ms())
             .await
         {
-            tracing::warn!(error = %e, "cannot complete a notification");
+            Ok(true) => tracing::info!(notification = %id, "notification completed"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(notification = %id, error = %e, "cannot complete a notification")
+            }
         }
     }
     buf.clear();
-}
-
-/// Status code and reason for a failure Teams (or the way there) reported.
-fn failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
-    match e.kind {
-        ErrorKind::BadRequest => (Some(400), "bad_request"),
-        ErrorKind::TooBig => (Some(413), "message_too_big"),
-        ErrorKind::Throttled => (Some(429), "throttled"),
-        ErrorKind::NotFound => (e.status.or(Some(404)), "bad_request"),
-        // Still not found after a new conversation was opened.
-        ErrorKind::ConversationNotFound => (e.status.or(Some(404)), "service_error"),
-        ErrorKind::NotInstalled => (e.status.or(Some(403)), "not_installed"),
-        ErrorKind::Blocked => (e.status.or(Some(403)), "blocked"),
-        ErrorKind::Transient => (e.status.or(Some(504)), "service_error"),
-        ErrorKind::ServiceError
-        | ErrorKind::Unauthorized
-        | ErrorKind::Forbidden
-        | ErrorKind::Configuration => (e.status, "service_error"),
-    }
-}
-
-pub(super) struct Outcome_ {
-    pub(super) result: Result_,
-    pub(super) activity_id: Option<String>,
-    pub(super) conversation_id: Option<String>,
-    pub(super) detail: Option<String>,
-    /// A send went unanswered (it may have arrived) before one succeeded.
-    pub(super) possible_duplicate: bool,
-}
-
-pub(super) fn end(outcome: Outcome, code: Option<u16>, reason: Option<&str>) -> Outcome_ {
-    Outcome_ {
-        result: Result_ {
-            outcome,
-            status_code: code,
-            reason: reason.map(str::to_owned),
-        },
-        activity_id: None,
-        conversation_id: None,
-        detail: None,
-        possible_duplicate: false,
-    }
 }
 
 async fn deliver(
@@ -309,6 +278,14 @@ async fn deliver(
     engine
         .metrics
         .observe_send(started.elapsed().as_secs_f64(), attempts);
+    tracing::debug!(
+        outcome = o.result.outcome.as_str(),
+        status = o.result.status_code,
+        reason = o.result.reason.map(Reason::as_str),
+        attempts,
+        possible_duplicate = o.possible_duplicate,
+        "delivery done"
+    );
     let wait = match (&req.request.options.wait_for_response, o.result.outcome) {
         (Some(w), Outcome::Delivered) => Some(NewResponse {
             recipient: d.recipient.clone(),
@@ -338,29 +315,29 @@ async fn deliver_inner(
     reference: Option<StoredReference>,
     req: &Arc<StoredRequest>,
     attempts: &mut u32,
-) -> Outcome_ {
+) -> RowOutcome {
     let opts = &req.request.options;
     let tenant = &engine.cfg.tenant_id;
     if let Some(upn) = &opts.as_user {
-        return super::as_user::deliver(engine, d, req, upn).await;
+        return crate::as_user::deliver(engine, d, req, upn).await;
     }
     let Some(aad) = d.aad_object_id.clone() else {
-        return end(Outcome::Failed, Some(404), Some("unknown_user"));
+        return RowOutcome::of(Outcome::Failed, Some(404), Some(Reason::UnknownUser));
     };
     // The recipient's card first: nothing is installed or opened for a card that cannot be sent.
     let card = match req.template() {
         Some(t) => match render_for(engine, req, d, t).await {
             Ok(c) => Some(c),
             Err(render::RenderError::Template(why)) => {
-                return Outcome_ {
+                return RowOutcome {
                     detail: Some(why),
-                    ..end(Outcome::Failed, None, Some("template_error"))
+                    ..RowOutcome::of(Outcome::Failed, None, Some(Reason::TemplateError))
                 }
             }
             Err(render::RenderError::TooBig(why)) => {
-                return Outcome_ {
+                return RowOutcome {
                     detail: Some(why),
-                    ..end(Outcome::Failed, Some(413), Some("message_too_big"))
+                    ..RowOutcome::of(Outcome::Failed, Some(413), Some(Reason::MessageTooBig))
                 }
             }
         },
@@ -374,15 +351,15 @@ async fn deliver_inner(
             .is_some_and(|t| engine.clock.now_ms().saturating_sub(t) <= window);
         match opts.if_chat_active {
             IfChatActive::Skip if active => {
-                return end(Outcome::Skipped, Some(300), Some("chat_active"))
+                return RowOutcome::of(Outcome::Skipped, Some(300), Some(Reason::ChatActive))
             }
             IfChatActive::Fail if active => {
-                return end(Outcome::Failed, Some(300), Some("chat_active"))
+                return RowOutcome::of(Outcome::Failed, Some(300), Some(Reason::ChatActive))
             }
             _ => {}
         }
     }
-    let mut why = "not_installed";
+    let mut why = Reason::NotInstalled;
     let mut installed_here = false;
     // A cleared chat (404 ConversationNotFound) gets one CreateConversation and one more send.
     let mut reopened = false;
@@ -407,14 +384,19 @@ async fn deliver_inner(
                             why = reason;
                             let _ = engine
                                 .store
-                                .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                                .mark_unreachable(
+                                    tenant,
+                                    &aad,
+                                    reason.as_str(),
+                                    engine.clock.now_ms(),
+                                )
                                 .await;
                             last_error = Some(e);
                             None
                         }
                         None => {
                             let (code, reason) = failure(&e);
-                            return end(Outcome::Failed, code, Some(reason));
+                            return RowOutcome::of(Outcome::Failed, code, Some(reason));
                         }
                     },
                 },
@@ -423,8 +405,12 @@ async fn deliver_inner(
         };
         let Some((service_url, conv, bot_name)) = target else {
             match opts.if_not_installed {
-                IfNotInstalled::Fail => return end(Outcome::Failed, Some(100), Some(why)),
-                IfNotInstalled::Succeed => return end(Outcome::Skipped, Some(100), Some(why)),
+                IfNotInstalled::Fail => {
+                    return RowOutcome::of(Outcome::Failed, Some(100), Some(why))
+                }
+                IfNotInstalled::Succeed => {
+                    return RowOutcome::of(Outcome::Skipped, Some(100), Some(why))
+                }
                 IfNotInstalled::Install if !installed_here => {
                     installed_here = true;
                     match install(engine, &aad, d, attempts).await {
@@ -437,7 +423,7 @@ async fn deliver_inner(
                 }
                 IfNotInstalled::Install => {
                     let code = last_error.and_then(|e| e.status).or(Some(100));
-                    return end(Outcome::Failed, code, Some(why));
+                    return RowOutcome::of(Outcome::Failed, code, Some(why));
                 }
             }
         };
@@ -449,14 +435,14 @@ async fn deliver_inner(
             .unwrap_or("Herald");
         let activity = message::activity(&req.request, name, card.as_ref());
         if activity.to_string().len() > MAX_ACTIVITY_BYTES {
-            return end(Outcome::Failed, Some(413), Some("message_too_big"));
+            return RowOutcome::of(Outcome::Failed, Some(413), Some(Reason::MessageTooBig));
         }
         let sent = engine.connector.send(&service_url, &conv, &activity).await;
         *attempts += sent.attempts;
         match sent.result {
             Ok(activity_id) => {
-                return Outcome_ {
-                    result: Result_ {
+                return RowOutcome {
+                    result: Verdict {
                         outcome: Outcome::Delivered,
                         status_code: Some(200),
                         reason: None,
@@ -471,7 +457,7 @@ async fn deliver_inner(
                 // The user deleted the chat; Teams opens a new one (or the same) for the bot.
                 reopened = true;
                 let Some(mut r) = reference.take() else {
-                    return end(Outcome::Failed, e.status, Some("service_error"));
+                    return RowOutcome::of(Outcome::Failed, e.status, Some(Reason::ServiceError));
                 };
                 r.reference.conversation_id = None;
                 match open_conversation(engine, &r.reference, attempts).await {
@@ -484,13 +470,18 @@ async fn deliver_inner(
                             why = reason;
                             let _ = engine
                                 .store
-                                .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                                .mark_unreachable(
+                                    tenant,
+                                    &aad,
+                                    reason.as_str(),
+                                    engine.clock.now_ms(),
+                                )
                                 .await;
                             last_error = Some(e);
                         }
                         None => {
                             let (code, reason) = failure(&e);
-                            return end(Outcome::Failed, code, Some(reason));
+                            return RowOutcome::of(Outcome::Failed, code, Some(reason));
                         }
                     },
                 }
@@ -501,14 +492,14 @@ async fn deliver_inner(
                     why = reason;
                     let _ = engine
                         .store
-                        .mark_unreachable(tenant, &aad, reason, engine.clock.now_ms())
+                        .mark_unreachable(tenant, &aad, reason.as_str(), engine.clock.now_ms())
                         .await;
                     reference = None;
                     last_error = Some(e);
                 }
                 None => {
                     let (code, reason) = failure(&e);
-                    return end(Outcome::Failed, code, Some(reason));
+                    return RowOutcome::of(Outcome::Failed, code, Some(reason));
                 }
             },
         }
@@ -523,7 +514,7 @@ async fn render_for(
     d: &Delivery,
     t: &herald_cards::template::Template,
 ) -> Result<serde_json::Value, render::RenderError> {
-    let (who, given) = who(engine, d, t).await;
+    let (who, given) = recipient_for_template(engine, d, t).await;
     if !t.is_dynamic() {
         return render::card_for(&req.request, t, &who, given.as_deref());
     }
@@ -544,7 +535,7 @@ async fn render_for(
 
 /// The recipient as a template sees them: a reference learnt from Teams carries no UPN, so a
 /// dynamic card asks the directory once and the reference keeps the answer.
-async fn who(
+async fn recipient_for_template(
     engine: &Engine,
     d: &Delivery,
     t: &herald_cards::template::Template,
@@ -589,115 +580,4 @@ async fn who(
         }
     }
     (d, given)
-}
-
-/// CreateConversation for a user known through a team (no 1:1 yet); the id is kept.
-async fn open_conversation(
-    engine: &Engine,
-    r: &Reference,
-    attempts: &mut u32,
-) -> Result<String, ConnectorError> {
-    let sent = engine
-        .connector
-        .create_conversation(&r.service_url, &r.bot_id, &r.user_id, &r.tenant_id)
-        .await;
-    *attempts += sent.attempts;
-    let conv = sent.result?;
-    let updated = Reference {
-        conversation_id: Some(conv.clone()),
-        ..r.clone()
-    };
-    let _ = engine
-        .store
-        .upsert_reference(&updated, false, engine.clock.now_ms())
-        .await;
-    Ok(conv)
-}
-
-/// Installs the app for the user through Graph (409 = it already was), opens the 1:1
-/// conversation, and keeps the reference. The install's own welcome is suppressed: this
-/// notification is the first thing the user sees.
-async fn install(
-    engine: &Engine,
-    aad: &str,
-    d: &Delivery,
-    attempts: &mut u32,
-) -> Result<StoredReference, Outcome_> {
-    let cfg = &engine.cfg;
-    let now = engine.clock.now_ms();
-    let Some(app) = cfg.teams_app_id.as_deref() else {
-        return Err(end(Outcome::Failed, Some(100), Some("not_installed")));
-    };
-    let store_err = |e: herald_store::StoreError| {
-        tracing::error!(error = %e, "store failed during an install");
-        end(Outcome::Failed, None, Some("service_error"))
-    };
-    let bot_id = format!("28:{}", cfg.app_id);
-    let mut reference = Reference {
-        tenant_id: cfg.tenant_id.clone(),
-        aad_object_id: aad.to_owned(),
-        // The Teams id is not known until Teams says it; the AAD id works for CreateConversation.
-        user_id: aad.to_owned(),
-        user_name: d.display_name.clone(),
-        upn: d.upn.clone(),
-        bot_id: bot_id.clone(),
-        bot_name: None,
-        conversation_id: None,
-        conversation_type: "personal".into(),
-        channel_id: "msteams".into(),
-        service_url: cfg.service_url.clone(),
-        locale: None,
-        source: Source::Created,
-    };
-    if let Ok(Some(existing)) = engine.store.get_reference(&cfg.tenant_id, aad).await {
-        reference.user_id = existing.reference.user_id;
-        reference.bot_name = existing.reference.bot_name;
-    }
-    // Keep the row (and its "no welcome") before Teams tells the bot about the install.
-    engine
-        .store
-        .upsert_reference(&reference, false, now)
-        .await
-        .map_err(store_err)?;
-    engine
-        .store
-        .suppress_welcome(&cfg.tenant_id, aad)
-        .await
-        .map_err(store_err)?;
-    match engine.graph.install_app(aad, app).await {
-        Ok(Install::Installed | Install::AlreadyInstalled) => {}
-        Err(e) => {
-            let (code, _) = failure(&e);
-            return Err(end(Outcome::Failed, code, Some("service_error")));
-        }
-    }
-    let sent = engine
-        .connector
-        .create_conversation(
-            &cfg.service_url,
-            &bot_id,
-            &reference.user_id,
-            &cfg.tenant_id,
-        )
-        .await;
-    *attempts += sent.attempts;
-    let conv = match sent.result {
-        Ok(c) => c,
-        Err(e) => {
-            let (code, reason) = failure(&e);
-            return Err(end(Outcome::Failed, code, Some(reason)));
-        }
-    };
-    reference.conversation_id = Some(conv);
-    engine
-        .store
-        .upsert_reference(&reference, false, engine.clock.now_ms())
-        .await
-        .map_err(store_err)?;
-    engine
-        .store
-        .get_reference(&cfg.tenant_id, aad)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| end(Outcome::Failed, None, Some("service_error")))
 }

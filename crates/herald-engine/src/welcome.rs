@@ -3,10 +3,10 @@
 //! and retries as every other send. A crash leaves the lease to expire and the welcome to be
 //! taken again; repeated or concurrent install events find it already queued or sent.
 
-use crate::app::App;
+use crate::Engine;
 use herald_store::{StoredReference, WelcomeOutcome};
-use herald_wire::card;
-use serde_json::{json, Value};
+
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -18,15 +18,19 @@ const POLL: Duration = Duration::from_secs(2);
 /// After a failure that is Herald's configuration or Teams' service, try again this much later.
 const RETRY_LATER_MS: u64 = 60_000;
 
-pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
-    let in_flight = Arc::new(Semaphore::new(app.cfg.max_in_flight as usize));
+pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let in_flight = Arc::new(Semaphore::new(engine.cfg.max_in_flight as usize));
     loop {
         if *stop.borrow() {
             break;
         }
-        let now = app.clock.now_ms();
+        let now = engine.clock.now_ms();
         let free = in_flight.available_permits().max(1) as u32;
-        let claimed = match app.store.claim_welcomes(now, LEASE_MS, free.min(256)).await {
+        let claimed = match engine
+            .store
+            .claim_welcomes(now, LEASE_MS, free.min(256))
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim welcomes; retrying");
@@ -38,30 +42,30 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 break;
             };
-            let app = app.clone();
+            let engine = engine.clone();
             tokio::spawn(async move {
-                send(&app, &r).await;
+                send(&engine, &r).await;
                 drop(permit);
             });
         }
         if idle {
             tokio::select! {
-                _ = app.welcome_due.notified() => {}
+                _ = engine.welcome_due.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = stop.changed() => {}
             }
         }
     }
     // Let in-flight welcomes finish (bounded) so their outcome is recorded.
-    let all = app.cfg.max_in_flight;
+    let all = engine.cfg.max_in_flight;
     let _ = tokio::time::timeout(Duration::from_secs(10), in_flight.acquire_many(all)).await;
 }
 
 /// The welcome activity for one user: the configured card, else the text with `{user}` and
 /// `{bot}` filled in.
-fn activity(app: &App, r: &StoredReference) -> Value {
-    if let Some(c) = &app.cfg.welcome_card {
-        return json!({"type": "message", "attachments": [{"contentType": card::CONTENT_TYPE, "content": c}]});
+fn activity(engine: &Arc<Engine>, r: &StoredReference) -> Value {
+    if let Some(c) = &engine.cfg.welcome_card {
+        return herald_wire::activity::card_message(c.clone());
     }
     let first = r
         .reference
@@ -74,24 +78,24 @@ fn activity(app: &App, r: &StoredReference) -> Value {
         .bot_name
         .as_deref()
         .unwrap_or("your notification bot");
-    let text = app
+    let text = engine
         .cfg
         .welcome_text
         .replace("{user}", first)
         .replace("{bot}", bot);
-    json!({"type": "message", "text": text})
+    herald_wire::activity::text_message(&text)
 }
 
-async fn send(app: &App, r: &StoredReference) {
+async fn send(engine: &Arc<Engine>, r: &StoredReference) {
     let re = &r.reference;
     let Some(conv) = re.conversation_id.as_deref() else {
         return;
     };
-    let sent = app
+    let sent = engine
         .connector
-        .send(&re.service_url, conv, &activity(app, r))
+        .send(&re.service_url, conv, &activity(engine, r))
         .await;
-    let now = app.clock.now_ms();
+    let now = engine.clock.now_ms();
     let outcome = match sent.result {
         Ok(activity_id) => {
             tracing::debug!(tenant = %re.tenant_id, attempts = sent.attempts, "welcome sent");
@@ -100,9 +104,9 @@ async fn send(app: &App, r: &StoredReference) {
         Err(e) => {
             if let Some(reason) = e.unreachable_reason() {
                 // They never got it: it stays due for when they install again.
-                if let Err(se) = app
+                if let Err(se) = engine
                     .store
-                    .mark_unreachable(&re.tenant_id, &re.aad_object_id, reason, now)
+                    .mark_unreachable(&re.tenant_id, &re.aad_object_id, reason.as_str(), now)
                     .await
                 {
                     tracing::warn!(error = %se, "cannot mark a reference unreachable");
@@ -131,7 +135,7 @@ async fn send(app: &App, r: &StoredReference) {
             }
         }
     };
-    if let Err(e) = app
+    if let Err(e) = engine
         .store
         .finish_welcome(&re.tenant_id, &re.aad_object_id, &outcome, now)
         .await

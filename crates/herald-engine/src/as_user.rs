@@ -2,11 +2,12 @@
 //! recipient (Teams returns the existing one) and the message posted as HTML; or, with
 //! `groupChatTopic`, one group chat with every recipient and one message in it.
 
-use super::send::{end, Outcome_};
-use super::{Engine, StoredRequest};
 use crate::delegated::{html_of, DelegatedError};
+use crate::outcome::RowOutcome;
+use crate::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, ErrorKind};
-use herald_store::{Delivery, NotificationState, Outcome, Result_};
+use herald_core::reason::Reason;
+use herald_store::{Delivery, NotificationState, Outcome, Verdict};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -23,26 +24,26 @@ fn member(aad: &str, graph: &str) -> Value {
     })
 }
 
-fn graph_failure(e: &ConnectorError) -> (Option<u16>, &'static str) {
+fn graph_failure(e: &ConnectorError) -> (Option<u16>, Reason) {
     match e.kind {
-        ErrorKind::Throttled => (Some(429), "throttled"),
-        ErrorKind::BadRequest => (e.status.or(Some(400)), "bad_request"),
-        ErrorKind::TooBig => (Some(413), "message_too_big"),
-        ErrorKind::NotFound => (Some(404), "unknown_user"),
-        _ => (e.status, "service_error"),
+        ErrorKind::Throttled => (Some(429), Reason::Throttled),
+        ErrorKind::BadRequest => (e.status.or(Some(400)), Reason::BadRequest),
+        ErrorKind::TooBig => (Some(413), Reason::MessageTooBig),
+        ErrorKind::NotFound => (Some(404), Reason::UnknownUser),
+        _ => (e.status, Reason::ServiceError),
     }
 }
 
-fn failed(code: Option<u16>, reason: &str, detail: String) -> Outcome_ {
-    Outcome_ {
+fn failed(code: Option<u16>, reason: Reason, detail: String) -> RowOutcome {
+    RowOutcome {
         detail: Some(detail),
-        ..end(Outcome::Failed, code, Some(reason))
+        ..RowOutcome::of(Outcome::Failed, code, Some(reason))
     }
 }
 
-fn delivered(chat: String, message: String) -> Outcome_ {
-    Outcome_ {
-        result: Result_ {
+fn delivered(chat: String, message: String) -> RowOutcome {
+    RowOutcome {
+        result: Verdict {
             outcome: Outcome::Delivered,
             status_code: Some(200),
             reason: None,
@@ -54,18 +55,21 @@ fn delivered(chat: String, message: String) -> Outcome_ {
     }
 }
 
-fn id_of(r: Result<Option<(u16, Value)>, ConnectorError>, what: &str) -> Result<String, Outcome_> {
+fn id_of(
+    r: Result<Option<(u16, Value)>, ConnectorError>,
+    what: &str,
+) -> Result<String, RowOutcome> {
     match r {
         Ok(Some((_, v))) => v["id"].as_str().map(str::to_owned).ok_or_else(|| {
             failed(
                 None,
-                "service_error",
+                Reason::ServiceError,
                 format!("Graph's {what} answer has no id"),
             )
         }),
         Ok(None) => Err(failed(
             Some(404),
-            "unknown_user",
+            Reason::UnknownUser,
             format!("Graph: {what}: not found"),
         )),
         Err(e) => {
@@ -75,20 +79,20 @@ fn id_of(r: Result<Option<(u16, Value)>, ConnectorError>, what: &str) -> Result<
     }
 }
 
-fn token_failure(e: DelegatedError) -> Outcome_ {
-    failed(Some(401), "service_error", e.to_string())
+fn token_failure(e: DelegatedError) -> RowOutcome {
+    failed(Some(401), Reason::ServiceError, e.to_string())
 }
 
-pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &str) -> Outcome_ {
+pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &str) -> RowOutcome {
     let Some(aad) = d.aad_object_id.clone() else {
-        return end(Outcome::Failed, Some(404), Some("unknown_user"));
+        return RowOutcome::of(Outcome::Failed, Some(404), Some(Reason::UnknownUser));
     };
     let text = req.request.message.text.clone().unwrap_or_default();
     let body = json!({"body": {"contentType": "html", "content": html_of(&text)}});
     if let Some(topic) = &req.request.options.group_chat_topic {
         return match group(engine, d, upn, topic, &body).await {
             Ok((chat, message)) => delivered(chat, message),
-            Err(why) => failed(None, "service_error", why),
+            Err(why) => failed(None, Reason::ServiceError, why),
         };
     }
     let access = match engine.users.access(upn).await {
@@ -98,7 +102,7 @@ pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &s
     if access.aad_object_id.eq_ignore_ascii_case(&aad) {
         return failed(
             Some(400),
-            "bad_request",
+            Reason::BadRequest,
             "a signed-in user cannot send to themselves".into(),
         );
     }
