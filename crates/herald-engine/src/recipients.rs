@@ -2,10 +2,11 @@
 //! installation store first and the directory (Graph) second. Guests from other tenants are
 //! recognised so they can be reported as `external_user`.
 
-use super::Engine;
+use crate::Engine;
 use herald_connector::{ConnectorError, GraphUser};
 use herald_store::StoredReference;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,4 +104,51 @@ pub async fn resolve(
         .user(input)
         .await?
         .map(|u| Recipient::from_graph(input, &u)))
+}
+
+/// Why the recipients named in `to.users` cannot be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum NamedError {
+    /// `to.users[index]` is nobody.
+    #[error("no user `{name}` in the directory (or, for a Teams id, among the installations)")]
+    Unknown { index: usize, name: String },
+    /// The directory did not answer.
+    #[error("the directory did not answer: {0}")]
+    DirectoryDown(String),
+}
+
+/// The users a notification names directly, each looked up (16 at a time) when it is accepted,
+/// so that an unknown one is refused at once rather than reported later. Everyone else (teams,
+/// groups, CSV rows, everyone installed) is resolved by `resolve` after the accept.
+pub async fn resolve_named(
+    engine: &Arc<Engine>,
+    users: &[String],
+) -> Result<Vec<Recipient>, NamedError> {
+    let mut out = Vec::with_capacity(users.len());
+    for (c, names) in users.chunks(16).enumerate() {
+        let lookups: Vec<_> = names
+            .iter()
+            .map(|u| {
+                let (engine, u) = (engine.clone(), u.clone());
+                tokio::spawn(async move { resolve(&engine, &u, kind_of(&u)).await })
+            })
+            .collect();
+        for (i, l) in lookups.into_iter().enumerate() {
+            let index = c * 16 + i;
+            let found = l
+                .await
+                .map_err(|e| NamedError::DirectoryDown(e.to_string()))?
+                .map_err(|e| NamedError::DirectoryDown(e.to_string()))?;
+            match found {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(NamedError::Unknown {
+                        index,
+                        name: users[index].clone(),
+                    })
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -67,34 +67,14 @@ fn store_err(e: herald_store::StoreError) -> Problem {
 
 /// The users named directly, resolved now so that an unknown one is refused at once.
 async fn resolve_users(app: &App, users: &[String]) -> Result<Vec<Recipient>, Problem> {
-    let mut out = Vec::with_capacity(users.len());
-    for chunk in users.chunks(16).enumerate() {
-        let (c, names) = chunk;
-        let lookups = names.iter().map(|u| {
-            let engine = app.engine.clone();
-            let u = u.clone();
-            tokio::spawn(
-                async move { recipients::resolve(&engine, &u, recipients::kind_of(&u)).await },
-            )
-        });
-        let mut results = Vec::new();
-        for l in lookups {
-            results.push(l.await.map_err(directory_down)?);
-        }
-        for (i, r) in results.into_iter().enumerate() {
-            let index = c * 16 + i;
-            match r.map_err(directory_down)? {
-                Some(r) => out.push(r),
-                None => {
-                    return Err(unprocessable(
-                        &format!("/to/users/{index}"),
-                        format!("no user `{}` in the directory (or, for a Teams id, among the installations)", users[index]),
-                    ))
-                }
+    recipients::resolve_named(&app.engine, users)
+        .await
+        .map_err(|e| match e {
+            recipients::NamedError::Unknown { index, .. } => {
+                unprocessable(&format!("/to/users/{index}"), e.to_string())
             }
-        }
-    }
-    Ok(out)
+            recipients::NamedError::DirectoryDown(why) => directory_down(why),
+        })
 }
 
 /// Teams and groups must exist.
