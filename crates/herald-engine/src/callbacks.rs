@@ -2,6 +2,7 @@
 //! store, retried with backoff) and card updates, recorded in batches and re-driven when left
 //! pending.
 
+use crate::worker::{self, Round};
 use crate::Engine;
 use herald_core::clock::rfc3339_ms;
 use herald_store::{Callback, CallbackEvent, CallbackResult, Response, ResponseState};
@@ -9,6 +10,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -90,22 +92,18 @@ async fn flush_updates(engine: &Engine) {
     }
 }
 
-/// Records card updates in batches until stopped.
-pub async fn record_updates(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
-    loop {
+/// Records card updates in batches until stopped, then once more.
+pub async fn record_updates(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+    worker::run(stop, None, Duration::from_millis(100), || async {
         flush_updates(&engine).await;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = stop.changed() => {
-                flush_updates(&engine).await;
-                return;
-            }
-        }
-    }
+        Round::Idle
+    })
+    .await;
+    flush_updates(&engine).await;
 }
 
 /// Sends callbacks that are due, and re-drives card updates left pending.
-pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let http = match crate::egress::callback_client(&engine.callback_hosts) {
         Ok(c) => c,
         Err(e) => {
@@ -113,44 +111,48 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             return;
         }
     };
-    let mut last_update_sweep = 0u64;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let now = engine.clock.now_ms();
-        if now.saturating_sub(last_update_sweep) >= 10_000 {
-            last_update_sweep = now;
-            crate::answers::retry_stale_updates(&engine).await;
-        }
-        let due = match engine
-            .store
-            .claim_callbacks(now, CALLBACK_LEASE_MS, 32)
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim callbacks");
-                Vec::new()
-            }
-        };
-        let busy = !due.is_empty();
-        let sends = due.into_iter().map(|c| {
-            let (engine, http) = (engine.clone(), http.clone());
-            let span =
-                tracing::info_span!("callback", notification = %c.notification_id, seq = c.seq);
-            async move { send_one(&engine, &http, c).await }.instrument(span)
-        });
-        futures_util::future::join_all(sends).await;
-        if busy {
-            continue;
-        }
-        tokio::select! {
-            _ = engine.callbacks_due.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => return,
-        }
+    let last_update_sweep = AtomicU64::new(0);
+    worker::run(
+        stop,
+        Some(&engine.callbacks_due),
+        Duration::from_secs(1),
+        || round(&engine, &http, &last_update_sweep),
+    )
+    .await
+}
+
+/// Re-drives stale card updates every 10 s, then sends the callbacks that are due.
+async fn round(
+    engine: &Arc<Engine>,
+    http: &reqwest::Client,
+    last_update_sweep: &AtomicU64,
+) -> Round {
+    let now = engine.clock.now_ms();
+    if now.saturating_sub(last_update_sweep.load(Ordering::Relaxed)) >= 10_000 {
+        last_update_sweep.store(now, Ordering::Relaxed);
+        crate::answers::retry_stale_updates(engine).await;
     }
+    let due = match engine
+        .store
+        .claim_callbacks(now, CALLBACK_LEASE_MS, 32)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim callbacks");
+            return Round::Idle;
+        }
+    };
+    if due.is_empty() {
+        return Round::Idle;
+    }
+    let sends = due.into_iter().map(|c| {
+        let (engine, http) = (engine.clone(), http.clone());
+        let span = tracing::info_span!("callback", notification = %c.notification_id, seq = c.seq);
+        async move { send_one(&engine, &http, c).await }.instrument(span)
+    });
+    futures_util::future::join_all(sends).await;
+    Round::Busy
 }
 
 async fn send_one(engine: &Engine, http: &reqwest::Client, c: Callback) {

@@ -26,6 +26,7 @@ mod resolve;
 pub mod secret;
 pub mod send;
 mod welcome;
+pub mod worker;
 
 pub use config::{Config, ConfigError, DatabaseUrl, Secret};
 
@@ -302,39 +303,41 @@ async fn renew_held(engine: &Engine, now: u64) {
 
 /// Leases held here are renewed, expired ones (a stopped worker's) go back to the queue, and
 /// scheduled notifications start when due.
-async fn sweep(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let now = engine.clock.now_ms();
-        // Renewed before anything is reclaimed, so a jump of the clock cannot take a row that
-        // is still being delivered here.
-        renew_held(&engine, now).await;
-        match engine.store.reclaim_expired(now).await {
-            Ok(n) if n > 0 => {
-                tracing::info!(
-                    deliveries = n,
-                    "leases expired (a worker stopped); taking them again"
-                );
-                engine.send_due.notify_one();
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot reclaim expired leases"),
+async fn sweep(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+    worker::run(stop, None, std::time::Duration::from_secs(1), || async {
+        sweep_once(&engine).await;
+        worker::Round::Idle
+    })
+    .await
+}
+
+async fn sweep_once(engine: &Engine) {
+    let now = engine.clock.now_ms();
+    // Renewed before anything is reclaimed, so a jump of the clock cannot take a row that is
+    // still being delivered here.
+    renew_held(engine, now).await;
+    match engine.store.reclaim_expired(now).await {
+        Ok(n) if n > 0 => {
+            tracing::info!(
+                deliveries = n,
+                "leases expired (a worker stopped); taking them again"
+            );
+            engine.send_due.notify_one();
         }
-        match engine.store.expire_responses(now).await {
-            Ok(n) if n > 0 => {
-                engine.responses_changed.notify_waiters();
-                engine.callbacks_due.notify_one();
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot close the waits that ended"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot reclaim expired leases"),
+    }
+    match engine.store.expire_responses(now).await {
+        Ok(n) if n > 0 => {
+            engine.responses_changed.notify_waiters();
+            engine.callbacks_due.notify_one();
         }
-        match engine.store.start_due(now).await {
-            Ok(n) if n > 0 => engine.resolve_due.notify_one(),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot start scheduled notifications"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = stop.changed() => return,
-        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot close the waits that ended"),
+    }
+    match engine.store.start_due(now).await {
+        Ok(n) if n > 0 => engine.resolve_due.notify_one(),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot start scheduled notifications"),
     }
 }

@@ -3,6 +3,7 @@
 //! `external_user`. A crashed resolver's lease expires and another resumes after the last row.
 
 use crate::recipients::{self, Kind, Recipient};
+use crate::worker::{self, Round};
 use crate::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, Page};
 use herald_core::audience::{CsvAudience, IdColumn};
@@ -18,31 +19,33 @@ use tracing::Instrument as _;
 const LEASE_MS: u64 = 60_000;
 const BATCH: usize = 500;
 
-pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let now = engine.clock.now_ms();
-        let claimed = engine.store.claim_resolution(now, LEASE_MS).await;
-        match claimed {
-            Ok(Some(n)) => {
-                let id = n.id.clone();
-                let span = tracing::info_span!("resolve", notification = %id);
-                if let Err(e) = resolve(&engine, &n.id).instrument(span).await {
-                    // The lease expires and resolution resumes; a broken request is not retried forever.
-                    tracing::warn!(notification = %id, error = %e, "resolution stopped; it will resume");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
+pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+    worker::run(
+        stop,
+        Some(&engine.resolve_due),
+        Duration::from_secs(1),
+        || round(&engine),
+    )
+    .await
+}
+
+/// Claims one notification to resolve and resolves it.
+async fn round(engine: &Engine) -> Round {
+    let now = engine.clock.now_ms();
+    match engine.store.claim_resolution(now, LEASE_MS).await {
+        Ok(Some(n)) => {
+            let span = tracing::info_span!("resolve", notification = %n.id);
+            if let Err(e) = resolve(engine, &n.id).instrument(span).await {
+                // The lease expires and resolution resumes; a broken request is not retried forever.
+                tracing::warn!(notification = %n.id, error = %e, "resolution stopped; it will resume");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot claim a notification to resolve"),
+            Round::Busy
         }
-        tokio::select! {
-            _ = engine.resolve_due.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.changed() => return,
+        Ok(None) => Round::Idle,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim a notification to resolve");
+            Round::Idle
         }
     }
 }

@@ -7,6 +7,7 @@
 use crate::outcome::{failure, RowOutcome};
 use crate::reachability::{install, open_conversation};
 use crate::request::{IfChatActive, IfNotInstalled};
+use crate::worker::{self, Round};
 use crate::{message, render};
 use crate::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
@@ -51,124 +52,18 @@ async fn slots(permits: &Arc<Semaphore>, in_flight: usize) -> Option<Vec<OwnedSe
     Some(slots)
 }
 
-pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let in_flight = engine.cfg.max_in_flight as usize;
     let permits = Arc::new(Semaphore::new(in_flight));
     let (tx, rx) = mpsc::channel::<DeliveryResult>(8192);
     let recorder = tokio::spawn(record(engine.clone(), rx));
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        // Only as many rows are claimed as can start now: a claimed row never waits, unstarted,
-        // for a permit while its lease runs out.
-        let mut slots = tokio::select! {
-            s = slots(&permits, in_flight) => match s {
-                Some(s) => s,
-                None => break,
-            },
-            _ = stop.changed() => continue,
-        };
-        let now = engine.clock.now_ms();
-        let batch = match engine
-            .store
-            .claim_deliveries(now, LEASE_MS, slots.len() as u32)
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim deliveries");
-                Vec::new()
-            }
-        };
-        if batch.is_empty() {
-            drop(slots);
-            tokio::select! {
-                _ = engine.send_due.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        let aads: Vec<String> = batch
-            .iter()
-            .filter_map(|d| d.aad_object_id.clone())
-            .collect();
-        let refs: HashMap<String, StoredReference> = match engine
-            .store
-            .references_for(&engine.cfg.tenant_id, &aads)
-            .await
-        {
-            Ok(r) => r
-                .into_iter()
-                .map(|r| (r.reference.aad_object_id.to_ascii_lowercase(), r))
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read references; the leases will expire and the deliveries return");
-                continue;
-            }
-        };
-        for d in batch {
-            let permit = match slots.pop() {
-                Some(p) => p,
-                None => match permits.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            let Some(req) = engine.request(&d.notification_id).await else {
-                tracing::error!(notification = %d.notification_id, "a delivery whose notification cannot be read");
-                continue;
-            };
-            let reference = d
-                .aad_object_id
-                .as_ref()
-                .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
-            let (engine, tx) = (engine.clone(), tx.clone());
-            let lease = d.lease_token.map(|token| Lease {
-                notification_id: d.notification_id.clone(),
-                seq: d.seq,
-                token,
-            });
-            if let Some(l) = &lease {
-                engine.held.lock().insert(l.clone());
-            }
-            let span =
-                tracing::info_span!("deliver", notification = %d.notification_id, seq = d.seq);
-            let task = async move {
-                // A delivery that panics is recorded as failed: left leased, it would be taken
-                // again after the lease and panic again, for ever.
-                let (notification_id, seq, lease_token) =
-                    (d.notification_id.clone(), d.seq, d.lease_token);
-                let result = AssertUnwindSafe(deliver(&engine, d, reference, &req))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| {
-                        tracing::error!(notification = %notification_id, seq, "a delivery panicked; it is recorded as failed");
-                        DeliveryResult {
-                            notification_id,
-                            seq,
-                            result: RowOutcome::of(Outcome::Failed, None, Some(Reason::ServiceError)).result,
-                            attempts: 0,
-                            activity_id: None,
-                            conversation_id: None,
-                            detail: Some("Herald failed internally while delivering; the log has the cause".into()),
-                            wait: None,
-                            lease_token,
-                            possible_duplicate: false,
-                        }
-                    });
-                let _ = tx.send(result).await;
-                // Renewed until its outcome is queued; the recorder writes it with the token.
-                if let Some(l) = &lease {
-                    engine.held.lock().remove(l);
-                }
-                drop(permit);
-            };
-            tokio::spawn(task.instrument(span));
-        }
-        drop(slots);
-    }
+    worker::run(
+        stop.clone(),
+        Some(&engine.send_due),
+        Duration::from_millis(500),
+        || round(&engine, &permits, in_flight, &tx, &stop),
+    )
+    .await;
     // Stop: let what is in flight finish (bounded), so its outcome is recorded.
     let _ = tokio::time::timeout(
         Duration::from_secs(10),
@@ -177,6 +72,119 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     .await;
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
+}
+
+/// Claims as many pending rows as there are free permits and starts delivering each.
+async fn round(
+    engine: &Arc<Engine>,
+    permits: &Arc<Semaphore>,
+    in_flight: usize,
+    tx: &mpsc::Sender<DeliveryResult>,
+    stop: &watch::Receiver<bool>,
+) -> Round {
+    // Only as many rows are claimed as can start now: a claimed row never waits, unstarted,
+    // for a permit while its lease runs out.
+    let mut stop = stop.clone();
+    let mut slots = tokio::select! {
+        s = slots(permits, in_flight) => match s {
+            Some(s) => s,
+            None => return Round::Idle,
+        },
+        _ = stop.changed() => return Round::Idle,
+    };
+    let now = engine.clock.now_ms();
+    let batch = match engine
+        .store
+        .claim_deliveries(now, LEASE_MS, slots.len() as u32)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim deliveries");
+            Vec::new()
+        }
+    };
+    if batch.is_empty() {
+        return Round::Idle;
+    }
+    let aads: Vec<String> = batch
+        .iter()
+        .filter_map(|d| d.aad_object_id.clone())
+        .collect();
+    let refs: HashMap<String, StoredReference> = match engine
+        .store
+        .references_for(&engine.cfg.tenant_id, &aads)
+        .await
+    {
+        Ok(r) => r
+            .into_iter()
+            .map(|r| (r.reference.aad_object_id.to_ascii_lowercase(), r))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read references; the leases will expire and the deliveries return");
+            return Round::Idle;
+        }
+    };
+    for d in batch {
+        let permit = match slots.pop() {
+            Some(p) => p,
+            None => match permits.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return Round::Idle,
+            },
+        };
+        let Some(req) = engine.request(&d.notification_id).await else {
+            tracing::error!(notification = %d.notification_id, "a delivery whose notification cannot be read");
+            continue;
+        };
+        let reference = d
+            .aad_object_id
+            .as_ref()
+            .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
+        let (engine, tx) = (engine.clone(), tx.clone());
+        let lease = d.lease_token.map(|token| Lease {
+            notification_id: d.notification_id.clone(),
+            seq: d.seq,
+            token,
+        });
+        if let Some(l) = &lease {
+            engine.held.lock().insert(l.clone());
+        }
+        let span = tracing::info_span!("deliver", notification = %d.notification_id, seq = d.seq);
+        let task = async move {
+            // A delivery that panics is recorded as failed: left leased, it would be taken
+            // again after the lease and panic again, for ever.
+            let (notification_id, seq, lease_token) =
+                (d.notification_id.clone(), d.seq, d.lease_token);
+            let result = AssertUnwindSafe(deliver(&engine, d, reference, &req))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(notification = %notification_id, seq, "a delivery panicked; it is recorded as failed");
+                    DeliveryResult {
+                        notification_id,
+                        seq,
+                        result: RowOutcome::of(Outcome::Failed, None, Some(Reason::ServiceError)).result,
+                        attempts: 0,
+                        activity_id: None,
+                        conversation_id: None,
+                        detail: Some("Herald failed internally while delivering; the log has the cause".into()),
+                        wait: None,
+                        lease_token,
+                        possible_duplicate: false,
+                    }
+                });
+            let _ = tx.send(result).await;
+            // Renewed until its outcome is queued; the recorder writes it with the token.
+            if let Some(l) = &lease {
+                engine.held.lock().remove(l);
+            }
+            drop(permit);
+        };
+        tokio::spawn(task.instrument(span));
+    }
+    drop(slots);
+    Round::Busy
 }
 
 /// Writes outcomes in batches (one transaction each) and completes finished notifications.

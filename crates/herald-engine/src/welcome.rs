@@ -3,6 +3,7 @@
 //! and retries as every other send. A crash leaves the lease to expire and the welcome to be
 //! taken again; repeated or concurrent install events find it already queued or sent.
 
+use crate::worker::{self, Round};
 use crate::Engine;
 use herald_store::{StoredReference, WelcomeOutcome};
 
@@ -18,47 +19,46 @@ const POLL: Duration = Duration::from_secs(2);
 /// After a failure that is Herald's configuration or Teams' service, try again this much later.
 const RETRY_LATER_MS: u64 = 60_000;
 
-pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let in_flight = Arc::new(Semaphore::new(engine.cfg.max_in_flight as usize));
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let now = engine.clock.now_ms();
-        let free = in_flight.available_permits().max(1) as u32;
-        let claimed = match engine
-            .store
-            .claim_welcomes(now, LEASE_MS, free.min(256))
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim welcomes; retrying");
-                Vec::new()
-            }
-        };
-        let idle = claimed.is_empty();
-        for r in claimed {
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                break;
-            };
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                send(&engine, &r).await;
-                drop(permit);
-            });
-        }
-        if idle {
-            tokio::select! {
-                _ = engine.welcome_due.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => {}
-            }
-        }
-    }
+    worker::run(stop, Some(&engine.welcome_due), POLL, || {
+        round(&engine, &in_flight)
+    })
+    .await;
     // Let in-flight welcomes finish (bounded) so their outcome is recorded.
     let all = engine.cfg.max_in_flight;
     let _ = tokio::time::timeout(Duration::from_secs(10), in_flight.acquire_many(all)).await;
+}
+
+/// Claims as many due welcomes as can be sent now and starts them.
+async fn round(engine: &Arc<Engine>, in_flight: &Arc<Semaphore>) -> Round {
+    let now = engine.clock.now_ms();
+    let free = in_flight.available_permits().max(1) as u32;
+    let claimed = match engine
+        .store
+        .claim_welcomes(now, LEASE_MS, free.min(256))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim welcomes; retrying");
+            return Round::Idle;
+        }
+    };
+    if claimed.is_empty() {
+        return Round::Idle;
+    }
+    for r in claimed {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            send(&engine, &r).await;
+            drop(permit);
+        });
+    }
+    Round::Busy
 }
 
 /// The welcome activity for one user: the configured card, else the text with `{user}` and
