@@ -9,6 +9,30 @@ use herald_connector::{ConnectorError, Install};
 use herald_core::reason::Reason;
 use herald_store::{Delivery, Outcome, Reference, Source, StoredReference};
 
+/// What a failed call means for reaching the recipient: Teams says the bot is gone or blocked
+/// (`Ok`: their reference is marked unreachable, and the `ifNotInstalled` policy answers), or the
+/// row fails with the error's status and reason (`Err`).
+pub async fn unreachable(
+    engine: &Engine,
+    tenant: &str,
+    aad: &str,
+    e: &ConnectorError,
+) -> Result<Reason, RowOutcome> {
+    match e.unreachable_reason() {
+        Some(reason) => {
+            let _ = engine
+                .store
+                .mark_unreachable(tenant, aad, reason.as_str(), engine.clock.now_ms())
+                .await;
+            Ok(reason)
+        }
+        None => {
+            let (code, reason) = failure(e);
+            Err(RowOutcome::of(Outcome::Failed, code, Some(reason)))
+        }
+    }
+}
+
 /// CreateConversation for a user known through a team (no 1:1 yet); the id is kept.
 pub async fn open_conversation(
     engine: &Engine,

@@ -4,8 +4,8 @@
 //! `ifNotInstalled` policy answers — `fail`, `succeed`, or `install` through Graph and
 //! CreateConversation, the new reference kept for next time.
 
-use crate::outcome::{failure, RowOutcome};
-use crate::reachability::{install, open_conversation};
+use crate::outcome::RowOutcome;
+use crate::reachability::{install, open_conversation, unreachable};
 use crate::request::{IfChatActive, IfNotInstalled};
 use crate::worker::{self, Round};
 use crate::{message, render};
@@ -387,25 +387,13 @@ async fn deliver_inner(
                         c,
                         r.reference.bot_name.clone(),
                     )),
-                    Err(e) => match e.unreachable_reason() {
-                        Some(reason) => {
+                    Err(e) => match unreachable(engine, tenant, &aad, &e).await {
+                        Ok(reason) => {
                             why = reason;
-                            let _ = engine
-                                .store
-                                .mark_unreachable(
-                                    tenant,
-                                    &aad,
-                                    reason.as_str(),
-                                    engine.clock.now_ms(),
-                                )
-                                .await;
                             last_error = Some(e);
                             None
                         }
-                        None => {
-                            let (code, reason) = failure(&e);
-                            return RowOutcome::of(Outcome::Failed, code, Some(reason));
-                        }
+                        Err(failed) => return failed,
                     },
                 },
             },
@@ -473,42 +461,23 @@ async fn deliver_inner(
                         r.reference.conversation_id = Some(c);
                         reference = Some(r);
                     }
-                    Err(e) => match e.unreachable_reason() {
-                        Some(reason) => {
+                    Err(e) => match unreachable(engine, tenant, &aad, &e).await {
+                        Ok(reason) => {
                             why = reason;
-                            let _ = engine
-                                .store
-                                .mark_unreachable(
-                                    tenant,
-                                    &aad,
-                                    reason.as_str(),
-                                    engine.clock.now_ms(),
-                                )
-                                .await;
                             last_error = Some(e);
                         }
-                        None => {
-                            let (code, reason) = failure(&e);
-                            return RowOutcome::of(Outcome::Failed, code, Some(reason));
-                        }
+                        Err(failed) => return failed,
                     },
                 }
             }
-            Err(e) => match e.unreachable_reason() {
-                Some(reason) => {
+            Err(e) => match unreachable(engine, tenant, &aad, &e).await {
+                Ok(reason) => {
                     // The reference no longer works: drop it and let the policy answer.
                     why = reason;
-                    let _ = engine
-                        .store
-                        .mark_unreachable(tenant, &aad, reason.as_str(), engine.clock.now_ms())
-                        .await;
                     reference = None;
                     last_error = Some(e);
                 }
-                None => {
-                    let (code, reason) = failure(&e);
-                    return RowOutcome::of(Outcome::Failed, code, Some(reason));
-                }
+                Err(failed) => return failed,
             },
         }
     }
