@@ -50,14 +50,7 @@ pub(crate) async fn list_installations(
     let result: Result<Response, Problem> = async {
         app.authorize(&headers, Scope::Read)?;
         let q = query(raw.as_deref())?;
-        let bad = |param: &str, detail: String| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-parameter",
-                detail,
-            )
-            .at(format!("?{param}"))
-        };
+        let bad = crate::params::invalid;
         let state = q.get("state").map(String::as_str).filter(|s| !s.is_empty());
         let (after, limit) = paging(&q, DEFAULT_PAGE, MAX_PAGE)?;
         let listing_failed =

@@ -11,14 +11,7 @@ pub fn paging(
     default: u32,
     max: u32,
 ) -> Result<(Option<i64>, u32), Problem> {
-    let bad = |param: &str, detail: String| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-parameter",
-            detail,
-        )
-        .at(format!("?{param}"))
-    };
+    let bad = invalid;
     let cursor = match q.get("cursor").map(String::as_str) {
         None | Some("") => None,
         Some(c) => Some(
@@ -47,4 +40,14 @@ pub fn query(raw: Option<&str>) -> Result<HashMap<String, String>, Problem> {
             "the query string cannot be parsed",
         )
     })
+}
+
+/// 422 for a query parameter that parses but is not one the route takes, naming it (`?name`).
+pub fn invalid(param: &str, detail: String) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-parameter",
+        detail,
+    )
+    .at(format!("?{param}"))
 }

@@ -9,7 +9,7 @@ use crate::params::{paging, query};
 use crate::problem::Problem;
 use crate::state::App;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::Json;
 use herald_core::clock::rfc3339_ms;
@@ -80,12 +80,10 @@ async fn page(
             .ok()
             .filter(|w| *w <= LONG_POLL_MAX_S)
             .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-parameter",
+                crate::params::invalid(
+                    "wait",
                     format!("wait `{w}` is not a number of seconds from 0 to {LONG_POLL_MAX_S}"),
                 )
-                .at("?wait")
             })?,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
