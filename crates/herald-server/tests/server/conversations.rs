@@ -7,30 +7,14 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn installations(env: &Env, query: &str) -> Vec<Value> {
-    let v: Value = env
-        .api(Method::GET, &format!("/v1/installations{query}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = env.api_get(&format!("/v1/installations{query}")).await;
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
 async fn group_transcript(env: &Env, chat: &str) -> Vec<Value> {
-    let v: Value = env
-        .http
-        .get(format!(
-            "{}/_emulator/groupchats/{chat}/transcript",
-            env.emu.origin()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = env
+        .emulator_get(&format!("/groupchats/{chat}/transcript"))
+        .await;
     v["activities"].as_array().cloned().unwrap_or_default()
 }
 

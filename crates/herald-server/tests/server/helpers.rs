@@ -130,15 +130,31 @@ impl Env {
         self.server.as_ref().unwrap().store()
     }
 
-    pub async fn tenant(&self) -> Value {
+    /// `GET {path}` on the emulator's control API (`/_emulator/…`), as JSON.
+    pub async fn emulator_get(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}/_emulator/tenant", self.emu.origin()))
+            .get(format!("{}/_emulator{path}", self.emu.origin()))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap()
+    }
+
+    /// `GET {path}` on Herald's API with the test token, as JSON.
+    pub async fn api_get(&self, path: &str) -> Value {
+        self.api(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn tenant(&self) -> Value {
+        self.emulator_get("/tenant").await
     }
 
     pub async fn control(&self, path: &str, body: Value) -> Value {
@@ -154,18 +170,7 @@ impl Env {
     }
 
     pub async fn transcript(&self, upn: &str) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(format!(
-                "{}/_emulator/users/{upn}/transcript",
-                self.emu.origin()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.emulator_get(&format!("/users/{upn}/transcript")).await;
         v["activities"].as_array().cloned().unwrap_or_default()
     }
 
@@ -284,14 +289,7 @@ pub async fn notify(env: &Env, body: Value) -> Value {
 /// Polls until the notification completes or is canceled.
 pub async fn finished(env: &Env, id: &str) -> Value {
     for _ in 0..1500 {
-        let s: Value = env
-            .api(Method::GET, &format!("/v1/notifications/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s = env.api_get(&format!("/v1/notifications/{id}")).await;
         if s["state"] == "completed" || s["state"] == "canceled" {
             return s;
         }
@@ -302,17 +300,9 @@ pub async fn finished(env: &Env, id: &str) -> Value {
 
 /// The first 1,000 delivery rows.
 pub async fn rows(env: &Env, id: &str) -> Vec<Value> {
-    let v: Value = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{id}/deliveries?limit=1000"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = env
+        .api_get(&format!("/v1/notifications/{id}/deliveries?limit=1000"))
+        .await;
     v["items"].as_array().unwrap().clone()
 }
 
