@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// The longest recipient id a row may hold (UPNs are at most 113 characters).
-pub const MAX_ID_LEN: usize = 256;
+pub use crate::ids::MAX_ID_LEN;
 
 /// The column names that may name the recipient, as the API documents them.
 pub const ID_COLUMNS: [&str; 3] = ["upn", "aadObjectId", "id"];

@@ -17,6 +17,7 @@ pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;
 
 use async_trait::async_trait;
+use herald_core::ids::{AadObjectId, ConversationId, NotificationId, TeamsUserId, TenantId, Upn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,16 +51,21 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// Stops using a reference (kept for audit); false if there is none.
     async fn mark_unreachable(
         &self,
-        tenant: &str,
-        aad: &str,
+        tenant: &TenantId,
+        aad: &AadObjectId,
         reason: &str,
         now: u64,
     ) -> Result<bool>;
 
     /// The user wrote to the bot at `now`.
-    async fn record_activity(&self, tenant: &str, aad: &str, now: u64) -> Result<bool>;
+    async fn record_activity(&self, tenant: &TenantId, aad: &AadObjectId, now: u64)
+        -> Result<bool>;
 
-    async fn get_reference(&self, tenant: &str, aad: &str) -> Result<Option<StoredReference>>;
+    async fn get_reference(
+        &self,
+        tenant: &TenantId,
+        aad: &AadObjectId,
+    ) -> Result<Option<StoredReference>>;
 
     /// Cursor-paged, oldest first.
     async fn list_references(&self, q: &ListQuery) -> Result<Vec<StoredReference>>;
@@ -78,8 +84,8 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// Records how a claimed welcome ended. A retry keeps it leased until `not_before`.
     async fn finish_welcome(
         &self,
-        tenant: &str,
-        aad: &str,
+        tenant: &TenantId,
+        aad: &AadObjectId,
         outcome: &WelcomeOutcome,
         now: u64,
     ) -> Result<()>;
@@ -89,13 +95,17 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
 
     async fn set_team_state(
         &self,
-        tenant: &str,
-        team_id: &str,
+        tenant: &TenantId,
+        team_id: &ConversationId,
         state: TeamState,
         now: u64,
     ) -> Result<bool>;
 
-    async fn get_team(&self, tenant: &str, team_id: &str) -> Result<Option<StoredTeam>>;
+    async fn get_team(
+        &self,
+        tenant: &TenantId,
+        team_id: &ConversationId,
+    ) -> Result<Option<StoredTeam>>;
 
     /// Teams the bot was installed in, oldest first, skipping `offset`.
     async fn list_teams(
@@ -111,13 +121,17 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// The bot left a group chat; false if it was never stored.
     async fn set_chat_state(
         &self,
-        tenant: &str,
-        conversation_id: &str,
+        tenant: &TenantId,
+        conversation_id: &ConversationId,
         state: ChatState,
         now: u64,
     ) -> Result<bool>;
 
-    async fn get_chat(&self, tenant: &str, conversation_id: &str) -> Result<Option<StoredChat>>;
+    async fn get_chat(
+        &self,
+        tenant: &TenantId,
+        conversation_id: &ConversationId,
+    ) -> Result<Option<StoredChat>>;
 
     /// Cursor-paged, oldest first.
     async fn list_chats(
@@ -128,25 +142,33 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     ) -> Result<Vec<StoredChat>>;
 
     /// No welcome for this user, ever (Herald installed the app itself to deliver a notification).
-    async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()>;
+    async fn suppress_welcome(&self, tenant: &TenantId, aad: &AadObjectId) -> Result<()>;
 
-    async fn reference_by_upn(&self, tenant: &str, upn: &str) -> Result<Option<StoredReference>>;
+    async fn reference_by_upn(
+        &self,
+        tenant: &TenantId,
+        upn: &Upn,
+    ) -> Result<Option<StoredReference>>;
 
     async fn reference_by_user_id(
         &self,
-        tenant: &str,
-        user_id: &str,
+        tenant: &TenantId,
+        user_id: &TeamsUserId,
     ) -> Result<Option<StoredReference>>;
 
     /// The references of these users (any order; missing ones are absent).
-    async fn references_for(&self, tenant: &str, aads: &[String]) -> Result<Vec<StoredReference>>;
+    async fn references_for(
+        &self,
+        tenant: &TenantId,
+        aads: &[AadObjectId],
+    ) -> Result<Vec<StoredReference>>;
 
     // ---- notifications and their deliveries ----
 
     /// Creates a notification, or finds the one its idempotency key already made.
     async fn create_notification(&self, n: &NewNotification, now: u64) -> Result<Created>;
 
-    async fn get_notification(&self, id: &str) -> Result<Option<Notification>>;
+    async fn get_notification(&self, id: &NotificationId) -> Result<Option<Notification>>;
 
     /// Newest first, before `before` (a `seq`).
     async fn list_notifications(
@@ -161,23 +183,23 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     /// Takes one notification to resolve (its lease expired or never taken).
     async fn claim_resolution(&self, now: u64, lease_ms: u64) -> Result<Option<Notification>>;
 
-    async fn renew_resolution(&self, id: &str, until: u64) -> Result<()>;
+    async fn renew_resolution(&self, id: &NotificationId, until: u64) -> Result<()>;
 
     /// The highest delivery `seq` so far (0 when none): a resumed resolution continues after it.
-    async fn max_delivery_seq(&self, id: &str) -> Result<i64>;
+    async fn max_delivery_seq(&self, id: &NotificationId) -> Result<i64>;
 
     /// Adds recipients (in one transaction), numbered from `first_seq`; a recipient already
     /// there (same key) is skipped. Returns how many were added.
     async fn insert_deliveries(
         &self,
-        id: &str,
+        id: &NotificationId,
         first_seq: i64,
         rows: &[NewDelivery],
         now: u64,
     ) -> Result<u64>;
 
     /// Resolution is over: the notification's total is known and it is sending.
-    async fn finish_resolution(&self, id: &str) -> Result<()>;
+    async fn finish_resolution(&self, id: &NotificationId) -> Result<()>;
 
     /// Leases up to `limit` pending deliveries, oldest notification first, in order.
     async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>>;
@@ -189,7 +211,7 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
         &self,
         results: &[DeliveryResult],
         now: u64,
-    ) -> Result<Vec<(String, i64)>>;
+    ) -> Result<Vec<(NotificationId, i64)>>;
 
     /// Extends the leases these claims still hold to `until`; returns how many were extended.
     async fn renew_deliveries(&self, leases: &[Lease], until: u64) -> Result<u64>;
@@ -198,16 +220,21 @@ pub trait Store: Responses + UserTokens + Send + Sync + 'static {
     async fn reclaim_expired(&self, now: u64) -> Result<u64>;
 
     /// Completes a resolved notification with nothing left to send; true if it did.
-    async fn complete_if_done(&self, id: &str, now: u64) -> Result<bool>;
+    async fn complete_if_done(&self, id: &NotificationId, now: u64) -> Result<bool>;
 
     /// Cancels what has not been sent; false if the notification had already ended.
-    async fn cancel_notification(&self, id: &str, now: u64) -> Result<bool>;
+    async fn cancel_notification(&self, id: &NotificationId, now: u64) -> Result<bool>;
 
-    async fn delivery_counts(&self, id: &str) -> Result<Counts>;
+    async fn delivery_counts(&self, id: &NotificationId) -> Result<Counts>;
 
-    async fn list_deliveries(&self, id: &str, after_seq: i64, limit: u32) -> Result<Vec<Delivery>>;
+    async fn list_deliveries(
+        &self,
+        id: &NotificationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
 
-    async fn get_delivery(&self, id: &str, seq: i64) -> Result<Option<Delivery>>;
+    async fn get_delivery(&self, id: &NotificationId, seq: i64) -> Result<Option<Delivery>>;
 
     /// Deliveries waiting or in flight, across notifications.
     async fn queue_depth(&self) -> Result<u64>;

@@ -1,3 +1,4 @@
+use herald_core::ids::{AadObjectId, ConversationId, NotificationId, TeamsUserId, TenantId, Upn};
 use herald_core::reason::Reason;
 use serde::{Deserialize, Serialize};
 
@@ -32,17 +33,17 @@ stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reference {
-    pub tenant_id: String,
-    pub aad_object_id: String,
+    pub tenant_id: TenantId,
+    pub aad_object_id: AadObjectId,
     /// The Teams user id (`29:…` in practice).
-    pub user_id: String,
+    pub user_id: TeamsUserId,
     pub user_name: Option<String>,
-    pub upn: Option<String>,
+    pub upn: Option<Upn>,
     pub bot_id: String,
     pub bot_name: Option<String>,
     /// The 1:1 conversation; `None` for a user known only through a team (reachable by
     /// CreateConversation).
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     pub conversation_type: String,
     pub channel_id: String,
     pub service_url: String,
@@ -127,12 +128,12 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamReference {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The team's Bot Framework id (`19:…@thread.tacv2`), also its General channel's id.
-    pub team_id: String,
+    pub team_id: ConversationId,
     pub name: Option<String>,
-    pub aad_group_id: Option<String>,
-    pub general_channel_id: String,
+    pub aad_group_id: Option<AadObjectId>,
+    pub general_channel_id: ConversationId,
     pub bot_id: String,
     pub channel_id: String,
     pub service_url: String,
@@ -163,16 +164,16 @@ pub struct StoredTeam {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatReference {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// `19:…@thread.v2`.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// The chat's topic, when it has one.
     pub name: Option<String>,
     pub bot_id: String,
     pub channel_id: String,
     pub service_url: String,
     /// The AAD object id of whoever added the bot, when Teams said.
-    pub installed_by: Option<String>,
+    pub installed_by: Option<AadObjectId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,8 +209,8 @@ pub enum NotificationState {
 /// A notification to create: the request as accepted (JSON) and its fingerprint.
 #[derive(Debug, Clone)]
 pub struct NewNotification {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: NotificationId,
+    pub tenant_id: TenantId,
     pub request: String,
     pub body_hash: String,
     pub idempotency_key: Option<String>,
@@ -221,8 +222,8 @@ pub struct NewNotification {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub seq: i64,
-    pub id: String,
-    pub tenant_id: String,
+    pub id: NotificationId,
+    pub tenant_id: TenantId,
     pub state: NotificationState,
     pub request: String,
     pub send_at: Option<u64>,
@@ -266,8 +267,8 @@ pub struct Verdict {
 pub struct NewDelivery {
     pub recipient: String,
     pub recipient_key: String,
-    pub aad_object_id: Option<String>,
-    pub upn: Option<String>,
+    pub aad_object_id: Option<AadObjectId>,
+    pub upn: Option<Upn>,
     pub display_name: Option<String>,
     pub data: Option<String>,
     pub decided: Option<Verdict>,
@@ -282,19 +283,19 @@ pub enum DeliveryStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     pub seq: i64,
     pub recipient: String,
     pub recipient_key: String,
-    pub aad_object_id: Option<String>,
-    pub upn: Option<String>,
+    pub aad_object_id: Option<AadObjectId>,
+    pub upn: Option<Upn>,
     pub display_name: Option<String>,
     pub data: Option<String>,
     pub status: DeliveryStatus,
     pub result: Option<Verdict>,
     pub attempts: u32,
     pub activity_id: Option<String>,
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     pub detail: Option<String>,
     /// The claim that holds the row (while `Sending`): only it may renew or record it.
     pub lease_token: Option<i64>,
@@ -305,12 +306,12 @@ pub struct Delivery {
 /// How a claimed delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryResult {
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     pub seq: i64,
     pub result: Verdict,
     pub attempts: u32,
     pub activity_id: Option<String>,
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     /// A human explanation beyond `reason` (a template's error, say).
     pub detail: Option<String>,
     /// The card waits for an answer: the response row to open with the delivery.
@@ -325,7 +326,7 @@ pub struct DeliveryResult {
 /// A leased row, as its holder names it to renew the lease.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Lease {
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     pub seq: i64,
     pub token: i64,
 }
@@ -378,7 +379,7 @@ pub enum CallbackEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewResponse {
     pub recipient: String,
-    pub aad_object_id: Option<String>,
+    pub aad_object_id: Option<AadObjectId>,
     /// When the wait ends (`no_response`).
     pub deadline: u64,
     pub callback_url: Option<String>,
@@ -387,11 +388,11 @@ pub struct NewResponse {
 /// A recipient's response state (docs/reference.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     pub seq: i64,
     pub recipient: String,
-    pub aad_object_id: Option<String>,
-    pub conversation_id: String,
+    pub aad_object_id: Option<AadObjectId>,
+    pub conversation_id: ConversationId,
     pub activity_id: String,
     pub state: ResponseState,
     pub deadline: u64,
@@ -448,7 +449,7 @@ pub struct Tally {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callback {
     pub id: i64,
-    pub notification_id: String,
+    pub notification_id: NotificationId,
     pub seq: i64,
     pub url: String,
     pub event: CallbackEvent,
@@ -469,9 +470,9 @@ pub enum CallbackResult {
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserToken {
     /// Lower-case UPN: the key a notification's `asUser` names.
-    pub upn: String,
-    pub tenant_id: String,
-    pub aad_object_id: String,
+    pub upn: Upn,
+    pub tenant_id: TenantId,
+    pub aad_object_id: AadObjectId,
     pub display_name: Option<String>,
     pub refresh_token_sealed: String,
     pub access_token_sealed: Option<String>,

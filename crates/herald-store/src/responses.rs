@@ -1,9 +1,10 @@
 //! Answers to cards that wait for a response, and the callbacks that report them. Written once
 //! for both backends, like the rest of the store.
 
-use crate::store::{db, ms, HasPool, PgStore, SqliteStore};
+use crate::store::{db, id, ms, opt_id, HasPool, PgStore, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
+use herald_core::ids::NotificationId;
 use sqlx::Row as _;
 
 /// The responses side of the store (a supertrait of [`Store`]).
@@ -15,7 +16,7 @@ pub trait Responses: Send + Sync {
     /// Keeps an answer in one transaction: history, the first answer, its callback.
     async fn record_answer(
         &self,
-        notification_id: &str,
+        notification_id: &NotificationId,
         seq: i64,
         a: &Answer,
     ) -> Result<AnswerOutcome>;
@@ -23,18 +24,23 @@ pub trait Responses: Send + Sync {
     /// Waits that have ended become `no_response` (with their callbacks); returns how many.
     async fn expire_responses(&self, now: u64) -> Result<u64>;
 
-    async fn list_responses(&self, id: &str, after_seq: i64, limit: u32) -> Result<Vec<Response>>;
+    async fn list_responses(
+        &self,
+        id: &NotificationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Response>>;
 
-    async fn get_response(&self, id: &str, seq: i64) -> Result<Option<Response>>;
+    async fn get_response(&self, id: &NotificationId, seq: i64) -> Result<Option<Response>>;
 
-    async fn response_tally(&self, id: &str) -> Result<Tally>;
+    async fn response_tally(&self, id: &NotificationId) -> Result<Tally>;
 
     /// Card updates still pending since before `older_than` (a crash between answer and update).
     async fn stale_updates(&self, older_than: u64, limit: u32) -> Result<Vec<Response>>;
 
     async fn set_update_state(
         &self,
-        id: &str,
+        id: &NotificationId,
         seq: i64,
         state: UpdateState,
         now: u64,
@@ -44,8 +50,11 @@ pub trait Responses: Send + Sync {
     }
 
     /// Many update states in one transaction.
-    async fn set_update_states(&self, items: &[(String, i64, UpdateState)], now: u64)
-        -> Result<()>;
+    async fn set_update_states(
+        &self,
+        items: &[(NotificationId, i64, UpdateState)],
+        now: u64,
+    ) -> Result<()>;
 
     /// Callbacks due, leased until `now + lease_ms` (a crashed sender's return after it).
     async fn claim_callbacks(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Callback>>;
@@ -181,11 +190,11 @@ macro_rules! impl_responses {
                 let state: String = row.try_get("state")?;
                 let update: String = row.try_get("update_state")?;
                 Ok(Response {
-                    notification_id: row.try_get("notification_id")?,
+                    notification_id: id(row, "notification_id")?,
                     seq: row.try_get("seq")?,
                     recipient: row.try_get("recipient")?,
-                    aad_object_id: row.try_get("aad_object_id")?,
-                    conversation_id: row.try_get("conversation_id")?,
+                    aad_object_id: opt_id(row, "aad_object_id")?,
+                    conversation_id: id(row, "conversation_id")?,
                     activity_id: row.try_get("activity_id")?,
                     state: ResponseState::parse(&state)
                         .ok_or_else(|| StoreError::Corrupt(format!("response state `{state}`")))?,
@@ -220,7 +229,7 @@ macro_rules! impl_responses {
 
             async fn record_answer(
                 &self,
-                nid: &str,
+                nid: &NotificationId,
                 seq: i64,
                 a: &Answer,
             ) -> Result<AnswerOutcome> {
@@ -232,7 +241,7 @@ macro_rules! impl_responses {
                 };
                 if $postgres {
                     let row = sqlx::query(&s.answer_pg)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .bind(&a.inbound_id)
                         .bind(&a.action_title)
@@ -251,12 +260,12 @@ macro_rules! impl_responses {
                     }
                     // A later answer: its history row is in; count it and say whether the wait had ended.
                     sqlx::query(&s.later_answer)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .execute(&self.pool)
                         .await?;
                     let state: Option<String> = sqlx::query_scalar(&s.state_of)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -270,7 +279,7 @@ macro_rules! impl_responses {
                 }
                 let mut tx = self.pool.begin().await?;
                 let fresh = sqlx::query(&s.insert_event)
-                    .bind(nid)
+                    .bind(nid.as_str())
                     .bind(seq)
                     .bind(&a.inbound_id)
                     .bind(&a.action_title)
@@ -286,7 +295,7 @@ macro_rules! impl_responses {
                     return Ok(AnswerOutcome::Replay);
                 }
                 let first = sqlx::query(&s.first_answer)
-                    .bind(nid)
+                    .bind(nid.as_str())
                     .bind(seq)
                     .bind(&a.action_title)
                     .bind(&a.action_id)
@@ -299,7 +308,7 @@ macro_rules! impl_responses {
                     .rows_affected();
                 let outcome = if first > 0 {
                     sqlx::query(&s.callback_for)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .bind(CallbackEvent::Answered.as_str())
                         .bind(db(a.at))
@@ -308,12 +317,12 @@ macro_rules! impl_responses {
                     AnswerOutcome::First
                 } else {
                     sqlx::query(&s.later_answer)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .execute(&mut *tx)
                         .await?;
                     let state: Option<String> = sqlx::query_scalar(&s.state_of)
-                        .bind(nid)
+                        .bind(nid.as_str())
                         .bind(seq)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -351,12 +360,12 @@ macro_rules! impl_responses {
 
             async fn list_responses(
                 &self,
-                id: &str,
+                id: &NotificationId,
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<Response>> {
                 let rows = sqlx::query(&self.sql().list)
-                    .bind(id)
+                    .bind(id.as_str())
                     .bind(after_seq)
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(self.readers())
@@ -364,20 +373,24 @@ macro_rules! impl_responses {
                 rows.iter().map(Self::response).collect()
             }
 
-            async fn get_response(&self, id: &str, seq: i64) -> Result<Option<Response>> {
+            async fn get_response(
+                &self,
+                id: &NotificationId,
+                seq: i64,
+            ) -> Result<Option<Response>> {
                 let row = sqlx::query(&self.sql().get)
-                    .bind(id)
+                    .bind(id.as_str())
                     .bind(seq)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(Self::response).transpose()
             }
 
-            async fn response_tally(&self, id: &str) -> Result<Tally> {
+            async fn response_tally(&self, id: &NotificationId) -> Result<Tally> {
                 let s = self.sql();
                 let mut t = Tally::default();
                 for row in sqlx::query(&s.tally_states)
-                    .bind(id)
+                    .bind(id.as_str())
                     .fetch_all(self.readers())
                     .await?
                 {
@@ -393,7 +406,7 @@ macro_rules! impl_responses {
                     }
                 }
                 for row in sqlx::query(&s.tally_actions)
-                    .bind(id)
+                    .bind(id.as_str())
                     .fetch_all(self.readers())
                     .await?
                 {
@@ -414,13 +427,13 @@ macro_rules! impl_responses {
 
             async fn set_update_states(
                 &self,
-                items: &[(String, i64, UpdateState)],
+                items: &[(NotificationId, i64, UpdateState)],
                 now: u64,
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 for (id, seq, state) in items {
                     sqlx::query(&self.sql().set_update)
-                        .bind(id)
+                        .bind(id.as_str())
                         .bind(*seq)
                         .bind(state.as_str())
                         .bind(db(now))
@@ -448,7 +461,7 @@ macro_rules! impl_responses {
                         let event: String = row.try_get("event")?;
                         Ok(Callback {
                             id: row.try_get("id")?,
-                            notification_id: row.try_get("notification_id")?,
+                            notification_id: id(row, "notification_id")?,
                             seq: row.try_get("seq")?,
                             url: row.try_get("url")?,
                             event: CallbackEvent::parse(&event).ok_or_else(|| {

@@ -7,6 +7,9 @@
 use crate::migrations::{self, Migration};
 use crate::sql::{Dialect, Queries};
 use crate::*;
+use herald_core::ids::{
+    AadObjectId, ConversationId, Id, NotificationId, TeamsUserId, TenantId, Upn,
+};
 use herald_core::reason::Reason;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -144,6 +147,24 @@ impl PgStore {
     }
 }
 
+/// An id column, as stored (the store holds only ids that were checked on their way in).
+pub(crate) fn id<T: Id, R: sqlx::Row>(row: &R, col: &str) -> Result<T>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok(T::trusted_id(row.try_get::<String, _>(col)?))
+}
+
+/// A nullable id column.
+pub(crate) fn opt_id<T: Id, R: sqlx::Row>(row: &R, col: &str) -> Result<Option<T>>
+where
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Ok(row.try_get::<Option<String>, _>(col)?.map(T::trusted_id))
+}
+
 pub(crate) fn ms(v: i64) -> u64 {
     v.max(0) as u64
 }
@@ -165,14 +186,14 @@ macro_rules! impl_store {
                 Ok(StoredReference {
                     seq: row.try_get::<i64, _>("seq")?,
                     reference: Reference {
-                        tenant_id: text("tenant_id")?,
-                        aad_object_id: text("aad_object_id")?,
-                        user_id: text("user_id")?,
+                        tenant_id: id(row, "tenant_id")?,
+                        aad_object_id: id(row, "aad_object_id")?,
+                        user_id: id(row, "user_id")?,
                         user_name: opt("user_name")?,
-                        upn: opt("upn")?,
+                        upn: opt_id(row, "upn")?,
                         bot_id: text("bot_id")?,
                         bot_name: opt("bot_name")?,
-                        conversation_id: opt("conversation_id")?,
+                        conversation_id: opt_id(row, "conversation_id")?,
                         conversation_type: text("conversation_type")?,
                         channel_id: text("channel_id")?,
                         service_url: text("service_url")?,
@@ -193,8 +214,8 @@ macro_rules! impl_store {
                 let state: String = row.try_get("state")?;
                 Ok(Notification {
                     seq: row.try_get("seq")?,
-                    id: row.try_get("id")?,
-                    tenant_id: row.try_get("tenant_id")?,
+                    id: id(row, "id")?,
+                    tenant_id: id(row, "tenant_id")?,
                     state: NotificationState::parse(&state)
                         .ok_or_else(|| StoreError::Corrupt(format!("notification state `{state}`")))?,
                     request: row.try_get("request")?,
@@ -223,12 +244,12 @@ macro_rules! impl_store {
                     }),
                 };
                 Ok(Delivery {
-                    notification_id: row.try_get("notification_id")?,
+                    notification_id: id(row, "notification_id")?,
                     seq: row.try_get("seq")?,
                     recipient: row.try_get("recipient")?,
                     recipient_key: row.try_get("recipient_key")?,
-                    aad_object_id: row.try_get("aad_object_id")?,
-                    upn: row.try_get("upn")?,
+                    aad_object_id: opt_id(row, "aad_object_id")?,
+                    upn: opt_id(row, "upn")?,
                     display_name: row.try_get("display_name")?,
                     data: row.try_get("data")?,
                     status: DeliveryStatus::parse(&status)
@@ -236,7 +257,7 @@ macro_rules! impl_store {
                     result,
                     attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
                     activity_id: row.try_get("activity_id")?,
-                    conversation_id: row.try_get("conversation_id")?,
+                    conversation_id: opt_id(row, "conversation_id")?,
                     detail: row.try_get("detail")?,
                     lease_token: row.try_get("lease_token")?,
                     possible_duplicate: row.try_get::<i64, _>("possible_duplicate")? != 0,
@@ -248,13 +269,13 @@ macro_rules! impl_store {
                 Ok(StoredChat {
                     seq: row.try_get("seq")?,
                     chat: ChatReference {
-                        tenant_id: row.try_get("tenant_id")?,
-                        conversation_id: row.try_get("conversation_id")?,
+                        tenant_id: id(row, "tenant_id")?,
+                        conversation_id: id(row, "conversation_id")?,
                         name: row.try_get("name")?,
                         bot_id: row.try_get("bot_id")?,
                         channel_id: row.try_get("channel_id")?,
                         service_url: row.try_get("service_url")?,
-                        installed_by: row.try_get("installed_by")?,
+                        installed_by: opt_id(row, "installed_by")?,
                     },
                     state: ChatState::parse(&state)
                         .ok_or_else(|| StoreError::Corrupt(format!("chat state `{state}`")))?,
@@ -267,11 +288,11 @@ macro_rules! impl_store {
                 let state: String = row.try_get("state")?;
                 Ok(StoredTeam {
                     team: TeamReference {
-                        tenant_id: row.try_get("tenant_id")?,
-                        team_id: row.try_get("team_id")?,
+                        tenant_id: id(row, "tenant_id")?,
+                        team_id: id(row, "team_id")?,
                         name: row.try_get("name")?,
-                        aad_group_id: row.try_get("aad_group_id")?,
-                        general_channel_id: row.try_get("general_channel_id")?,
+                        aad_group_id: opt_id(row, "aad_group_id")?,
+                        general_channel_id: id(row, "general_channel_id")?,
                         bot_id: row.try_get("bot_id")?,
                         channel_id: row.try_get("channel_id")?,
                         service_url: row.try_get("service_url")?,
@@ -331,14 +352,14 @@ macro_rules! impl_store {
             async fn upsert_reference(&self, r: &Reference, welcome: bool, now: u64) -> Result<()> {
                 let welcome = if welcome { WelcomeStatus::Pending } else { WelcomeStatus::None };
                 sqlx::query(&self.q.upsert_reference)
-                    .bind(&r.tenant_id)
-                    .bind(&r.aad_object_id)
-                    .bind(&r.user_id)
+                    .bind(&r.tenant_id.as_str())
+                    .bind(&r.aad_object_id.as_str())
+                    .bind(&r.user_id.as_str())
                     .bind(&r.user_name)
-                    .bind(&r.upn)
+                    .bind(r.upn.as_ref().map(Id::id_str))
                     .bind(&r.bot_id)
                     .bind(&r.bot_name)
-                    .bind(&r.conversation_id)
+                    .bind(r.conversation_id.as_ref().map(Id::id_str))
                     .bind(&r.conversation_type)
                     .bind(&r.channel_id)
                     .bind(&r.service_url)
@@ -351,10 +372,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn mark_unreachable(&self, tenant: &str, aad: &str, reason: &str, now: u64) -> Result<bool> {
+            async fn mark_unreachable(&self, tenant: &TenantId, aad: &AadObjectId, reason: &str, now: u64) -> Result<bool> {
                 let r = sqlx::query(&self.q.mark_unreachable)
-                    .bind(tenant)
-                    .bind(aad)
+                    .bind(tenant.as_str())
+                    .bind(aad.as_str())
                     .bind(reason)
                     .bind(db(now))
                     .execute(&self.pool)
@@ -362,20 +383,20 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn record_activity(&self, tenant: &str, aad: &str, now: u64) -> Result<bool> {
+            async fn record_activity(&self, tenant: &TenantId, aad: &AadObjectId, now: u64) -> Result<bool> {
                 let r = sqlx::query(&self.q.record_activity)
-                    .bind(tenant)
-                    .bind(aad)
+                    .bind(tenant.as_str())
+                    .bind(aad.as_str())
                     .bind(db(now))
                     .execute(&self.pool)
                     .await?;
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn get_reference(&self, tenant: &str, aad: &str) -> Result<Option<StoredReference>> {
+            async fn get_reference(&self, tenant: &TenantId, aad: &AadObjectId) -> Result<Option<StoredReference>> {
                 let row = sqlx::query(&self.q.get_reference)
-                    .bind(tenant)
-                    .bind(aad)
+                    .bind(tenant.as_str())
+                    .bind(aad.as_str())
                     .fetch_optional(self.readers())
                     .await?;
                 row.as_ref().map(Self::reference).transpose()
@@ -409,12 +430,12 @@ macro_rules! impl_store {
                 rows.iter().map(Self::reference).collect()
             }
 
-            async fn finish_welcome(&self, tenant: &str, aad: &str, outcome: &WelcomeOutcome, now: u64) -> Result<()> {
+            async fn finish_welcome(&self, tenant: &TenantId, aad: &AadObjectId, outcome: &WelcomeOutcome, now: u64) -> Result<()> {
                 match outcome {
                     WelcomeOutcome::Sent { activity_id } => {
                         sqlx::query(&self.q.welcome_sent)
-                            .bind(tenant)
-                            .bind(aad)
+                            .bind(tenant.as_str())
+                            .bind(aad.as_str())
                             .bind(activity_id)
                             .bind(db(now))
                             .execute(&self.pool)
@@ -422,8 +443,8 @@ macro_rules! impl_store {
                     }
                     WelcomeOutcome::Retry { not_before } => {
                         sqlx::query(&self.q.welcome_retry)
-                            .bind(tenant)
-                            .bind(aad)
+                            .bind(tenant.as_str())
+                            .bind(aad.as_str())
                             .bind(db(*not_before))
                             .bind(db(now))
                             .execute(&self.pool)
@@ -431,8 +452,8 @@ macro_rules! impl_store {
                     }
                     WelcomeOutcome::Failed { .. } => {
                         sqlx::query(&self.q.welcome_failed)
-                            .bind(tenant)
-                            .bind(aad)
+                            .bind(tenant.as_str())
+                            .bind(aad.as_str())
                             .bind(db(now))
                             .execute(&self.pool)
                             .await?;
@@ -443,11 +464,11 @@ macro_rules! impl_store {
 
             async fn upsert_team(&self, t: &TeamReference, now: u64) -> Result<()> {
                 sqlx::query(&self.q.upsert_team)
-                    .bind(&t.tenant_id)
-                    .bind(&t.team_id)
+                    .bind(&t.tenant_id.as_str())
+                    .bind(&t.team_id.as_str())
                     .bind(&t.name)
-                    .bind(&t.aad_group_id)
-                    .bind(&t.general_channel_id)
+                    .bind(t.aad_group_id.as_ref().map(Id::id_str))
+                    .bind(&t.general_channel_id.as_str())
                     .bind(&t.bot_id)
                     .bind(&t.channel_id)
                     .bind(&t.service_url)
@@ -457,10 +478,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn set_team_state(&self, tenant: &str, team_id: &str, state: TeamState, now: u64) -> Result<bool> {
+            async fn set_team_state(&self, tenant: &TenantId, team_id: &ConversationId, state: TeamState, now: u64) -> Result<bool> {
                 let r = sqlx::query(&self.q.set_team_state)
-                    .bind(tenant)
-                    .bind(team_id)
+                    .bind(tenant.as_str())
+                    .bind(team_id.as_str())
                     .bind(state.as_str())
                     .bind(db(now))
                     .execute(&self.pool)
@@ -468,10 +489,10 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn get_team(&self, tenant: &str, team_id: &str) -> Result<Option<StoredTeam>> {
+            async fn get_team(&self, tenant: &TenantId, team_id: &ConversationId) -> Result<Option<StoredTeam>> {
                 let row = sqlx::query(&self.q.get_team)
-                    .bind(tenant)
-                    .bind(team_id)
+                    .bind(tenant.as_str())
+                    .bind(team_id.as_str())
                     .fetch_optional(self.readers())
                     .await?;
                 row.as_ref().map(Self::team).transpose()
@@ -489,23 +510,23 @@ macro_rules! impl_store {
 
             async fn upsert_chat(&self, c: &ChatReference, now: u64) -> Result<()> {
                 sqlx::query(&self.q.upsert_chat)
-                    .bind(&c.tenant_id)
-                    .bind(&c.conversation_id)
+                    .bind(&c.tenant_id.as_str())
+                    .bind(&c.conversation_id.as_str())
                     .bind(&c.name)
                     .bind(&c.bot_id)
                     .bind(&c.channel_id)
                     .bind(&c.service_url)
-                    .bind(&c.installed_by)
+                    .bind(c.installed_by.as_ref().map(Id::id_str))
                     .bind(db(now))
                     .execute(&self.pool)
                     .await?;
                 Ok(())
             }
 
-            async fn set_chat_state(&self, tenant: &str, conversation_id: &str, state: ChatState, now: u64) -> Result<bool> {
+            async fn set_chat_state(&self, tenant: &TenantId, conversation_id: &ConversationId, state: ChatState, now: u64) -> Result<bool> {
                 let r = sqlx::query(&self.q.set_chat_state)
-                    .bind(tenant)
-                    .bind(conversation_id)
+                    .bind(tenant.as_str())
+                    .bind(conversation_id.as_str())
                     .bind(state.as_str())
                     .bind(db(now))
                     .execute(&self.pool)
@@ -513,10 +534,10 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn get_chat(&self, tenant: &str, conversation_id: &str) -> Result<Option<StoredChat>> {
+            async fn get_chat(&self, tenant: &TenantId, conversation_id: &ConversationId) -> Result<Option<StoredChat>> {
                 let row = sqlx::query(&self.q.get_chat)
-                    .bind(tenant)
-                    .bind(conversation_id)
+                    .bind(tenant.as_str())
+                    .bind(conversation_id.as_str())
                     .fetch_optional(self.readers())
                     .await?;
                 row.as_ref().map(Self::chat).transpose()
@@ -532,22 +553,22 @@ macro_rules! impl_store {
                 rows.iter().map(Self::chat).collect()
             }
 
-            async fn suppress_welcome(&self, tenant: &str, aad: &str) -> Result<()> {
-                sqlx::query(&self.q.suppress_welcome).bind(tenant).bind(aad).execute(&self.pool).await?;
+            async fn suppress_welcome(&self, tenant: &TenantId, aad: &AadObjectId) -> Result<()> {
+                sqlx::query(&self.q.suppress_welcome).bind(tenant.as_str()).bind(aad.as_str()).execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn reference_by_upn(&self, tenant: &str, upn: &str) -> Result<Option<StoredReference>> {
-                let row = sqlx::query(&self.q.reference_by_upn).bind(tenant).bind(upn).fetch_optional(self.readers()).await?;
+            async fn reference_by_upn(&self, tenant: &TenantId, upn: &Upn) -> Result<Option<StoredReference>> {
+                let row = sqlx::query(&self.q.reference_by_upn).bind(tenant.as_str()).bind(upn.as_str()).fetch_optional(self.readers()).await?;
                 row.as_ref().map(Self::reference).transpose()
             }
 
-            async fn reference_by_user_id(&self, tenant: &str, user_id: &str) -> Result<Option<StoredReference>> {
-                let row = sqlx::query(&self.q.reference_by_user_id).bind(tenant).bind(user_id).fetch_optional(self.readers()).await?;
+            async fn reference_by_user_id(&self, tenant: &TenantId, user_id: &TeamsUserId) -> Result<Option<StoredReference>> {
+                let row = sqlx::query(&self.q.reference_by_user_id).bind(tenant.as_str()).bind(user_id.as_str()).fetch_optional(self.readers()).await?;
                 row.as_ref().map(Self::reference).transpose()
             }
 
-            async fn references_for(&self, tenant: &str, aads: &[String]) -> Result<Vec<StoredReference>> {
+            async fn references_for(&self, tenant: &TenantId, aads: &[AadObjectId]) -> Result<Vec<StoredReference>> {
                 let mut out = Vec::with_capacity(aads.len());
                 for chunk in aads.chunks(500) {
                     let marks: Vec<String> = (0..chunk.len()).map(|i| self.param(i + 2)).collect();
@@ -557,9 +578,9 @@ macro_rules! impl_store {
                         self.param(1),
                         marks.join(", ")
                     );
-                    let mut q = sqlx::query(&sql).bind(tenant);
+                    let mut q = sqlx::query(&sql).bind(tenant.as_str());
                     for a in chunk {
-                        q = q.bind(a);
+                        q = q.bind(a.as_str());
                     }
                     for row in q.fetch_all(self.readers()).await? {
                         out.push(Self::reference(&row)?);
@@ -574,8 +595,8 @@ macro_rules! impl_store {
                     _ => NotificationState::Resolving,
                 };
                 let row = sqlx::query(&self.q.insert_notification)
-                    .bind(&n.id)
-                    .bind(&n.tenant_id)
+                    .bind(&n.id.as_str())
+                    .bind(&n.tenant_id.as_str())
                     .bind(state.as_str())
                     .bind(&n.request)
                     .bind(&n.body_hash)
@@ -597,8 +618,8 @@ macro_rules! impl_store {
                 Ok(if hash == n.body_hash { Created::Existing(existing) } else { Created::Conflict })
             }
 
-            async fn get_notification(&self, id: &str) -> Result<Option<Notification>> {
-                let row = sqlx::query(&self.q.get_notification).bind(id).fetch_optional(self.readers()).await?;
+            async fn get_notification(&self, id: &NotificationId) -> Result<Option<Notification>> {
+                let row = sqlx::query(&self.q.get_notification).bind(id.as_str()).fetch_optional(self.readers()).await?;
                 row.as_ref().map(Self::notification).transpose()
             }
 
@@ -624,16 +645,16 @@ macro_rules! impl_store {
                 row.as_ref().map(Self::notification).transpose()
             }
 
-            async fn renew_resolution(&self, id: &str, until: u64) -> Result<()> {
-                sqlx::query(&self.q.renew_resolution).bind(id).bind(db(until)).execute(&self.pool).await?;
+            async fn renew_resolution(&self, id: &NotificationId, until: u64) -> Result<()> {
+                sqlx::query(&self.q.renew_resolution).bind(id.as_str()).bind(db(until)).execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn max_delivery_seq(&self, id: &str) -> Result<i64> {
-                Ok(sqlx::query_scalar(&self.q.max_delivery_seq).bind(id).fetch_one(&self.pool).await?)
+            async fn max_delivery_seq(&self, id: &NotificationId) -> Result<i64> {
+                Ok(sqlx::query_scalar(&self.q.max_delivery_seq).bind(id.as_str()).fetch_one(&self.pool).await?)
             }
 
-            async fn insert_deliveries(&self, id: &str, first_seq: i64, rows: &[NewDelivery], now: u64) -> Result<u64> {
+            async fn insert_deliveries(&self, id: &NotificationId, first_seq: i64, rows: &[NewDelivery], now: u64) -> Result<u64> {
                 // Many rows a statement: one round trip per 200 recipients, not one each.
                 const PER_STATEMENT: usize = 200;
                 const COLS: usize = 13;
@@ -658,12 +679,12 @@ macro_rules! impl_store {
                             Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.map(Reason::as_str)),
                         };
                         q = q
-                            .bind(id)
+                            .bind(id.as_str())
                             .bind(first_seq + (c * PER_STATEMENT + i) as i64)
                             .bind(&d.recipient)
                             .bind(&d.recipient_key)
-                            .bind(&d.aad_object_id)
-                            .bind(&d.upn)
+                            .bind(d.aad_object_id.as_ref().map(Id::id_str))
+                            .bind(d.upn.as_ref().map(Id::id_str))
                             .bind(&d.display_name)
                             .bind(&d.data)
                             .bind(status)
@@ -678,8 +699,8 @@ macro_rules! impl_store {
                 Ok(added)
             }
 
-            async fn finish_resolution(&self, id: &str) -> Result<()> {
-                sqlx::query(&self.q.finish_resolution).bind(id).execute(&self.pool).await?;
+            async fn finish_resolution(&self, id: &NotificationId) -> Result<()> {
+                sqlx::query(&self.q.finish_resolution).bind(id.as_str()).execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -711,19 +732,19 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<Vec<(String, i64)>> {
+            async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<Vec<(NotificationId, i64)>> {
                 let mut tx = self.pool.begin().await?;
                 let mut lost = Vec::new();
                 for r in results {
                     let done = sqlx::query(&self.q.record_delivery)
-                        .bind(&r.notification_id)
+                        .bind(&r.notification_id.as_str())
                         .bind(r.seq)
                         .bind(r.result.outcome.as_str())
                         .bind(r.result.status_code.map(i64::from))
                         .bind(r.result.reason.map(Reason::as_str))
                         .bind(i64::from(r.attempts))
                         .bind(&r.activity_id)
-                        .bind(&r.conversation_id)
+                        .bind(r.conversation_id.as_ref().map(Id::id_str))
                         .bind(db(now))
                         .bind(&r.detail)
                         .bind(r.lease_token)
@@ -737,11 +758,11 @@ macro_rules! impl_store {
                         (&r.wait, &r.activity_id, &r.conversation_id, done.rows_affected() > 0)
                     {
                         sqlx::query(&self.q.open_response)
-                            .bind(&r.notification_id)
+                            .bind(&r.notification_id.as_str())
                             .bind(r.seq)
                             .bind(&w.recipient)
-                            .bind(&w.aad_object_id)
-                            .bind(c)
+                            .bind(w.aad_object_id.as_ref().map(Id::id_str))
+                            .bind(c.as_str())
                             .bind(a)
                             .bind(db(w.deadline))
                             .bind(&w.callback_url)
@@ -759,7 +780,7 @@ macro_rules! impl_store {
                 let mut renewed = 0;
                 for l in leases {
                     renewed += sqlx::query(&self.q.renew_delivery)
-                        .bind(&l.notification_id)
+                        .bind(&l.notification_id.as_str())
                         .bind(l.seq)
                         .bind(l.token)
                         .bind(db(until))
@@ -775,25 +796,25 @@ macro_rules! impl_store {
                 Ok(sqlx::query(&self.q.reclaim_expired).bind(db(now)).execute(&self.pool).await?.rows_affected())
             }
 
-            async fn complete_if_done(&self, id: &str, now: u64) -> Result<bool> {
-                let unfinished: i64 = sqlx::query_scalar(&self.q.has_unfinished).bind(id).fetch_one(&self.pool).await?;
+            async fn complete_if_done(&self, id: &NotificationId, now: u64) -> Result<bool> {
+                let unfinished: i64 = sqlx::query_scalar(&self.q.has_unfinished).bind(id.as_str()).fetch_one(&self.pool).await?;
                 if unfinished > 0 {
                     return Ok(false);
                 }
-                let r = sqlx::query(&self.q.complete).bind(id).bind(db(now)).execute(&self.pool).await?;
+                let r = sqlx::query(&self.q.complete).bind(id.as_str()).bind(db(now)).execute(&self.pool).await?;
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn cancel_notification(&self, id: &str, now: u64) -> Result<bool> {
+            async fn cancel_notification(&self, id: &NotificationId, now: u64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
-                let r = sqlx::query(&self.q.cancel_notification).bind(id).bind(db(now)).execute(&mut *tx).await?;
-                sqlx::query(&self.q.cancel_deliveries).bind(id).bind(db(now)).execute(&mut *tx).await?;
+                let r = sqlx::query(&self.q.cancel_notification).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
+                sqlx::query(&self.q.cancel_deliveries).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn delivery_counts(&self, id: &str) -> Result<Counts> {
-                let rows = sqlx::query(&self.q.delivery_counts).bind(id).fetch_all(self.readers()).await?;
+            async fn delivery_counts(&self, id: &NotificationId) -> Result<Counts> {
+                let rows = sqlx::query(&self.q.delivery_counts).bind(id.as_str()).fetch_all(self.readers()).await?;
                 let mut c = Counts::default();
                 for row in rows {
                     let status: String = row.try_get("status")?;
@@ -815,9 +836,9 @@ macro_rules! impl_store {
                 Ok(c)
             }
 
-            async fn list_deliveries(&self, id: &str, after_seq: i64, limit: u32) -> Result<Vec<Delivery>> {
+            async fn list_deliveries(&self, id: &NotificationId, after_seq: i64, limit: u32) -> Result<Vec<Delivery>> {
                 let rows = sqlx::query(&self.q.list_deliveries)
-                    .bind(id)
+                    .bind(id.as_str())
                     .bind(after_seq)
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(self.readers())
@@ -825,8 +846,8 @@ macro_rules! impl_store {
                 rows.iter().map(Self::delivery).collect()
             }
 
-            async fn get_delivery(&self, id: &str, seq: i64) -> Result<Option<Delivery>> {
-                let row = sqlx::query(&self.q.get_delivery).bind(id).bind(seq).fetch_optional(self.readers()).await?;
+            async fn get_delivery(&self, id: &NotificationId, seq: i64) -> Result<Option<Delivery>> {
+                let row = sqlx::query(&self.q.get_delivery).bind(id.as_str()).bind(seq).fetch_optional(self.readers()).await?;
                 row.as_ref().map(Self::delivery).transpose()
             }
 

@@ -1,17 +1,18 @@
 //! Signed-in users (sending as a user): one row per UPN with sealed tokens.
 
-use crate::store::{db, ms, HasPool, PgStore, SqliteStore};
+use crate::store::{db, id, ms, HasPool, PgStore, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
+use herald_core::ids::Upn;
 use sqlx::Row as _;
 
 #[async_trait]
 pub trait UserTokens: Send + Sync {
     /// Inserts or replaces a user's tokens.
     async fn put_user_token(&self, t: &UserToken) -> Result<()>;
-    async fn get_user_token(&self, upn: &str) -> Result<Option<UserToken>>;
+    async fn get_user_token(&self, upn: &Upn) -> Result<Option<UserToken>>;
     /// Signs a user out; false if they were not signed in.
-    async fn delete_user_token(&self, upn: &str) -> Result<bool>;
+    async fn delete_user_token(&self, upn: &Upn) -> Result<bool>;
     async fn list_user_tokens(&self) -> Result<Vec<UserToken>>;
 }
 
@@ -34,9 +35,9 @@ macro_rules! impl_users {
                 row: &<<$store as HasPool>::Db as sqlx::Database>::Row,
             ) -> Result<UserToken> {
                 Ok(UserToken {
-                    upn: row.try_get("upn")?,
-                    tenant_id: row.try_get("tenant_id")?,
-                    aad_object_id: row.try_get("aad_object_id")?,
+                    upn: id(row, "upn")?,
+                    tenant_id: id(row, "tenant_id")?,
+                    aad_object_id: id(row, "aad_object_id")?,
                     display_name: row.try_get("display_name")?,
                     refresh_token_sealed: row.try_get("refresh_token")?,
                     access_token_sealed: row.try_get("access_token")?,
@@ -58,9 +59,9 @@ macro_rules! impl_users {
                      refresh_token = excluded.refresh_token, access_token = excluded.access_token, \
                      access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at",
                 ))
-                .bind(t.upn.to_ascii_lowercase())
-                .bind(&t.tenant_id)
-                .bind(&t.aad_object_id)
+                .bind(t.upn.to_lowercase().into_string())
+                .bind(&t.tenant_id.as_str())
+                .bind(&t.aad_object_id.as_str())
                 .bind(&t.display_name)
                 .bind(&t.refresh_token_sealed)
                 .bind(&t.access_token_sealed)
@@ -72,17 +73,17 @@ macro_rules! impl_users {
                 Ok(())
             }
 
-            async fn get_user_token(&self, upn: &str) -> Result<Option<UserToken>> {
+            async fn get_user_token(&self, upn: &Upn) -> Result<Option<UserToken>> {
                 let row = sqlx::query(&q($postgres, "SELECT {cols} FROM user_tokens WHERE upn = $1"))
-                    .bind(upn.to_ascii_lowercase())
+                    .bind(upn.to_lowercase().into_string())
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(Self::user_token).transpose()
             }
 
-            async fn delete_user_token(&self, upn: &str) -> Result<bool> {
+            async fn delete_user_token(&self, upn: &Upn) -> Result<bool> {
                 let r = sqlx::query(&q($postgres, "DELETE FROM user_tokens WHERE upn = $1"))
-                    .bind(upn.to_ascii_lowercase())
+                    .bind(upn.to_lowercase().into_string())
                     .execute(&self.pool)
                     .await?;
                 Ok(r.rows_affected() > 0)

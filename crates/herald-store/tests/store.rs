@@ -1,19 +1,20 @@
 //! One suite, two backends: every test runs on a real SQLite file and, when
 //! `HERALD_TEST_POSTGRES_URL` is set, on PostgreSQL in a schema of its own.
 
+use herald_core::ids::*;
 use herald_store::*;
 use std::sync::Arc;
 
 fn reference(n: u32) -> Reference {
     Reference {
-        tenant_id: "tenant-1".into(),
-        aad_object_id: format!("aad-{n}"),
-        user_id: format!("29:user-{n}"),
+        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        aad_object_id: AadObjectId::parse(format!("aad-{n}")).unwrap(),
+        user_id: TeamsUserId::parse(format!("29:user-{n}")).unwrap(),
         user_name: Some(format!("User {n}")),
-        upn: Some(format!("user{n}@x.example")),
+        upn: Some(Upn::parse(format!("user{n}@x.example")).unwrap()),
         bot_id: "28:bot".into(),
         bot_name: Some("Bot".into()),
-        conversation_id: Some(format!("a:conv-{n}")),
+        conversation_id: Some(ConversationId::parse(format!("a:conv-{n}")).unwrap()),
         conversation_type: "personal".into(),
         channel_id: "msteams".into(),
         service_url: "https://smba.trafficmanager.net/teams/".into(),
@@ -34,7 +35,14 @@ async fn migrate_is_idempotent(s: Arc<dyn Store>) {
 async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) {
     let r = reference(1);
     s.upsert_reference(&r, true, 1_000).await.unwrap();
-    let got = s.get_reference("tenant-1", "aad-1").await.unwrap().unwrap();
+    let got = s
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.reference, r);
     assert_eq!(got.state, RefState::Active);
     assert_eq!(got.welcome, WelcomeStatus::Pending);
@@ -48,22 +56,35 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
         ..reference(1)
     };
     s.upsert_reference(&team_view, false, 2_000).await.unwrap();
-    let got = s.get_reference("tenant-1", "aad-1").await.unwrap().unwrap();
+    let got = s
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.reference.conversation_id.as_deref(), Some("a:conv-1"));
     assert_eq!(got.reference.upn.as_deref(), Some("user1@x.example"));
     assert_eq!(got.reference.source, Source::PersonalInstall);
     assert_eq!(got.created_at, 1_000);
     assert_eq!(got.updated_at, 2_000);
     assert!(s
-        .get_reference("tenant-1", "nobody")
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("nobody").unwrap()
+        )
         .await
         .unwrap()
         .is_none());
     assert!(
-        s.get_reference("tenant-2", "aad-1")
-            .await
-            .unwrap()
-            .is_none(),
+        s.get_reference(
+            &TenantId::parse("tenant-2").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap()
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "keyed by tenant too"
     );
 }
@@ -71,18 +92,42 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
 async fn unreachable_is_kept_and_an_install_revives_it(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), false, 1).await.unwrap();
     assert!(s
-        .mark_unreachable("tenant-1", "aad-1", "uninstalled", 2)
+        .mark_unreachable(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+            "uninstalled",
+            2
+        )
         .await
         .unwrap());
     assert!(!s
-        .mark_unreachable("tenant-1", "aad-9", "uninstalled", 2)
+        .mark_unreachable(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-9").unwrap(),
+            "uninstalled",
+            2
+        )
         .await
         .unwrap());
-    let got = s.get_reference("tenant-1", "aad-1").await.unwrap().unwrap();
+    let got = s
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.state, RefState::Unreachable);
     assert_eq!(got.unreachable_reason.as_deref(), Some("uninstalled"));
     s.upsert_reference(&reference(1), false, 3).await.unwrap();
-    let got = s.get_reference("tenant-1", "aad-1").await.unwrap().unwrap();
+    let got = s
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.state, RefState::Active);
     assert_eq!(got.unreachable_reason, None);
 }
@@ -111,8 +156,8 @@ async fn a_welcome_is_claimed_once_however_often_the_install_repeats(s: Arc<dyn 
     }
     assert_eq!(total, 1, "ten concurrent claimers, one welcome");
     s.finish_welcome(
-        "tenant-1",
-        "aad-7",
+        &TenantId::parse("tenant-1").unwrap(),
+        &AadObjectId::parse("aad-7").unwrap(),
         &WelcomeOutcome::Sent {
             activity_id: "act-1".into(),
         },
@@ -125,7 +170,14 @@ async fn a_welcome_is_claimed_once_however_often_the_install_repeats(s: Arc<dyn 
         s.claim_welcomes(50, 60_000, 10).await.unwrap().is_empty(),
         "a reinstall does not welcome again"
     );
-    let got = s.get_reference("tenant-1", "aad-7").await.unwrap().unwrap();
+    let got = s
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-7").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.welcome, WelcomeStatus::Sent);
     assert_eq!(got.welcome_activity_id.as_deref(), Some("act-1"));
 }
@@ -140,17 +192,22 @@ async fn an_expired_welcome_lease_is_taken_again_and_retries_requeue(s: Arc<dyn 
     let again = s.claim_welcomes(1_500, 1_000, 10).await.unwrap();
     assert_eq!(again.len(), 1, "a crashed sender's lease expires");
     let retry = WelcomeOutcome::Retry { not_before: 1_650 };
-    s.finish_welcome("tenant-1", "aad-1", &retry, 1_600)
-        .await
-        .unwrap();
+    s.finish_welcome(
+        &TenantId::parse("tenant-1").unwrap(),
+        &AadObjectId::parse("aad-1").unwrap(),
+        &retry,
+        1_600,
+    )
+    .await
+    .unwrap();
     assert!(
         s.claim_welcomes(1_620, 1_000, 10).await.unwrap().is_empty(),
         "not before its time"
     );
     assert_eq!(s.claim_welcomes(1_700, 1_000, 10).await.unwrap().len(), 1);
     s.finish_welcome(
-        "tenant-1",
-        "aad-1",
+        &TenantId::parse("tenant-1").unwrap(),
+        &AadObjectId::parse("aad-1").unwrap(),
         &WelcomeOutcome::Failed {
             reason: "bad card".into(),
         },
@@ -160,20 +217,28 @@ async fn an_expired_welcome_lease_is_taken_again_and_retries_requeue(s: Arc<dyn 
     .unwrap();
     assert!(s.claim_welcomes(5_000, 1_000, 10).await.unwrap().is_empty());
     assert_eq!(
-        s.get_reference("tenant-1", "aad-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .welcome,
+        s.get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .welcome,
         WelcomeStatus::Failed
     );
 }
 
 async fn welcomes_wait_for_a_reachable_conversation(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), true, 0).await.unwrap();
-    s.mark_unreachable("tenant-1", "aad-1", "blocked", 1)
-        .await
-        .unwrap();
+    s.mark_unreachable(
+        &TenantId::parse("tenant-1").unwrap(),
+        &AadObjectId::parse("aad-1").unwrap(),
+        "blocked",
+        1,
+    )
+    .await
+    .unwrap();
     assert!(
         s.claim_welcomes(2, 1_000, 10).await.unwrap().is_empty(),
         "never to an unreachable user"
@@ -185,16 +250,19 @@ async fn welcomes_wait_for_a_reachable_conversation(s: Arc<dyn Store>) {
     };
     s.upsert_reference(&member, false, 3).await.unwrap();
     assert_eq!(
-        s.get_reference("tenant-1", "aad-2")
-            .await
-            .unwrap()
-            .unwrap()
-            .welcome,
+        s.get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-2").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .welcome,
         WelcomeStatus::None
     );
     s.upsert_reference(&reference(2), true, 4).await.unwrap();
     s.upsert_reference(&reference(1), true, 5).await.unwrap();
-    let claimed: Vec<String> = s
+    let claimed: Vec<AadObjectId> = s
         .claim_welcomes(6, 1_000, 10)
         .await
         .unwrap()
@@ -215,9 +283,14 @@ async fn references_page_by_cursor_and_filter_by_state(s: Arc<dyn Store>) {
             .unwrap();
     }
     for n in [3, 9, 20] {
-        s.mark_unreachable("tenant-1", &format!("aad-{n}"), "uninstalled", 100)
-            .await
-            .unwrap();
+        s.mark_unreachable(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse(format!("aad-{n}")).unwrap(),
+            "uninstalled",
+            100,
+        )
+        .await
+        .unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
@@ -260,34 +333,56 @@ async fn references_page_by_cursor_and_filter_by_state(s: Arc<dyn Store>) {
 
 async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), false, 0).await.unwrap();
-    assert!(s.record_activity("tenant-1", "aad-1", 42).await.unwrap());
+    assert!(s
+        .record_activity(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap(),
+            42
+        )
+        .await
+        .unwrap());
     assert_eq!(
-        s.get_reference("tenant-1", "aad-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .last_active_at,
+        s.get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .last_active_at,
         Some(42)
     );
-    assert!(!s.record_activity("tenant-1", "aad-404", 42).await.unwrap());
+    assert!(!s
+        .record_activity(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-404").unwrap(),
+            42
+        )
+        .await
+        .unwrap());
 
     let team = TeamReference {
-        tenant_id: "tenant-1".into(),
-        team_id: "19:team@thread.tacv2".into(),
+        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        team_id: ConversationId::parse("19:team@thread.tacv2").unwrap(),
         name: Some("Engineering".into()),
-        aad_group_id: Some("group-1".into()),
-        general_channel_id: "19:team@thread.tacv2".into(),
+        aad_group_id: Some(AadObjectId::parse("group-1").unwrap()),
+        general_channel_id: ConversationId::parse("19:team@thread.tacv2").unwrap(),
         bot_id: "28:bot".into(),
         channel_id: "msteams".into(),
         service_url: "https://smba.trafficmanager.net/teams/".into(),
     };
     s.upsert_team(&team, 1).await.unwrap();
     assert!(s
-        .set_team_state("tenant-1", &team.team_id, TeamState::Deleted, 2)
+        .set_team_state(
+            &TenantId::parse("tenant-1").unwrap(),
+            &team.team_id,
+            TeamState::Deleted,
+            2
+        )
         .await
         .unwrap());
     let got = s
-        .get_team("tenant-1", &team.team_id)
+        .get_team(&TenantId::parse("tenant-1").unwrap(), &team.team_id)
         .await
         .unwrap()
         .unwrap();
@@ -305,7 +400,7 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     .await
     .unwrap();
     let got = s
-        .get_team("tenant-1", &team.team_id)
+        .get_team(&TenantId::parse("tenant-1").unwrap(), &team.team_id)
         .await
         .unwrap()
         .unwrap();
@@ -317,8 +412,8 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
 
 fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -> NewNotification {
     NewNotification {
-        id: id.into(),
-        tenant_id: "tenant-1".into(),
+        id: NotificationId::parse(id).unwrap(),
+        tenant_id: TenantId::parse("tenant-1").unwrap(),
         request: body.into(),
         body_hash: format!("hash-of-{body}"),
         idempotency_key: key.map(str::to_owned),
@@ -331,8 +426,8 @@ fn recipient(n: u32) -> NewDelivery {
     NewDelivery {
         recipient: format!("user{n}@x.example"),
         recipient_key: format!("aad-{n}"),
-        aad_object_id: Some(format!("aad-{n}")),
-        upn: Some(format!("user{n}@x.example")),
+        aad_object_id: Some(AadObjectId::parse(format!("aad-{n}")).unwrap()),
+        upn: Some(Upn::parse(format!("user{n}@x.example")).unwrap()),
         display_name: None,
         data: None,
         decided: None,
@@ -350,7 +445,7 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
         },
         attempts: 1,
         activity_id: Some(format!("act-{}", d.seq)),
-        conversation_id: Some("a:conv".into()),
+        conversation_id: Some(ConversationId::parse("a:conv").unwrap()),
         detail: None,
         wait: None,
         lease_token: d.lease_token,
@@ -368,7 +463,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
     };
     assert_eq!(made.created_by.as_deref(), Some("integration-a"));
     assert_eq!(
-        s.get_notification("n0")
+        s.get_notification(&NotificationId::parse("n0").unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -394,7 +489,11 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
         .await
         .unwrap();
     assert_eq!(other, Created::Conflict);
-    assert!(s.get_notification("n2").await.unwrap().is_none());
+    assert!(s
+        .get_notification(&NotificationId::parse("n2").unwrap())
+        .await
+        .unwrap()
+        .is_none());
     let b = s
         .create_notification(&notification("n4", None, "body-a", Some(1_000)), 40)
         .await
@@ -404,10 +503,14 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
     assert_eq!(s.start_due(999).await.unwrap(), 0);
     assert_eq!(s.start_due(1_000).await.unwrap(), 1);
     assert_eq!(
-        s.get_notification("n4").await.unwrap().unwrap().state,
+        s.get_notification(&NotificationId::parse("n4").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         NotificationState::Resolving
     );
-    let listed: Vec<String> = s
+    let listed: Vec<NotificationId> = s
         .list_notifications(None, 10)
         .await
         .unwrap()
@@ -415,7 +518,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
         .map(|n| n.id)
         .collect();
     assert_eq!(listed, vec!["n4", "n1", "n0"], "newest first");
-    let page2: Vec<String> = s
+    let page2: Vec<NotificationId> = s
         .list_notifications(Some(later.seq), 10)
         .await
         .unwrap()
@@ -436,13 +539,24 @@ async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
         "leased"
     );
     let rows: Vec<NewDelivery> = (1..=5).map(recipient).collect();
-    assert_eq!(s.insert_deliveries("n1", 1, &rows, 300).await.unwrap(), 5);
+    assert_eq!(
+        s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 300)
+            .await
+            .unwrap(),
+        5
+    );
     // A resumed resolution continues after the highest seq; the same recipients are not added twice.
-    let next = s.max_delivery_seq("n1").await.unwrap() + 1;
+    let next = s
+        .max_delivery_seq(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap()
+        + 1;
     assert_eq!(next, 6);
     let more: Vec<NewDelivery> = (4..=8).map(recipient).collect();
     assert_eq!(
-        s.insert_deliveries("n1", next, &more, 400).await.unwrap(),
+        s.insert_deliveries(&NotificationId::parse("n1").unwrap(), next, &more, 400)
+            .await
+            .unwrap(),
         3
     );
     let external = NewDelivery {
@@ -453,20 +567,29 @@ async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
         }),
         ..recipient(99)
     };
-    s.insert_deliveries("n1", 20, &[external], 500)
+    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 20, &[external], 500)
         .await
         .unwrap();
     assert!(
         s.claim_resolution(1_200, 1_000).await.unwrap().is_some(),
         "an expired lease is taken again"
     );
-    s.finish_resolution("n1").await.unwrap();
-    let n = s.get_notification("n1").await.unwrap().unwrap();
+    s.finish_resolution(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
+    let n = s
+        .get_notification(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (n.state, n.resolved, n.total),
         (NotificationState::Sending, true, 9)
     );
-    let c = s.delivery_counts("n1").await.unwrap();
+    let c = s
+        .delivery_counts(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     assert_eq!((c.pending, c.failed, c.total()), (8, 1, 9));
 }
 
@@ -475,8 +598,12 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         .await
         .unwrap();
     let rows: Vec<NewDelivery> = (1..=100).map(recipient).collect();
-    s.insert_deliveries("n1", 1, &rows, 0).await.unwrap();
-    s.finish_resolution("n1").await.unwrap();
+    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 0)
+        .await
+        .unwrap();
+    s.finish_resolution(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     let mut claimers = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
@@ -507,7 +634,10 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         })
         .collect();
     s.record_deliveries(&results, 30).await.unwrap();
-    assert!(!s.complete_if_done("n1", 40).await.unwrap());
+    assert!(!s
+        .complete_if_done(&NotificationId::parse("n1").unwrap(), 40)
+        .await
+        .unwrap());
     assert_eq!(
         s.reclaim_expired(50).await.unwrap(),
         0,
@@ -556,19 +686,40 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(lost.is_empty());
-    let d96 = s.get_delivery("n1", 96).await.unwrap().unwrap();
+    let d96 = s
+        .get_delivery(&NotificationId::parse("n1").unwrap(), 96)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(d96.possible_duplicate && d96.lease_token.is_some());
-    assert!(s.complete_if_done("n1", 70_004).await.unwrap());
-    let n = s.get_notification("n1").await.unwrap().unwrap();
+    assert!(s
+        .complete_if_done(&NotificationId::parse("n1").unwrap(), 70_004)
+        .await
+        .unwrap());
+    let n = s
+        .get_notification(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (n.state, n.finished_at),
         (NotificationState::Completed, Some(70_004))
     );
-    let c = s.delivery_counts("n1").await.unwrap();
+    let c = s
+        .delivery_counts(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     assert_eq!((c.delivered, c.not_installed, c.pending), (95, 5, 0));
-    let first = s.get_delivery("n1", 1).await.unwrap().unwrap();
+    let first = s
+        .get_delivery(&NotificationId::parse("n1").unwrap(), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.activity_id.as_deref(), Some("act-1"));
-    let page = s.list_deliveries("n1", 95, 10).await.unwrap();
+    let page = s
+        .list_deliveries(&NotificationId::parse("n1").unwrap(), 95, 10)
+        .await
+        .unwrap();
     assert_eq!(
         page.iter().map(|d| d.seq).collect::<Vec<_>>(),
         vec![96, 97, 98, 99, 100]
@@ -580,14 +731,26 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     s.create_notification(&notification("n1", None, "b", None), 0)
         .await
         .unwrap();
-    s.insert_deliveries("n1", 1, &(1..=10).map(recipient).collect::<Vec<_>>(), 0)
+    s.insert_deliveries(
+        &NotificationId::parse("n1").unwrap(),
+        1,
+        &(1..=10).map(recipient).collect::<Vec<_>>(),
+        0,
+    )
+    .await
+    .unwrap();
+    s.finish_resolution(&NotificationId::parse("n1").unwrap())
         .await
         .unwrap();
-    s.finish_resolution("n1").await.unwrap();
     let inflight = s.claim_deliveries(1, 60_000, 3).await.unwrap();
-    assert!(s.cancel_notification("n1", 2).await.unwrap());
+    assert!(s
+        .cancel_notification(&NotificationId::parse("n1").unwrap(), 2)
+        .await
+        .unwrap());
     assert!(
-        !s.cancel_notification("n1", 3).await.unwrap(),
+        !s.cancel_notification(&NotificationId::parse("n1").unwrap(), 3)
+            .await
+            .unwrap(),
         "already canceled"
     );
     assert!(
@@ -603,10 +766,17 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let c = s.delivery_counts("n1").await.unwrap();
+    let c = s
+        .delivery_counts(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     assert_eq!((c.delivered, c.canceled, c.pending), (3, 7, 0));
     assert_eq!(
-        s.get_notification("n1").await.unwrap().unwrap().state,
+        s.get_notification(&NotificationId::parse("n1").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         NotificationState::Canceled
     );
 }
@@ -616,39 +786,57 @@ async fn references_are_found_by_upn_user_id_and_in_bulk(s: Arc<dyn Store>) {
         s.upsert_reference(&reference(n), true, 0).await.unwrap();
     }
     assert_eq!(
-        s.reference_by_upn("tenant-1", "USER2@x.example")
-            .await
-            .unwrap()
-            .unwrap()
-            .reference
-            .aad_object_id,
+        s.reference_by_upn(
+            &TenantId::parse("tenant-1").unwrap(),
+            &Upn::parse("USER2@x.example").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .reference
+        .aad_object_id,
         "aad-2"
     );
     assert_eq!(
-        s.reference_by_user_id("tenant-1", "29:user-3")
-            .await
-            .unwrap()
-            .unwrap()
-            .reference
-            .aad_object_id,
+        s.reference_by_user_id(
+            &TenantId::parse("tenant-1").unwrap(),
+            &TeamsUserId::parse("29:user-3").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .reference
+        .aad_object_id,
         "aad-3"
     );
     let found = s
         .references_for(
-            "tenant-1",
-            &["aad-1".into(), "aad-3".into(), "aad-9".into()],
+            &TenantId::parse("tenant-1").unwrap(),
+            &[
+                AadObjectId::parse("aad-1").unwrap(),
+                AadObjectId::parse("aad-3").unwrap(),
+                AadObjectId::parse("aad-9").unwrap(),
+            ],
         )
         .await
         .unwrap();
     assert_eq!(found.len(), 2);
-    s.suppress_welcome("tenant-1", "aad-1").await.unwrap();
+    s.suppress_welcome(
+        &TenantId::parse("tenant-1").unwrap(),
+        &AadObjectId::parse("aad-1").unwrap(),
+    )
+    .await
+    .unwrap();
     s.upsert_reference(&reference(1), true, 1).await.unwrap();
     assert_eq!(
-        s.get_reference("tenant-1", "aad-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .welcome,
+        s.get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap()
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .welcome,
         WelcomeStatus::Skipped
     );
 }
@@ -684,8 +872,12 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         .await
         .unwrap();
     let rows: Vec<NewDelivery> = (1..=3).map(recipient).collect();
-    s.insert_deliveries("n1", 1, &rows, 0).await.unwrap();
-    s.finish_resolution("n1").await.unwrap();
+    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 0)
+        .await
+        .unwrap();
+    s.finish_resolution(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     let claimed = s.claim_deliveries(10, 60_000, 10).await.unwrap();
     let results: Vec<DeliveryResult> = claimed
         .iter()
@@ -716,30 +908,50 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         wants_update: true,
     };
     assert_eq!(
-        s.record_answer("n1", 1, &answer("in-1", "Approve"))
-            .await
-            .unwrap(),
+        s.record_answer(
+            &NotificationId::parse("n1").unwrap(),
+            1,
+            &answer("in-1", "Approve")
+        )
+        .await
+        .unwrap(),
         AnswerOutcome::First
     );
     assert_eq!(
-        s.record_answer("n1", 1, &answer("in-1", "Approve"))
-            .await
-            .unwrap(),
+        s.record_answer(
+            &NotificationId::parse("n1").unwrap(),
+            1,
+            &answer("in-1", "Approve")
+        )
+        .await
+        .unwrap(),
         AnswerOutcome::Replay
     );
     assert_eq!(
-        s.record_answer("n1", 1, &answer("in-2", "Reject"))
-            .await
-            .unwrap(),
+        s.record_answer(
+            &NotificationId::parse("n1").unwrap(),
+            1,
+            &answer("in-2", "Reject")
+        )
+        .await
+        .unwrap(),
         AnswerOutcome::Later
     );
     assert_eq!(
-        s.record_answer("n1", 2, &answer("in-3", "Reject"))
-            .await
-            .unwrap(),
+        s.record_answer(
+            &NotificationId::parse("n1").unwrap(),
+            2,
+            &answer("in-3", "Reject")
+        )
+        .await
+        .unwrap(),
         AnswerOutcome::First
     );
-    let first = s.get_response("n1", 1).await.unwrap().unwrap();
+    let first = s
+        .get_response(&NotificationId::parse("n1").unwrap(), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.action_title.as_deref(), Some("Approve"));
     assert_eq!(first.answers, 2);
     assert_eq!(first.update_state, UpdateState::Pending);
@@ -748,18 +960,28 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
     assert_eq!(s.expire_responses(999).await.unwrap(), 0);
     assert_eq!(s.expire_responses(1_000).await.unwrap(), 1);
     assert_eq!(
-        s.record_answer("n1", 3, &answer("in-4", "Approve"))
-            .await
-            .unwrap(),
+        s.record_answer(
+            &NotificationId::parse("n1").unwrap(),
+            3,
+            &answer("in-4", "Approve")
+        )
+        .await
+        .unwrap(),
         AnswerOutcome::Late
     );
-    let t = s.response_tally("n1").await.unwrap();
+    let t = s
+        .response_tally(&NotificationId::parse("n1").unwrap())
+        .await
+        .unwrap();
     assert_eq!((t.waiting, t.answered, t.no_response), (0, 2, 1));
     assert_eq!(
         t.by_action,
         vec![("Approve".to_owned(), 1), ("Reject".to_owned(), 1)]
     );
-    let listed = s.list_responses("n1", 0, 10).await.unwrap();
+    let listed = s
+        .list_responses(&NotificationId::parse("n1").unwrap(), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(
         listed.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -793,20 +1015,30 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         .unwrap();
     assert_eq!(s.callback_counts().await.unwrap(), (0, 1, 0));
     assert_eq!(s.stale_updates(51, 10).await.unwrap().len(), 2);
-    s.set_update_state("n1", 1, UpdateState::Done, 60)
-        .await
-        .unwrap();
-    s.set_update_state("n1", 2, UpdateState::Failed, 60)
-        .await
-        .unwrap();
+    s.set_update_state(
+        &NotificationId::parse("n1").unwrap(),
+        1,
+        UpdateState::Done,
+        60,
+    )
+    .await
+    .unwrap();
+    s.set_update_state(
+        &NotificationId::parse("n1").unwrap(),
+        2,
+        UpdateState::Failed,
+        60,
+    )
+    .await
+    .unwrap();
     assert!(s.stale_updates(1_000_000, 10).await.unwrap().is_empty());
 }
 
 async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
     let t = UserToken {
-        upn: "Ada@x.example".into(),
-        tenant_id: "tenant-1".into(),
-        aad_object_id: "aad-1".into(),
+        upn: Upn::parse("Ada@x.example").unwrap(),
+        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        aad_object_id: AadObjectId::parse("aad-1").unwrap(),
         display_name: Some("Ada".into()),
         refresh_token_sealed: "v1.sealed-refresh".into(),
         access_token_sealed: Some("v1.sealed-access".into()),
@@ -815,7 +1047,11 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
         updated_at: 10,
     };
     s.put_user_token(&t).await.unwrap();
-    let got = s.get_user_token("ADA@x.example").await.unwrap().unwrap();
+    let got = s
+        .get_user_token(&Upn::parse("ADA@x.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.upn, "ada@x.example", "kept under the lower-case UPN");
     assert_eq!(got.refresh_token_sealed, "v1.sealed-refresh");
     s.put_user_token(&UserToken {
@@ -826,7 +1062,11 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
     })
     .await
     .unwrap();
-    let got = s.get_user_token("ada@x.example").await.unwrap().unwrap();
+    let got = s
+        .get_user_token(&Upn::parse("ada@x.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             got.refresh_token_sealed.as_str(),
@@ -836,9 +1076,19 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
         ("v1.rotated", 5_000, 10)
     );
     assert_eq!(s.list_user_tokens().await.unwrap().len(), 1);
-    assert!(s.delete_user_token("ada@x.example").await.unwrap());
-    assert!(!s.delete_user_token("ada@x.example").await.unwrap());
-    assert!(s.get_user_token("ada@x.example").await.unwrap().is_none());
+    assert!(s
+        .delete_user_token(&Upn::parse("ada@x.example").unwrap())
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_user_token(&Upn::parse("ada@x.example").unwrap())
+        .await
+        .unwrap());
+    assert!(s
+        .get_user_token(&Upn::parse("ada@x.example").unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 macro_rules! on_both {
@@ -905,7 +1155,10 @@ async fn an_in_memory_sqlite_store_reads_what_it_wrote() {
     s.migrate().await.unwrap();
     s.upsert_reference(&reference(1), false, 1).await.unwrap();
     assert!(s
-        .get_reference("tenant-1", "aad-1")
+        .get_reference(
+            &TenantId::parse("tenant-1").unwrap(),
+            &AadObjectId::parse("aad-1").unwrap()
+        )
         .await
         .unwrap()
         .is_some());
