@@ -10,6 +10,7 @@ use crate::error::{ConnectorError, ErrorKind};
 use crate::path::segment as encode;
 use crate::throttle::{OpClass, Throttle};
 use crate::token::{Credentials, TokenSource};
+use herald_core::ids::ConversationId;
 use herald_core::SharedClock;
 use herald_wire::aad::SCOPE_BOT_FRAMEWORK;
 use reqwest::Method;
@@ -286,7 +287,7 @@ impl Connector {
         bot_id: &str,
         user_id: &str,
         tenant_id: &str,
-    ) -> Sent<String> {
+    ) -> Sent<ConversationId> {
         let body = serde_json::json!({
             "bot": {"id": bot_id},
             "members": [{"id": user_id}],
@@ -306,9 +307,13 @@ impl Connector {
             )
             .await;
         Sent {
-            result: s
-                .result
-                .map(|v| v["id"].as_str().unwrap_or_default().to_owned()),
+            result: s.result.and_then(|v| {
+                ConversationId::parse(v["id"].as_str().unwrap_or_default()).map_err(|e| {
+                    ConnectorError::bad_answer(format!(
+                        "CreateConversation answered without a usable id: {e}"
+                    ))
+                })
+            }),
             attempts: s.attempts,
             unanswered: s.unanswered,
         }

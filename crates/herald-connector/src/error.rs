@@ -73,6 +73,18 @@ impl ConnectorError {
         }
     }
 
+    /// A success whose body lacks what the call promises (an id, say): Teams misbehaved.
+    pub fn bad_answer(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::ServiceError,
+            status: None,
+            code: Some("BadAnswer".into()),
+            message: message.into(),
+            retry_after: None,
+            maybe_processed: true,
+        }
+    }
+
     pub fn transport(e: &reqwest::Error) -> Self {
         Self {
             kind: ErrorKind::Transient,

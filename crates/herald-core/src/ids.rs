@@ -242,6 +242,14 @@ impl Upn {
     }
 }
 
+impl TeamsUserId {
+    /// Teams takes a user's AAD object id where it asks for their Teams id (the members of a
+    /// CreateConversation): what Herald uses until Teams has told it the Teams id.
+    pub fn from_aad(aad: &AadObjectId) -> Self {
+        Self(aad.0.clone())
+    }
+}
+
 /// Whether `s` has the 8-4-4-4-12 hexadecimal shape of a GUID (an AAD object, tenant or app id).
 pub fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();

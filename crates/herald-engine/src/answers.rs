@@ -249,9 +249,12 @@ pub async fn apply_update(
     let service_url = match service_url {
         Some(s) => s,
         None => {
-            let tenant = &engine.cfg.tenant_id;
-            let aad = row.aad_object_id.as_deref().unwrap_or("");
-            match engine.store.get_reference(tenant, aad).await {
+            let tenant = &engine.tenant;
+            let found = match &row.aad_object_id {
+                Some(aad) => engine.store.get_reference(tenant, aad).await,
+                None => Ok(None),
+            };
+            match found {
                 Ok(Some(r)) => r.reference.service_url,
                 _ => engine.cfg.service_url.clone(),
             }

@@ -6,6 +6,7 @@ use crate::delegated::{html_of, DelegatedError};
 use crate::outcome::RowOutcome;
 use crate::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, ErrorKind};
+use herald_core::ids::{ConversationId, Upn};
 use herald_core::reason::Reason;
 use herald_store::{Delivery, NotificationState, Outcome, Verdict};
 use reqwest::Method;
@@ -49,7 +50,8 @@ fn delivered(chat: String, message: String) -> RowOutcome {
             reason: None,
         },
         activity_id: Some(message),
-        conversation_id: Some(chat),
+        // Graph's chat id; one that is not an id is not kept.
+        conversation_id: ConversationId::parse(chat).ok(),
         detail: None,
         possible_duplicate: false,
     }
@@ -83,7 +85,7 @@ fn token_failure(e: DelegatedError) -> RowOutcome {
     failed(Some(401), Reason::ServiceError, e.to_string())
 }
 
-pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &str) -> RowOutcome {
+pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &Upn) -> RowOutcome {
     let Some(aad) = d.aad_object_id.clone() else {
         return RowOutcome::of(Outcome::Failed, Some(404), Some(Reason::UnknownUser));
     };
@@ -138,7 +140,7 @@ pub async fn deliver(engine: &Engine, d: &Delivery, req: &StoredRequest, upn: &s
 async fn group(
     engine: &Engine,
     d: &Delivery,
-    upn: &str,
+    upn: &Upn,
     topic: &str,
     body: &Value,
 ) -> Result<(String, String), String> {

@@ -4,6 +4,7 @@
 use crate::access::{parse_tokens, ApiToken};
 pub use crate::secret::Secret;
 use herald_connector::{AllowList, DEFAULT_ALLOWED};
+use herald_core::ids::TenantId;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -40,7 +41,7 @@ pub enum AllowedTenants {
     /// `*`: a multi-tenant app.
     Any,
     /// Tenant ids (GUIDs, compared without case).
-    Only(Vec<String>),
+    Only(Vec<TenantId>),
 }
 
 impl AllowedTenants {
@@ -60,7 +61,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub app_id: String,
     pub app_password: Secret,
-    pub tenant_id: String,
+    /// The home tenant (`HERALD_TENANT_ID`); required to serve.
+    pub tenant_id: Option<TenantId>,
     pub teams_app_id: Option<String>,
     /// The bot's display name, for "Notification via {bot}" and welcomes; else the name Teams
     /// gave in the user's activities.
@@ -282,28 +284,35 @@ impl Config {
             }
             Ok(n)
         };
-        let tenant_id = text("tenant_id", f.tenant_id, "");
+        let tenant_id = match pick("tenant_id", f.tenant_id) {
+            Some((v, _)) if v.trim().is_empty() => None,
+            Some((v, from_env)) => Some(
+                TenantId::parse(v.trim())
+                    .map_err(|e| value_err(&key_name("tenant_id", from_env), e.to_string()))?,
+            ),
+            None => None,
+        };
         let allowed_tenants = match pick(
             "allowed_tenants",
             f.allowed_tenants.map(StringOrList::joined),
         ) {
             Some((v, _)) if v.trim() == "*" => AllowedTenants::Any,
             Some((v, from_env)) => {
-                let ids: Vec<String> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if let Some(bad) = ids.iter().find(|t| !herald_core::ids::is_guid(t)) {
-                    return Err(value_err(
-                        &key_name("allowed_tenants", from_env),
-                        format!("`{bad}` is not a tenant id (a GUID), nor `*`"),
-                    ));
+                let mut ids = Vec::new();
+                for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    match TenantId::parse(t) {
+                        Ok(id) if herald_core::ids::is_guid(t) => ids.push(id),
+                        _ => {
+                            return Err(value_err(
+                                &key_name("allowed_tenants", from_env),
+                                format!("`{t}` is not a tenant id (a GUID), nor `*`"),
+                            ))
+                        }
+                    }
                 }
                 AllowedTenants::Only(ids)
             }
-            None => AllowedTenants::Only(vec![tenant_id.clone()]),
+            None => AllowedTenants::Only(tenant_id.iter().cloned().collect()),
         };
         let auth_disabled = match pick("auth_disabled", f.auth_disabled.map(|b| b.to_string())) {
             None => false,
@@ -397,7 +406,7 @@ impl Config {
             let missing: Vec<&str> = [
                 ("HERALD_APP_ID", self.app_id.is_empty()),
                 ("HERALD_APP_PASSWORD", self.app_password.is_empty()),
-                ("HERALD_TENANT_ID", self.tenant_id.is_empty()),
+                ("HERALD_TENANT_ID", self.tenant_id.is_none()),
             ]
             .iter()
             .filter(|(_, m)| *m)

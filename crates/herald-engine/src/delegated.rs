@@ -7,6 +7,7 @@ use crate::config::{Config, Secret};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use herald_core::ids::{AadObjectId, TenantId, Upn};
 use herald_core::SharedClock;
 use herald_store::{Store, UserToken};
 use parking_lot::Mutex;
@@ -125,11 +126,11 @@ struct Tokens {
 
 /// The tenant to sign in to: the one given, else the configured one, else any organization.
 fn tenant_or_default<'a>(cfg: &'a Config, tenant: Option<&'a str>) -> &'a str {
-    tenant.unwrap_or(if cfg.tenant_id.is_empty() {
-        "organizations"
-    } else {
-        &cfg.tenant_id
-    })
+    tenant.unwrap_or(
+        cfg.tenant_id
+            .as_ref()
+            .map_or("organizations", |t| t.as_str()),
+    )
 }
 
 fn token_url(cfg: &Config, tenant: &str) -> String {
@@ -211,7 +212,7 @@ pub async fn finish_login(
     clock: &SharedClock,
     tenant: Option<&str>,
     code: &DeviceCode,
-) -> Result<String, DelegatedError> {
+) -> Result<Upn, DelegatedError> {
     let sealer = Sealer::new(cfg.secret_key.as_ref())?;
     let tenant = tenant_or_default(cfg, tenant);
     let url = token_url(cfg, tenant);
@@ -253,14 +254,21 @@ pub async fn finish_login(
         .map_err(|e| DelegatedError::Transport(e.to_string()))?;
     let upn = me["userPrincipalName"]
         .as_str()
+        .and_then(|u| Upn::parse(u).ok())
         .ok_or_else(|| DelegatedError::Refused("Graph's /me named no user".into()))?
-        .to_ascii_lowercase();
+        .to_lowercase();
+    let aad = me["id"]
+        .as_str()
+        .and_then(|a| AadObjectId::parse(a).ok())
+        .ok_or_else(|| DelegatedError::Refused("Graph's /me gave no object id".into()))?;
+    let tenant = TenantId::parse(tenant)
+        .map_err(|e| DelegatedError::Refused(format!("the tenant to sign in to: {e}")))?;
     let now = clock.now_ms();
     store
         .put_user_token(&UserToken {
             upn: upn.clone(),
-            tenant_id: tenant.to_owned(),
-            aad_object_id: me["id"].as_str().unwrap_or_default().to_owned(),
+            tenant_id: tenant,
+            aad_object_id: aad,
             display_name: me["displayName"].as_str().map(str::to_owned),
             refresh_token_sealed: sealer.seal(&upn, &tokens.refresh),
             access_token_sealed: Some(sealer.seal(&upn, &tokens.access)),
@@ -280,14 +288,14 @@ pub struct UserTokenSource {
     sealer: Option<Sealer>,
     store: Arc<dyn Store>,
     clock: SharedClock,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<Upn, Arc<tokio::sync::Mutex<()>>>>,
     refreshes: std::sync::atomic::AtomicU64,
 }
 
 /// A usable delegated token and whose it is.
 pub struct UserAccess {
     pub token: String,
-    pub aad_object_id: String,
+    pub aad_object_id: AadObjectId,
 }
 
 impl UserTokenSource {
@@ -307,8 +315,8 @@ impl UserTokenSource {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub async fn access(&self, upn: &str) -> Result<UserAccess, DelegatedError> {
-        let upn = upn.to_ascii_lowercase();
+    pub async fn access(&self, upn: &Upn) -> Result<UserAccess, DelegatedError> {
+        let upn = upn.to_lowercase();
         let lock = self
             .locks
             .lock()
@@ -328,7 +336,7 @@ impl UserTokenSource {
             .store
             .get_user_token(&upn)
             .await?
-            .ok_or_else(|| DelegatedError::NotSignedIn(upn.clone()))?;
+            .ok_or_else(|| DelegatedError::NotSignedIn(upn.to_string()))?;
         let now = self.clock.now_ms();
         if row.access_expires_at > now + REFRESH_MARGIN_MS {
             if let Some(t) = row
@@ -344,7 +352,7 @@ impl UserTokenSource {
         }
         let refresh = sealer
             .open(&upn, &row.refresh_token_sealed)
-            .ok_or_else(|| DelegatedError::Undecryptable(upn.clone()))?;
+            .ok_or_else(|| DelegatedError::Undecryptable(upn.to_string()))?;
         let v = form(
             &token_url(&self.cfg, &row.tenant_id),
             &[

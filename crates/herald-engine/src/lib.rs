@@ -31,6 +31,7 @@ pub mod worker;
 pub use config::{Config, ConfigError, DatabaseUrl, Secret};
 
 use herald_connector::{Connector, Graph};
+use herald_core::ids::{NotificationId, TenantId};
 use herald_core::SharedClock;
 use herald_store::Store;
 use herald_store::StoreError;
@@ -60,6 +61,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+    /// The configuration lacks what the engine needs.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What the store keeps for a notification: the request as accepted, and the recipients named
@@ -83,6 +87,16 @@ impl StoredRequest {
         }
     }
 
+    /// The text the store keeps (the store does not look inside it).
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("a request that was parsed serialises")
+    }
+
+    /// Reads back what `to_stored` wrote.
+    pub fn from_stored(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     /// The compiled card template, if the message is a card.
     pub fn template(&self) -> Option<&herald_cards::template::Template> {
         self.template
@@ -98,6 +112,8 @@ impl StoredRequest {
 type GroupChat = tokio::sync::OnceCell<Result<(String, String), String>>;
 
 pub struct Engine {
+    /// The tenant it sends in (`HERALD_TENANT_ID`).
+    pub tenant: TenantId,
     pub store: Arc<dyn Store>,
     pub connector: Arc<Connector>,
     pub graph: Arc<Graph>,
@@ -121,9 +137,9 @@ pub struct Engine {
     /// Tenants outside `allowed_tenants` that wrote, and when that was last logged.
     foreign_tenants: Mutex<HashMap<String, u64>>,
     /// Group chats opened for notifications sent as a user (one per notification).
-    group_chats: Mutex<HashMap<String, Arc<GroupChat>>>,
+    group_chats: Mutex<HashMap<NotificationId, Arc<GroupChat>>>,
     /// Card updates done, written in batches by the responses worker.
-    pub updates_done: Mutex<Vec<(String, i64, herald_store::UpdateState)>>,
+    pub updates_done: Mutex<Vec<(NotificationId, i64, herald_store::UpdateState)>>,
     /// The leases of the rows this node is delivering: the sweeper renews them.
     pub held: Mutex<HashSet<herald_store::Lease>>,
     /// When the held leases were last renewed (clock time).
@@ -134,7 +150,7 @@ pub struct Engine {
 /// Parsed requests of the notifications being worked on, and the stored size of them all.
 #[derive(Default)]
 struct RequestCache {
-    entries: HashMap<String, Arc<StoredRequest>>,
+    entries: HashMap<NotificationId, Arc<StoredRequest>>,
     bytes: usize,
 }
 
@@ -154,12 +170,18 @@ impl Engine {
         graph: Arc<Graph>,
         cfg: Arc<Config>,
         clock: SharedClock,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, EngineError> {
+        let tenant = cfg.tenant_id.clone().ok_or_else(|| {
+            EngineError::Config(
+                "HERALD_TENANT_ID is not set: the engine sends in one tenant".into(),
+            )
+        })?;
         let users =
             crate::delegated::UserTokenSource::new(cfg.clone(), store.clone(), clock.clone());
         let replies = Arc::new(Semaphore::new(cfg.max_in_flight as usize));
         let callback_hosts = crate::egress::AllowedHosts::new(&cfg.callback_allowed_hosts);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
+            tenant,
             store,
             connector,
             graph,
@@ -180,7 +202,7 @@ impl Engine {
             foreign_tenants: Mutex::new(HashMap::new()),
             group_chats: Mutex::new(HashMap::new()),
             requests: Mutex::new(RequestCache::default()),
-        })
+        }))
     }
 
     /// Starts every worker: the resolver, the senders, the sweeper, welcomes, callbacks and the
@@ -228,7 +250,7 @@ impl Engine {
     }
 
     /// The parsed request of a notification (cached).
-    pub async fn stored_request(&self, id: &str) -> Option<Arc<StoredRequest>> {
+    pub async fn stored_request(&self, id: &NotificationId) -> Option<Arc<StoredRequest>> {
         self.request(id).await
     }
 
@@ -249,12 +271,12 @@ impl Engine {
     }
 
     /// The parsed request of a notification, cached.
-    async fn request(&self, id: &str) -> Option<Arc<StoredRequest>> {
+    async fn request(&self, id: &NotificationId) -> Option<Arc<StoredRequest>> {
         if let Some(r) = self.requests.lock().entries.get(id) {
             return Some(r.clone());
         }
         let n = self.store.get_notification(id).await.ok().flatten()?;
-        let parsed: StoredRequest = serde_json::from_str(&n.request).ok()?;
+        let parsed = StoredRequest::from_stored(&n.request).ok()?;
         let parsed = Arc::new(parsed);
         let mut cache = self.requests.lock();
         // Bounded by what the requests weigh, not by how many there are: a request may be up to
@@ -265,7 +287,7 @@ impl Engine {
             cache.bytes = 0;
         }
         cache.bytes += bytes;
-        cache.entries.insert(id.to_owned(), parsed.clone());
+        cache.entries.insert(id.clone(), parsed.clone());
         Some(parsed)
     }
 }

@@ -2,23 +2,25 @@
 //! removals, team installs, members joining, teams deleted and restored, and users writing.
 
 use crate::{BotReply, Engine, EngineError};
-use herald_core::audience::MAX_ID_LEN;
+use herald_core::ids::{AadObjectId, ConversationId, TeamsUserId, TenantId, Upn};
 use herald_store::{ChatReference, ChatState, Reference, Source, TeamReference, TeamState};
 use herald_wire::activity::{kinds, Activity, ChannelAccount};
 use herald_wire::card;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-fn tenant_of(a: &Activity) -> Option<String> {
+/// The activity's tenant, if it names one that is an id (an activity is hostile input: an id
+/// Teams would never give is no id, and nothing is stored for it).
+fn tenant_of(a: &Activity) -> Option<TenantId> {
     a.conversation
         .as_ref()
-        .and_then(|c| c.tenant_id.clone())
+        .and_then(|c| c.tenant_id.as_deref())
         .or_else(|| {
             a.channel_data
                 .as_ref()
-                .and_then(|cd| cd["tenant"]["id"].as_str().map(str::to_owned))
+                .and_then(|cd| cd["tenant"]["id"].as_str())
         })
-        .filter(|t| !t.is_empty())
+        .and_then(|t| TenantId::parse(t).ok())
 }
 
 fn bot_of(a: &Activity) -> Option<&ChannelAccount> {
@@ -73,26 +75,28 @@ fn user_reference(
     personal: bool,
     source: Source,
 ) -> Option<Reference> {
-    // Ids longer than any Teams gives are not ids: nothing is stored for them.
-    let id_like = |s: &String| !s.is_empty() && s.len() <= MAX_ID_LEN;
-    let aad = user.aad_object_id.clone().filter(id_like)?;
-    if !id_like(&user.id) || a.conversation.as_ref().is_some_and(|c| !id_like(&c.id)) {
-        return None;
-    }
+    // Ids that are not ids (empty, longer than any Teams gives, control characters): nothing is
+    // stored for them.
+    let aad = AadObjectId::parse(user.aad_object_id.as_deref()?).ok()?;
+    let user_id = TeamsUserId::parse(user.id.as_str()).ok()?;
+    let conversation = match &a.conversation {
+        Some(c) => Some(ConversationId::parse(c.id.as_str()).ok()?),
+        None => None,
+    };
     let bot = bot_of(a)?;
     Some(Reference {
         tenant_id: tenant_of(a)?,
         aad_object_id: aad,
-        user_id: user.id.clone(),
+        user_id,
         user_name: user.name.clone(),
-        upn: user.user_principal_name.clone(),
+        // A UPN Teams sends that is not one is left out, not a reason to drop the user.
+        upn: user
+            .user_principal_name
+            .as_deref()
+            .and_then(|u| Upn::parse(u).ok()),
         bot_id: bot.id.clone(),
         bot_name: bot.name.clone(),
-        conversation_id: if personal {
-            a.conversation.as_ref().map(|c| c.id.clone())
-        } else {
-            None
-        },
+        conversation_id: if personal { conversation } else { None },
         conversation_type: "personal".into(),
         channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
         service_url: a.service_url.clone()?,
@@ -113,13 +117,15 @@ fn personal_user(a: &Activity) -> Option<ChannelAccount> {
 
 fn team_reference(a: &Activity) -> Option<TeamReference> {
     let cd = a.channel_data.as_ref()?;
-    let team_id = cd["team"]["id"].as_str()?.to_owned();
+    let team_id = ConversationId::parse(cd["team"]["id"].as_str()?).ok()?;
     Some(TeamReference {
         tenant_id: tenant_of(a)?,
         general_channel_id: team_id.clone(),
         team_id,
         name: cd["team"]["name"].as_str().map(str::to_owned),
-        aad_group_id: cd["team"]["aadGroupId"].as_str().map(str::to_owned),
+        aad_group_id: cd["team"]["aadGroupId"]
+            .as_str()
+            .and_then(|g| AadObjectId::parse(g).ok()),
         bot_id: bot_of(a)?.id.clone(),
         channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
         service_url: a.service_url.clone()?,
@@ -249,12 +255,9 @@ async fn group_chat(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<BotR
 
 fn chat_reference(a: &Activity) -> Option<ChatReference> {
     let conv = a.conversation.as_ref()?;
-    if conv.id.is_empty() || conv.id.len() > MAX_ID_LEN {
-        return None;
-    }
     Some(ChatReference {
         tenant_id: tenant_of(a)?,
-        conversation_id: conv.id.clone(),
+        conversation_id: ConversationId::parse(conv.id.as_str()).ok()?,
         name: conv.name.clone().filter(|n| !n.is_empty()),
         bot_id: bot_of(a)?.id.clone(),
         channel_id: a.channel_id.clone().unwrap_or_else(|| "msteams".into()),
@@ -262,8 +265,8 @@ fn chat_reference(a: &Activity) -> Option<ChatReference> {
         installed_by: a
             .from
             .as_ref()
-            .and_then(|f| f.aad_object_id.clone())
-            .filter(|id| id.len() <= MAX_ID_LEN),
+            .and_then(|f| f.aad_object_id.as_deref())
+            .and_then(|id| AadObjectId::parse(id).ok()),
     })
 }
 
@@ -289,7 +292,10 @@ async fn uninstall_personal(
 ) -> Result<(), EngineError> {
     let (Some(tenant), Some(user)) = (
         tenant_of(a),
-        a.from.as_ref().and_then(|f| f.aad_object_id.clone()),
+        a.from
+            .as_ref()
+            .and_then(|f| f.aad_object_id.as_deref())
+            .and_then(|id| AadObjectId::parse(id).ok()),
     ) else {
         return Ok(());
     };

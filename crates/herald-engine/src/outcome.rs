@@ -29,7 +29,7 @@ pub fn failure(e: &ConnectorError) -> (Option<u16>, Reason) {
 pub struct RowOutcome {
     pub result: Verdict,
     pub activity_id: Option<String>,
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<herald_core::ids::ConversationId>,
     pub detail: Option<String>,
     /// A send went unanswered (it may have arrived) before one succeeded.
     pub possible_duplicate: bool,

@@ -6,6 +6,7 @@
 use crate::outcome::{failure, RowOutcome};
 use crate::Engine;
 use herald_connector::{ConnectorError, Install};
+use herald_core::ids::{AadObjectId, ConversationId, TeamsUserId, TenantId};
 use herald_core::reason::Reason;
 use herald_store::{Delivery, Outcome, Reference, Source, StoredReference};
 
@@ -14,8 +15,8 @@ use herald_store::{Delivery, Outcome, Reference, Source, StoredReference};
 /// row fails with the error's status and reason (`Err`).
 pub async fn unreachable(
     engine: &Engine,
-    tenant: &str,
-    aad: &str,
+    tenant: &TenantId,
+    aad: &AadObjectId,
     e: &ConnectorError,
 ) -> Result<Reason, RowOutcome> {
     match e.unreachable_reason() {
@@ -38,7 +39,7 @@ pub async fn open_conversation(
     engine: &Engine,
     r: &Reference,
     attempts: &mut u32,
-) -> Result<String, ConnectorError> {
+) -> Result<ConversationId, ConnectorError> {
     let sent = engine
         .connector
         .create_conversation(&r.service_url, &r.bot_id, &r.user_id, &r.tenant_id)
@@ -61,7 +62,7 @@ pub async fn open_conversation(
 /// notification is the first thing the user sees.
 pub async fn install(
     engine: &Engine,
-    aad: &str,
+    aad: &AadObjectId,
     d: &Delivery,
     attempts: &mut u32,
 ) -> Result<StoredReference, RowOutcome> {
@@ -80,10 +81,10 @@ pub async fn install(
     };
     let bot_id = format!("28:{}", cfg.app_id);
     let mut reference = Reference {
-        tenant_id: cfg.tenant_id.clone(),
-        aad_object_id: aad.to_owned(),
+        tenant_id: engine.tenant.clone(),
+        aad_object_id: aad.clone(),
         // The Teams id is not known until Teams says it; the AAD id works for CreateConversation.
-        user_id: aad.to_owned(),
+        user_id: TeamsUserId::from_aad(aad),
         user_name: d.display_name.clone(),
         upn: d.upn.clone(),
         bot_id: bot_id.clone(),
@@ -95,7 +96,7 @@ pub async fn install(
         locale: None,
         source: Source::Created,
     };
-    if let Ok(Some(existing)) = engine.store.get_reference(&cfg.tenant_id, aad).await {
+    if let Ok(Some(existing)) = engine.store.get_reference(&engine.tenant, aad).await {
         reference.user_id = existing.reference.user_id;
         reference.bot_name = existing.reference.bot_name;
     }
@@ -107,7 +108,7 @@ pub async fn install(
         .map_err(store_err)?;
     engine
         .store
-        .suppress_welcome(&cfg.tenant_id, aad)
+        .suppress_welcome(&engine.tenant, aad)
         .await
         .map_err(store_err)?;
     match engine.graph.install_app(aad, app).await {
@@ -127,7 +128,7 @@ pub async fn install(
             &cfg.service_url,
             &bot_id,
             &reference.user_id,
-            &cfg.tenant_id,
+            &engine.tenant,
         )
         .await;
     *attempts += sent.attempts;
@@ -146,7 +147,7 @@ pub async fn install(
         .map_err(store_err)?;
     engine
         .store
-        .get_reference(&cfg.tenant_id, aad)
+        .get_reference(&engine.tenant, aad)
         .await
         .map_err(store_err)?
         .ok_or_else(|| RowOutcome::of(Outcome::Failed, None, Some(Reason::ServiceError)))

@@ -4,6 +4,7 @@
 
 use crate::Engine;
 use herald_connector::{ConnectorError, GraphUser};
+use herald_core::ids::{AadObjectId, Upn, UserRef};
 use herald_store::StoredReference;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use std::sync::Arc;
 pub struct Recipient {
     /// As the caller named them.
     pub input: String,
-    pub aad_object_id: Option<String>,
-    pub upn: Option<String>,
+    pub aad_object_id: Option<AadObjectId>,
+    pub upn: Option<Upn>,
     pub display_name: Option<String>,
     /// From the directory, when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,74 +37,52 @@ impl Recipient {
         Self {
             input: input.to_owned(),
             aad_object_id: Some(r.reference.aad_object_id.clone()),
-            guest: upn.as_deref().is_some_and(is_guest_upn),
+            guest: upn.as_ref().is_some_and(Upn::is_guest),
             upn,
             display_name: r.reference.user_name.clone(),
             given_name: None,
         }
     }
 
-    pub fn from_graph(input: &str, u: &GraphUser) -> Self {
-        Self {
+    /// A directory entry; `None` when Graph's answer holds no usable object id.
+    pub fn from_graph(input: &str, u: &GraphUser) -> Option<Self> {
+        let upn = u.upn.clone().and_then(|u| Upn::parse(u).ok());
+        Some(Self {
             input: input.to_owned(),
-            aad_object_id: Some(u.id.clone()),
-            upn: u.upn.clone(),
+            aad_object_id: Some(AadObjectId::parse(u.id.clone()).ok()?),
+            guest: u.guest || upn.as_ref().is_some_and(Upn::is_guest),
+            upn,
             display_name: u.display_name.clone(),
             given_name: u.given_name.clone(),
-            guest: u.guest || u.upn.as_deref().is_some_and(is_guest_upn),
-        }
+        })
     }
 }
 
-/// Guests' UPNs in the host tenant carry `#EXT#`.
-pub fn is_guest_upn(upn: &str) -> bool {
-    upn.to_ascii_uppercase().contains("#EXT#")
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Upn,
-    AadObjectId,
-    TeamsId,
-}
-
-pub fn kind_of(input: &str) -> Kind {
-    let s = input.trim();
-    if s.contains('@') {
-        Kind::Upn
-    } else if herald_core::ids::is_guid(s) {
-        Kind::AadObjectId
-    } else {
-        Kind::TeamsId
-    }
-}
-
-/// `Ok(None)`: nobody by that name.
+/// `Ok(None)`: nobody by that name. `input` is how the caller wrote it (kept for the report).
 pub async fn resolve(
     engine: &Engine,
     input: &str,
-    kind: Kind,
+    who: &UserRef,
 ) -> Result<Option<Recipient>, ConnectorError> {
-    let tenant = &engine.cfg.tenant_id;
-    let input = input.trim();
-    let stored = match kind {
-        Kind::Upn => engine.store.reference_by_upn(tenant, input).await,
-        Kind::AadObjectId => engine.store.get_reference(tenant, input).await,
-        Kind::TeamsId => engine.store.reference_by_user_id(tenant, input).await,
+    let tenant = &engine.tenant;
+    let stored = match who {
+        UserRef::Upn(u) => engine.store.reference_by_upn(tenant, u).await,
+        UserRef::AadObjectId(a) => engine.store.get_reference(tenant, a).await,
+        UserRef::TeamsUser(t) => engine.store.reference_by_user_id(tenant, t).await,
     }
     .map_err(|e| ConnectorError::configuration(format!("store: {e}")))?;
     if let Some(r) = stored {
         return Ok(Some(Recipient::from_reference(input, &r)));
     }
-    if kind == Kind::TeamsId {
+    if matches!(who, UserRef::TeamsUser(_)) {
         // Only a conversation reference knows a Teams id; the directory does not.
         return Ok(None);
     }
     Ok(engine
         .graph
-        .user(input)
+        .user(who.as_str())
         .await?
-        .map(|u| Recipient::from_graph(input, &u)))
+        .and_then(|u| Recipient::from_graph(input, &u)))
 }
 
 /// Why the recipients named in `to.users` cannot be accepted.
@@ -130,7 +109,13 @@ pub async fn resolve_named(
             .iter()
             .map(|u| {
                 let (engine, u) = (engine.clone(), u.clone());
-                tokio::spawn(async move { resolve(&engine, &u, kind_of(&u)).await })
+                tokio::spawn(async move {
+                    match UserRef::parse(&u) {
+                        Ok(who) => resolve(&engine, u.trim(), &who).await,
+                        // Checked when the request was read: nobody by a name that is no id.
+                        Err(_) => Ok(None),
+                    }
+                })
             })
             .collect();
         for (i, l) in lookups.into_iter().enumerate() {

@@ -34,11 +34,11 @@ pub fn recipient_data(req: &NotificationRequest, d: &Delivery, given: Option<&st
     root.insert("givenName".into(), Value::String(given));
     root.insert(
         "upn".into(),
-        Value::String(d.upn.clone().unwrap_or_default()),
+        Value::String(d.upn.as_deref().unwrap_or_default().to_owned()),
     );
     root.insert(
         "aadObjectId".into(),
-        Value::String(d.aad_object_id.clone().unwrap_or_default()),
+        Value::String(d.aad_object_id.as_deref().unwrap_or_default().to_owned()),
     );
     root.insert("recipient".into(), Value::String(d.recipient.clone()));
     if let Some(Value::Object(cols)) = d.data.as_deref().and_then(|s| serde_json::from_str(s).ok())

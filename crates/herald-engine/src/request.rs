@@ -6,6 +6,7 @@
 //! types it checks; a quarter of it is tests.
 
 use herald_core::audience::CsvAudience;
+use herald_core::ids::{AadObjectId, TeamRef, Upn, UserRef};
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -305,6 +306,19 @@ impl NotificationRequest {
                     ),
                 ));
             }
+            // What else makes a string no id (control characters, a UPN that is no address):
+            // the resolver and the sender trust what is accepted here.
+            let problem = list.iter().enumerate().find_map(|(i, u)| {
+                let e = match field {
+                    "users" => UserRef::parse(u).err(),
+                    "teams" => TeamRef::parse(u).err(),
+                    _ => AadObjectId::parse(u.trim()).err(),
+                };
+                e.map(|e| (i, e))
+            });
+            if let Some((i, e)) = problem {
+                return Err(unprocessable(&format!("/to/{field}/{i}"), e.to_string()));
+            }
         }
         if let Some(i) = to
             .groups
@@ -392,7 +406,7 @@ impl NotificationRequest {
             self.check_wait(w, settings)?;
         }
         if let Some(upn) = &o.as_user {
-            if !upn.contains('@') || upn.trim() != upn {
+            if Upn::parse(upn.as_str()).is_err() {
                 return Err(unprocessable(
                     "/options/asUser",
                     format!("`{upn}` is not a UPN (the signed-in user's, like ada@contoso.com)"),

@@ -2,12 +2,12 @@
 //! recipients are never in memory at once), deduplicated by the store, guests settled as
 //! `external_user`. A crashed resolver's lease expires and another resumes after the last row.
 
-use crate::recipients::{self, Kind, Recipient};
+use crate::recipients::{self, Recipient};
 use crate::worker::{self, Round};
 use crate::{Engine, StoredRequest};
 use herald_connector::{ConnectorError, Page};
 use herald_core::audience::{CsvAudience, IdColumn};
-use herald_core::ids::TeamName;
+use herald_core::ids::{AadObjectId, NotificationId, TeamRef, TeamsUserId, Upn, UserRef};
 use herald_core::reason::Reason;
 use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Verdict};
 use serde_json::{Map, Value};
@@ -108,7 +108,7 @@ fn row(r: &Recipient, data: Option<String>) -> NewDelivery {
 /// Collects rows and writes them in batches.
 struct Sink<'a> {
     engine: &'a Engine,
-    id: &'a str,
+    id: &'a NotificationId,
     next_seq: i64,
     rows: Vec<NewDelivery>,
     canceled: bool,
@@ -157,7 +157,7 @@ fn graph_err(e: ConnectorError) -> String {
     format!("Graph: {e}")
 }
 
-async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
+async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
     tracing::info!("resolving the audience");
     let request: Arc<StoredRequest> = engine
         .request(id)
@@ -177,7 +177,7 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
         canceled: false,
     };
     let to = &request.request.to;
-    let tenant = engine.cfg.tenant_id.clone();
+    let tenant = engine.tenant.clone();
 
     for r in &request.users {
         sink.push(row(r, None)).await?;
@@ -189,14 +189,18 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
         if sink.canceled {
             break;
         }
-        let group_id = match herald_core::ids::team_name(team) {
-            TeamName::Conversation(id) => engine
+        // Checked when the request was accepted.
+        let Ok(team) = TeamRef::parse(team) else {
+            continue;
+        };
+        let group_id = match team {
+            TeamRef::Conversation(id) => engine
                 .store
-                .get_team(&tenant, id)
+                .get_team(&tenant, &id)
                 .await
                 .map_err(|e| e.to_string())?
                 .and_then(|t| t.team.aad_group_id),
-            TeamName::Group(id) => Some(id.to_owned()),
+            TeamRef::Group(id) => Some(id),
         };
         let Some(group_id) = group_id else { continue };
         let first = engine
@@ -205,7 +209,7 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
             .await
             .map_err(graph_err)?;
         walk(engine, &mut sink, first, |m| {
-            let aad = m["userId"].as_str()?.to_owned();
+            let aad = AadObjectId::parse(m["userId"].as_str()?).ok()?;
             let guest = m["roles"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x == "guest"))
@@ -215,9 +219,9 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
             Some(Recipient {
                 input: m["email"]
                     .as_str()
-                    .map_or_else(|| aad.clone(), str::to_owned),
+                    .map_or_else(|| aad.to_string(), str::to_owned),
                 aad_object_id: Some(aad),
-                upn: m["email"].as_str().map(str::to_owned),
+                upn: m["email"].as_str().and_then(|e| Upn::parse(e).ok()),
                 display_name: m["displayName"].as_str().map(str::to_owned),
                 given_name: None,
                 guest,
@@ -233,7 +237,7 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
         walk(engine, &mut sink, first, |u| {
             let user = herald_connector::GraphUser::from_json(u)?;
             let input = user.upn.clone().unwrap_or_else(|| user.id.clone());
-            Some(Recipient::from_graph(&input, &user))
+            Recipient::from_graph(&input, &user)
         })
         .await?;
     }
@@ -255,11 +259,10 @@ async fn resolve(engine: &Engine, id: &str) -> Result<(), String> {
                 if r.reference.tenant_id != tenant {
                     continue;
                 }
-                let input = r
-                    .reference
-                    .upn
-                    .clone()
-                    .unwrap_or_else(|| r.reference.aad_object_id.clone());
+                let input = match &r.reference.upn {
+                    Some(u) => u.to_string(),
+                    None => r.reference.aad_object_id.to_string(),
+                };
                 sink.push(row(&Recipient::from_reference(&input, r), None))
                     .await?;
             }
@@ -320,11 +323,7 @@ async fn walk(
 
 async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<(), String> {
     let rows = CsvAudience::new(csv, engine.cfg.max_csv_rows).map_err(|e| e.to_string())?;
-    let kind = match rows.kind() {
-        IdColumn::Upn => Kind::Upn,
-        IdColumn::AadObjectId => Kind::AadObjectId,
-        IdColumn::TeamsId => Kind::TeamsId,
-    };
+    let column = rows.kind();
     for line in rows {
         if sink.canceled {
             break;
@@ -336,10 +335,19 @@ async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<
             .map(|(h, v)| (h, Value::String(v)))
             .collect();
         let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
-        let d = match recipients::resolve(engine, &line.id, kind)
-            .await
-            .map_err(graph_err)?
-        {
+        // The column says what the id is; a row whose id is not of that kind is nobody.
+        let who = match column {
+            IdColumn::Upn => Upn::parse(line.id.as_str()).map(UserRef::Upn),
+            IdColumn::AadObjectId => AadObjectId::parse(line.id.as_str()).map(UserRef::AadObjectId),
+            IdColumn::TeamsId => TeamsUserId::parse(line.id.as_str()).map(UserRef::TeamsUser),
+        };
+        let found = match &who {
+            Ok(who) => recipients::resolve(engine, &line.id, who)
+                .await
+                .map_err(graph_err)?,
+            Err(_) => None,
+        };
+        let d = match found {
             Some(r) => row(&r, data),
             None => NewDelivery {
                 data,

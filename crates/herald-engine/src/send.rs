@@ -12,6 +12,7 @@ use crate::{message, render};
 use crate::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
 use herald_connector::{ConnectorError, ErrorKind};
+use herald_core::ids::{AadObjectId, NotificationId, Upn};
 use herald_core::reason::Reason;
 use herald_store::{
     Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, StoredReference,
@@ -107,13 +108,13 @@ async fn round(
     if batch.is_empty() {
         return Round::Idle;
     }
-    let aads: Vec<String> = batch
+    let aads: Vec<AadObjectId> = batch
         .iter()
         .filter_map(|d| d.aad_object_id.clone())
         .collect();
     let refs: HashMap<String, StoredReference> = match engine
         .store
-        .references_for(&engine.cfg.tenant_id, &aads)
+        .references_for(&engine.tenant, &aads)
         .await
     {
         Ok(r) => r
@@ -257,7 +258,7 @@ async fn flush(engine: &Engine, buf: &mut Vec<DeliveryResult>) {
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
-    let ids: HashSet<String> = buf.iter().map(|r| r.notification_id.clone()).collect();
+    let ids: HashSet<NotificationId> = buf.iter().map(|r| r.notification_id.clone()).collect();
     for id in ids {
         match engine
             .store
@@ -325,9 +326,13 @@ async fn deliver_inner(
     attempts: &mut u32,
 ) -> RowOutcome {
     let opts = &req.request.options;
-    let tenant = &engine.cfg.tenant_id;
+    let tenant = &engine.tenant;
     if let Some(upn) = &opts.as_user {
-        return crate::as_user::deliver(engine, d, req, upn).await;
+        // Checked when the request was accepted.
+        return match Upn::parse(upn.as_str()) {
+            Ok(upn) => crate::as_user::deliver(engine, d, req, &upn).await,
+            Err(_) => RowOutcome::of(Outcome::Failed, None, Some(Reason::BadRequest)),
+        };
     }
     let Some(aad) = d.aad_object_id.clone() else {
         return RowOutcome::of(Outcome::Failed, Some(404), Some(Reason::UnknownUser));
@@ -533,23 +538,17 @@ async fn recipient_for_template(
         return (d, given);
     };
     let mut given = given;
-    if let Ok(Some(r)) = engine
-        .store
-        .get_reference(&engine.cfg.tenant_id, &aad)
-        .await
-    {
+    if let Ok(Some(r)) = engine.store.get_reference(&engine.tenant, &aad).await {
         if r.reference.upn.is_some() && !t.mentions("givenName") {
             d.upn = r.reference.upn;
             return (d, given);
         }
         if let Ok(Some(u)) = engine.graph.user(&aad).await {
-            d.upn = u.upn.clone();
+            let upn = u.upn.as_deref().and_then(|u| Upn::parse(u).ok());
+            d.upn = upn.clone();
             given = given.or(u.given_name.clone());
             d.display_name = d.display_name.or(u.display_name.clone());
-            let kept = Reference {
-                upn: u.upn,
-                ..r.reference
-            };
+            let kept = Reference { upn, ..r.reference };
             let _ = engine
                 .store
                 .upsert_reference(&kept, false, engine.clock.now_ms())

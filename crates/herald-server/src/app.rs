@@ -71,7 +71,11 @@ impl Server {
         let throttle = Arc::new(Throttle::new(clock.clone(), cfg.tenant_rps, true));
         let creds = Credentials {
             login_url: cfg.login_url.clone(),
-            tenant: cfg.tenant_id.clone(),
+            tenant: cfg
+                .tenant_id
+                .as_ref()
+                .map(ToString::to_string)
+                .context("HERALD_TENANT_ID is not set: Herald serves one tenant")?,
             app_id: cfg.app_id.clone(),
             app_password: cfg.app_password.expose().to_owned(),
         };
@@ -108,7 +112,8 @@ impl Server {
             Arc::new(graph),
             cfg.clone(),
             clock.clone(),
-        );
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let state = Arc::new(AppState {
             engine,
             cfg,

@@ -184,8 +184,12 @@ pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Bod
             };
             if !app.cfg.allowed_service_urls.allows(url) {
                 let key = match &e {
-                    Entry::User(r) => r.conversation_id.clone().unwrap_or_default(),
-                    Entry::Team(t) => t.team_id.clone(),
+                    Entry::User(r) => r
+                        .conversation_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    Entry::Team(t) => t.team_id.to_string(),
                 };
                 skipped.push(Skipped {
                     key,

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_core::clock::rfc3339_ms;
-use herald_core::ids::TeamName;
+use herald_core::ids::{NotificationId, TeamRef, Upn};
 use herald_engine::recipients::{self, Recipient};
 use herald_engine::request::{self, NotificationRequest};
 use herald_engine::StoredRequest;
@@ -81,14 +81,16 @@ async fn resolve_users(app: &App, users: &[String]) -> Result<Vec<Recipient>, Pr
 async fn check_teams_and_groups(app: &App, req: &NotificationRequest) -> Result<(), Problem> {
     let graph = &app.engine.graph;
     for (i, t) in req.to.teams.iter().enumerate() {
-        let known = match herald_core::ids::team_name(t) {
-            TeamName::Conversation(id) => app
+        let team = TeamRef::parse(t)
+            .map_err(|e| unprocessable(&format!("/to/teams/{i}"), e.to_string()))?;
+        let known = match &team {
+            TeamRef::Conversation(id) => app
                 .store
-                .get_team(&app.cfg.tenant_id, id)
+                .get_team(&app.engine.tenant, id)
                 .await
                 .map_err(store_err)?
                 .is_some_and(|t| t.team.aad_group_id.is_some()),
-            TeamName::Group(id) => graph
+            TeamRef::Group(id) => graph
                 .team_members(id)
                 .await
                 .map_err(directory_down)?
@@ -117,12 +119,12 @@ async fn check_teams_and_groups(app: &App, req: &NotificationRequest) -> Result<
     Ok(())
 }
 
-fn new_id() -> String {
+fn new_id() -> NotificationId {
     const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let id: String = (0..20)
         .map(|_| ALPHABET[rand::random::<u8>() as usize % 32] as char)
         .collect();
-    format!("ntf_{id}")
+    NotificationId::parse(format!("ntf_{id}")).expect("20 letters and digits are an id")
 }
 
 /// Create a notification.
@@ -218,7 +220,10 @@ pub(crate) async fn create(
                     .map_err(|m| unprocessable("/options/waitForResponse/callbackUrl", m))?;
             }
             if let Some(upn) = &req.options.as_user {
-                let signed_in = app.store.get_user_token(upn).await.map_err(store_err)?;
+                // Checked by `validate`.
+                let upn = Upn::parse(upn.as_str())
+                    .map_err(|e| unprocessable("/options/asUser", e.to_string()))?;
+                let signed_in = app.store.get_user_token(&upn).await.map_err(store_err)?;
                 if signed_in.is_none() {
                     return Err(unprocessable(
                         "/options/asUser",
@@ -240,7 +245,7 @@ pub(crate) async fn create(
             let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
-                tenant_id: app.cfg.tenant_id.clone(),
+                tenant_id: app.engine.tenant.clone(),
                 request: serde_json::to_string(&stored)
                     .map_err(|e| Problem::internal("cannot store the request", &e))?,
                 body_hash: hash,
@@ -297,7 +302,7 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
             .map_err(store_err)?;
         if let Some(d) = rows.first().filter(|d| d.status == DeliveryStatus::Done) {
             let mut row = delivery_row(d);
-            row.notification_id = Some(n.id.clone());
+            row.notification_id = Some(n.id.to_string());
             return Ok(Json(row).into_response());
         }
         if tokio::time::Instant::now() > deadline {
@@ -328,7 +333,7 @@ fn delivery_row(d: &Delivery) -> DeliveryRow {
         reason,
         attempts: d.attempts,
         activity_id: d.activity_id.clone(),
-        conversation_id: d.conversation_id.clone(),
+        conversation_id: d.conversation_id.as_ref().map(ToString::to_string),
         detail: d.detail.clone(),
         possible_duplicate: d.possible_duplicate,
         notification_id: None,
@@ -349,7 +354,7 @@ async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Pro
     let eta = (active && rate > 0.0 && n.resolved)
         .then(|| rfc3339_ms(now + (counts.pending as f64 / rate * 1000.0) as u64));
     Ok(NotificationSummary {
-        id: n.id.clone(),
+        id: n.id.to_string(),
         state: n.state.as_str().to_owned(),
         total: counts.total(),
         counts: CountsDto::from(counts),
@@ -364,7 +369,7 @@ async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Pro
     })
 }
 
-async fn find(app: &App, id: &str) -> Result<Notification, Problem> {
+async fn find(app: &App, id: &NotificationId) -> Result<Notification, Problem> {
     app.store
         .get_notification(id)
         .await
@@ -390,6 +395,7 @@ pub(crate) async fn status(
     respond(
         async {
             app.authorize(&headers, Scope::Read)?;
+            let id = crate::params::notification_id(&id)?;
             let n = find(&app, &id).await?;
             Ok(Json(summary(&app, &n).await?).into_response())
         }
@@ -428,7 +434,7 @@ pub(crate) async fn list(
             let items = items
                 .iter()
                 .map(|n| NotificationListItem {
-                    id: n.id.clone(),
+                    id: n.id.to_string(),
                     state: n.state.as_str().to_owned(),
                     total: n.total,
                     created_at: rfc3339_ms(n.created_at),
@@ -465,6 +471,7 @@ pub(crate) async fn deliveries(
     respond(
         async {
             app.authorize(&headers, Scope::Read)?;
+            let id = crate::params::notification_id(&id)?;
             find(&app, &id).await?;
             let wants_csv = headers
                 .get(header::ACCEPT)
@@ -543,6 +550,7 @@ pub(crate) async fn cancel(
     respond(
         async {
             let caller = app.authenticate(&headers)?;
+            let id = crate::params::notification_id(&id)?;
             let n = find(&app, &id).await?;
             // The bot's notifications need `send`; one sent as a user may also be stopped by a
             // token that may send as that user.

@@ -51,3 +51,8 @@ pub fn invalid(param: &str, detail: String) -> Problem {
     )
     .at(format!("?{param}"))
 }
+
+/// A notification id from a path: one that is no id names no notification (404).
+pub fn notification_id(raw: &str) -> Result<herald_core::ids::NotificationId, Problem> {
+    herald_core::ids::NotificationId::parse(raw).map_err(|_| Problem::unknown_notification(raw))
+}

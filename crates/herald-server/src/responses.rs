@@ -71,6 +71,7 @@ async fn page(
     raw: Option<&str>,
 ) -> Result<HttpResponse, Problem> {
     app.authorize(headers, Scope::Read)?;
+    let id = &crate::params::notification_id(id)?;
     let q = query(raw)?;
     let (after, limit) = paging(&q, 100, 1000)?;
     let wait = match q.get("wait").map(String::as_str) {
@@ -97,7 +98,7 @@ async fn page(
             .get_notification(id)
             .await
             .map_err(store_err)?
-            .ok_or_else(|| Problem::unknown_notification(id))?;
+            .ok_or_else(|| Problem::unknown_notification(id.as_str()))?;
         let tally = app.store.response_tally(id).await.map_err(store_err)?;
         let finished = matches!(
             n.state,

@@ -3,6 +3,7 @@
 //! ConversationReferences, keyed `_{tenantId}_{conversationId}`. Importing it lets their users
 //! switch to Herald without reinstalling.
 
+use herald_core::ids::{AadObjectId, ConversationId, TeamsUserId, TenantId};
 use herald_store::{Reference, Source, TeamReference};
 use serde::Serialize;
 use serde_json::Value;
@@ -59,13 +60,18 @@ fn entry(v: &Value) -> Result<Entry, String> {
     let service_url = s(v, &["serviceUrl"]).ok_or("no serviceUrl")?;
     let conv_id = s(v, &["conversation", "id"]).ok_or("no conversation.id")?;
     let tenant = s(v, &["conversation", "tenantId"]).ok_or("no conversation.tenantId")?;
+    let tenant = TenantId::parse(tenant).map_err(|e| format!("conversation.tenantId: {e}"))?;
     let bot_id = s(v, &["bot", "id"]).ok_or("no bot.id")?;
     let channel = s(v, &["channelId"]).unwrap_or_else(|| "msteams".into());
     match s(v, &["conversation", "conversationType"]).as_deref() {
         Some("personal") | None => {
             let user_id = s(v, &["user", "id"]).ok_or("no user.id")?;
+            let user_id = TeamsUserId::parse(user_id).map_err(|e| format!("user.id: {e}"))?;
             let aad = s(v, &["user", "aadObjectId"])
                 .ok_or("no user.aadObjectId: Herald keys users by it")?;
+            let aad = AadObjectId::parse(aad).map_err(|e| format!("user.aadObjectId: {e}"))?;
+            let conv_id =
+                ConversationId::parse(conv_id).map_err(|e| format!("conversation.id: {e}"))?;
             Ok(Entry::User(Reference {
                 tenant_id: tenant,
                 aad_object_id: aad,
@@ -85,7 +91,9 @@ fn entry(v: &Value) -> Result<Entry, String> {
         Some("channel") => {
             // A channel reference's conversation id may carry `;messageid=…`; the team is its
             // first part.
-            let team_id = conv_id.split(';').next().unwrap_or(&conv_id).to_owned();
+            let team_id = conv_id.split(';').next().unwrap_or(&conv_id);
+            let team_id =
+                ConversationId::parse(team_id).map_err(|e| format!("conversation.id: {e}"))?;
             Ok(Entry::Team(TeamReference {
                 tenant_id: tenant,
                 general_channel_id: team_id.clone(),

@@ -82,6 +82,7 @@ pub async fn logout(args: ConfigArgs, upn: String) -> anyhow::Result<()> {
         .await
         .context("cannot open the store")?;
     store.migrate().await.context("migration failed")?;
+    let upn = herald_core::ids::Upn::parse(upn).map_err(|e| anyhow::anyhow!("{e}"))?;
     if store.delete_user_token(&upn).await? {
         println!("{upn} signed out; their tokens are deleted");
         Ok(())

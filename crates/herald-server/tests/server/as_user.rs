@@ -3,6 +3,7 @@
 //! token or secret in clear text in the logs, the errors or the database.
 
 use crate::helpers::*;
+use herald_core::ids::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -206,13 +207,21 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
 
     // Two hours later the access token has expired: the next send refreshes it unnoticed, and
     // the same 1:1 chats are used again.
-    let before = store.get_user_token(SENDER).await.unwrap().unwrap();
+    let before = store
+        .get_user_token(&Upn::parse(SENDER).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     clock.advance(Duration::from_secs(2 * 3600));
     let n = notify(&env, json!({"to": {"users": twenty}, "message": {"text": "Second note"}, "options": {"asUser": SENDER}})).await;
     let id2 = n["id"].as_str().unwrap();
     finished(&env, id2).await;
     assert!(rows(&env, id2).await.iter().all(|r| r["statusCode"] == 200));
-    let after = store.get_user_token(SENDER).await.unwrap().unwrap();
+    let after = store
+        .get_user_token(&Upn::parse(SENDER).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         after.access_expires_at > before.access_expires_at,
         "the token was refreshed"
@@ -225,7 +234,10 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
         .all(|c| c["messages"].as_array().unwrap().len() == 2));
 
     // `herald logout`: the user's tokens are gone, and sending as them is refused again.
-    assert!(store.delete_user_token(SENDER).await.unwrap());
+    assert!(store
+        .delete_user_token(&Upn::parse(SENDER).unwrap())
+        .await
+        .unwrap());
     let r = env
         .api(Method::POST, "/v1/notifications")
         .json(&body)

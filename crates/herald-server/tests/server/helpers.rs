@@ -1,3 +1,4 @@
+use herald_core::ids::*;
 use herald_core::SharedClock;
 use herald_emulator::{Emulator, EmulatorOptions};
 use herald_server::{Config, Server};
@@ -204,7 +205,10 @@ impl Env {
 
     pub async fn reference(&self, aad: &str) -> Option<StoredReference> {
         self.store()
-            .get_reference(&self.emu.tenant_id(), aad)
+            .get_reference(
+                &TenantId::parse(self.emu.tenant_id()).unwrap(),
+                &AadObjectId::parse(aad).unwrap(),
+            )
             .await
             .unwrap()
     }

@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use herald_core::ids::*;
 use herald_store::{RefState, Source, TeamState, WelcomeStatus};
 use serde_json::{json, Value};
 
@@ -102,7 +103,10 @@ async fn team_lifecycle(backend: Backend) {
         .await;
     let stored = env
         .store()
-        .get_team(&env.emu.tenant_id(), team_id)
+        .get_team(
+            &TenantId::parse(env.emu.tenant_id()).unwrap(),
+            &ConversationId::parse(team_id).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -139,7 +143,10 @@ async fn team_lifecycle(backend: Backend) {
         .await;
     let s = env
         .store()
-        .get_team(&env.emu.tenant_id(), team_id)
+        .get_team(
+            &TenantId::parse(env.emu.tenant_id()).unwrap(),
+            &ConversationId::parse(team_id).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -148,7 +155,10 @@ async fn team_lifecycle(backend: Backend) {
         .await;
     let s = env
         .store()
-        .get_team(&env.emu.tenant_id(), team_id)
+        .get_team(
+            &TenantId::parse(env.emu.tenant_id()).unwrap(),
+            &ConversationId::parse(team_id).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -157,7 +167,10 @@ async fn team_lifecycle(backend: Backend) {
         .await;
     let s = env
         .store()
-        .get_team(&env.emu.tenant_id(), team_id)
+        .get_team(
+            &TenantId::parse(env.emu.tenant_id()).unwrap(),
+            &ConversationId::parse(team_id).unwrap(),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -3,6 +3,7 @@
 //! HTTP, as a caller (or an attacker) would.
 
 use crate::helpers::*;
+use herald_core::ids::*;
 use herald_core::ManualClock;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -179,7 +180,10 @@ async fn activities_from_a_tenant_that_is_not_allowed_change_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         env.store()
-            .get_reference(other, &aad)
+            .get_reference(
+                &TenantId::parse(other).unwrap(),
+                &AadObjectId::parse(aad.as_str()).unwrap()
+            )
             .await
             .unwrap()
             .is_none(),
@@ -213,7 +217,10 @@ async fn activities_from_a_tenant_that_is_not_allowed_change_nothing() {
     let aad = install["from"]["aadObjectId"].as_str().unwrap();
     assert!(env
         .store()
-        .get_reference(other, aad)
+        .get_reference(
+            &TenantId::parse(other).unwrap(),
+            &AadObjectId::parse(aad).unwrap()
+        )
         .await
         .unwrap()
         .is_some());
@@ -630,8 +637,8 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
     let n = match store
         .create_notification(
             &herald_store::NewNotification {
-                id: "ntf_metrics".into(),
-                tenant_id: env.emu.tenant_id(),
+                id: NotificationId::parse("ntf_metrics").unwrap(),
+                tenant_id: TenantId::parse(env.emu.tenant_id()).unwrap(),
                 request: "{}".into(),
                 body_hash: "h".into(),
                 idempotency_key: None,
