@@ -721,3 +721,73 @@ async fn an_escape_before_a_multibyte_character_is_sent_as_that_character() {
     assert!(text.as_str().unwrap().starts_with("é "), "{text}");
     env.shutdown().await;
 }
+
+/// Ids are checked where they enter: a request naming something that is no id is refused at
+/// the field, an activity carrying one stores nothing, and a path that is no notification id is
+/// an unknown notification.
+#[tokio::test]
+async fn strings_that_are_not_ids_are_refused_where_they_enter() {
+    let env = Env::start(Backend::Sqlite, 2, &[]).await;
+    for (body, pointer, says) in [
+        (
+            json!({"to": {"users": ["user1\u{1}@sandbox.example"]}, "message": {"text": "x"}}),
+            "/to/users/0",
+            "control characters",
+        ),
+        (
+            json!({"to": {"users": ["user1@sandbox.example", "a@b@c"]}, "message": {"text": "x"}}),
+            "/to/users/1",
+            "name@domain",
+        ),
+        (
+            json!({"to": {"teams": ["19:x\u{7f}@thread.tacv2"]}, "message": {"text": "x"}}),
+            "/to/teams/0",
+            "control characters",
+        ),
+        (
+            json!({"to": {"users": ["user1@sandbox.example"]}, "message": {"text": "x"}, "options": {"asUser": "a@b@c"}}),
+            "/options/asUser",
+            "is not a UPN",
+        ),
+    ] {
+        let r = env
+            .api(Method::POST, "/v1/notifications")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{body}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["pointer"], pointer, "{p}");
+        assert!(p["detail"].as_str().unwrap().contains(says), "{p}");
+    }
+
+    // An install whose user id holds a control character: Teams never sends one, nothing is kept.
+    let token = env.emu.sign(&channel_claims(&env));
+    let mut install = install_activity(&env, 1);
+    install["from"]["id"] = json!("29:evil\u{0}id");
+    assert_eq!(
+        env.post_activity(Some(&token), &install).await.status(),
+        200
+    );
+    let aad = install["from"]["aadObjectId"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(env.reference(aad).await.is_none(), "nothing stored");
+
+    let long = format!("ntf_{}", "x".repeat(300));
+    for path in [
+        format!("/v1/notifications/{long}"),
+        format!("/v1/notifications/{long}/deliveries"),
+        format!("/v1/notifications/{long}/responses"),
+    ] {
+        let r = env.api(Method::GET, &path).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(
+            p["type"].as_str().unwrap().rsplit('/').next(),
+            Some("unknown-notification"),
+            "{p}"
+        );
+    }
+    env.shutdown().await;
+}
