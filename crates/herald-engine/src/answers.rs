@@ -171,12 +171,7 @@ pub async fn handle(engine: &Arc<Engine>, a: &Activity) -> Result<BotReply, Engi
             row.notification_id
         )));
     };
-    let wait = req
-        .request
-        .options
-        .wait_for_response
-        .clone()
-        .unwrap_or_default();
+    let wait = req.wait();
     let (title, id, verb, inputs) = parse_answer(a, req.request.message.card.as_ref());
     let execute = a.kind == kinds::INVOKE;
     let answer = Answer {
@@ -306,12 +301,7 @@ pub async fn retry_stale_updates(engine: &Arc<Engine>) {
         let Some(req) = engine.stored_request(&row.notification_id).await else {
             continue;
         };
-        let wait = req
-            .request
-            .options
-            .wait_for_response
-            .clone()
-            .unwrap_or_default();
+        let wait = req.wait();
         // Touch it first so that a slow update is not started twice.
         let _ = engine
             .store

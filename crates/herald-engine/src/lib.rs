@@ -97,6 +97,15 @@ impl StoredRequest {
         serde_json::from_str(text)
     }
 
+    /// How the card waits for answers (the defaults when the request did not say).
+    pub fn wait(&self) -> request::WaitForResponse {
+        self.request
+            .options
+            .wait_for_response
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// The compiled card template, if the message is a card.
     pub fn template(&self) -> Option<&herald_cards::template::Template> {
         self.template

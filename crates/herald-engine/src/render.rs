@@ -41,9 +41,8 @@ pub fn recipient_data(req: &NotificationRequest, d: &Delivery, given: Option<&st
         Value::String(d.aad_object_id.as_deref().unwrap_or_default().to_owned()),
     );
     root.insert("recipient".into(), Value::String(d.recipient.clone()));
-    if let Some(Value::Object(cols)) = d.data.as_deref().and_then(|s| serde_json::from_str(s).ok())
-    {
-        root.extend(cols);
+    if let Some(cols) = &d.data {
+        root.extend(cols.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if let Some(Value::Object(by_recipient)) = &req.message.data {
         let keys = [

@@ -9,8 +9,10 @@ use herald_connector::{ConnectorError, Page};
 use herald_core::audience::{CsvAudience, IdColumn};
 use herald_core::ids::{AadObjectId, NotificationId, TeamRef, TeamsUserId, Upn, UserRef};
 use herald_core::reason::Reason;
-use herald_store::{ListQuery, NewDelivery, NotificationState, Outcome, RefState, Verdict};
-use serde_json::{Map, Value};
+use herald_store::{
+    ListQuery, NewDelivery, NotificationState, Outcome, RefState, RowData, Verdict,
+};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -75,17 +77,14 @@ fn unknown(input: &str) -> NewDelivery {
     }
 }
 
-fn row(r: &Recipient, data: Option<String>) -> NewDelivery {
+fn row(r: &Recipient, data: Option<RowData>) -> NewDelivery {
     // The directory's given name rides with the template data (a CSV column of that name wins).
     let data = match (&r.given_name, data) {
         (Some(g), data) => {
-            let mut m: Map<String, Value> = data
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default();
+            let mut m = data.unwrap_or_default();
             m.entry("givenName")
                 .or_insert_with(|| Value::String(g.clone()));
-            Some(Value::Object(m).to_string())
+            Some(m)
         }
         (None, data) => data,
     };
@@ -329,12 +328,12 @@ async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<
             break;
         }
         let line = line.map_err(|e| e.to_string())?;
-        let data: Map<String, Value> = line
+        let data: RowData = line
             .columns
             .into_iter()
             .map(|(h, v)| (h, Value::String(v)))
             .collect();
-        let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
+        let data = (!data.is_empty()).then_some(data);
         // The column says what the id is; a row whose id is not of that kind is nobody.
         let who = match column {
             IdColumn::Upn => Upn::parse(line.id.as_str()).map(UserRef::Upn),

@@ -525,9 +525,8 @@ async fn recipient_for_template(
     let mut d = d.clone();
     let given = d
         .data
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-        .and_then(|v| v["givenName"].as_str().map(str::to_owned));
+        .as_ref()
+        .and_then(|m| m.get("givenName")?.as_str().map(str::to_owned));
     // Only a card that reads `upn` (or `givenName`, with nothing else to give it) needs the directory.
     let needs = t.is_dynamic()
         && ((d.upn.is_none() && t.mentions("upn")) || (given.is_none() && t.mentions("givenName")));

@@ -2,6 +2,10 @@ use herald_core::ids::{AadObjectId, ConversationId, NotificationId, TeamsUserId,
 use herald_core::reason::Reason;
 use serde::{Deserialize, Serialize};
 
+/// One recipient's own template data (a CSV row's columns, the directory's given name): what
+/// `$root` holds for them beyond the built-in fields.
+pub type RowData = serde_json::Map<String, serde_json::Value>;
+
 /// `as_str` and `parse` for an enum stored as text: one spelling per variant, written once.
 macro_rules! stored_as_text {
     ($t:ty { $($v:ident = $s:literal),+ $(,)? }) => {
@@ -270,7 +274,7 @@ pub struct NewDelivery {
     pub aad_object_id: Option<AadObjectId>,
     pub upn: Option<Upn>,
     pub display_name: Option<String>,
-    pub data: Option<String>,
+    pub data: Option<RowData>,
     pub decided: Option<Verdict>,
 }
 
@@ -290,7 +294,7 @@ pub struct Delivery {
     pub aad_object_id: Option<AadObjectId>,
     pub upn: Option<Upn>,
     pub display_name: Option<String>,
-    pub data: Option<String>,
+    pub data: Option<RowData>,
     pub status: DeliveryStatus,
     pub result: Option<Verdict>,
     pub attempts: u32,

@@ -251,7 +251,13 @@ macro_rules! impl_store {
                     aad_object_id: opt_id(row, "aad_object_id")?,
                     upn: opt_id(row, "upn")?,
                     display_name: row.try_get("display_name")?,
-                    data: row.try_get("data")?,
+                    data: row
+                        .try_get::<Option<String>, _>("data")?
+                        .map(|s| {
+                            serde_json::from_str::<RowData>(&s)
+                                .map_err(|e| StoreError::Corrupt(format!("delivery data: {e}")))
+                        })
+                        .transpose()?,
                     status: DeliveryStatus::parse(&status)
                         .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
                     result,
@@ -686,7 +692,7 @@ macro_rules! impl_store {
                             .bind(d.aad_object_id.as_ref().map(Id::id_str))
                             .bind(d.upn.as_ref().map(Id::id_str))
                             .bind(&d.display_name)
-                            .bind(&d.data)
+                            .bind(d.data.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()))
                             .bind(status)
                             .bind(outcome)
                             .bind(code)
