@@ -12,6 +12,11 @@
             time: every recipient delivered; duplicates counted from the emulator's transcripts.
   ceiling --retry-after S   the ceiling run with one 429 + `Retry-After: S` half-way through:
             every recipient delivered, the emulator's stats.duplicates, the busiest second.
+  cluster   N nodes (--nodes, 3) of `herald serve` on one PostgreSQL, 10,000 installed recipients,
+            Teams at 50 RPS with per-conversation windows: time against the 200 s floor, the
+            busiest second, 429s, duplicates. --kill-at S kill -9s the last node S seconds in
+            (then duplicates are bounded by its in-flight rows). --probes K: during the broadcast,
+            K `?sync=true` sends to one person on another node, each timed until it answers.
   outage    10,000 recipients at 50 RPS; half-way through Teams holds every request unanswered
             for --outage-s seconds (180): every recipient delivered, duplicates (stats and
             transcripts) against max_in_flight, and the rows flagged possibleDuplicate.
@@ -86,7 +91,7 @@ def emulator(users, *flags):
     return e, env["HERALD_LOGIN_URL"], env
 
 
-def serve(env, database_url, **extra):
+def serve(env, database_url, endpoint=True, **extra):
     vars = {**env, "HERALD_LISTEN": "127.0.0.1:0", "HERALD_DATABASE_URL": database_url,
             "HERALD_API_TOKENS": TOKEN, "HERALD_WELCOME_TEXT": "", "HERALD_LOG": "warn"}
     vars.update({k: str(v) for k, v in extra.items()})
@@ -94,7 +99,8 @@ def serve(env, database_url, **extra):
     line = s.p.stdout.readline()
     base = line.strip().replace("herald serve listening on ", "")
     s.drain()
-    http("PUT", env["HERALD_LOGIN_URL"] + "/_emulator/config", {"botEndpoint": base + "/api/messages"})
+    if endpoint:
+        http("PUT", env["HERALD_LOGIN_URL"] + "/_emulator/config", {"botEndpoint": base + "/api/messages"})
     return s, base
 
 
@@ -309,16 +315,74 @@ def crash(args):
         s.stop(); e.stop(); drop()
 
 
+def cluster(args):
+    e, origin, env = emulator(args.users, "--all-installed", "--rps", "50", "--no-transcripts")
+    url, drop = database("postgres")
+    nodes = []
+    try:
+        for i in range(args.nodes):
+            nodes.append(serve(env, url, endpoint=(i == 0), HERALD_TENANT_RPS=50, HERALD_NODE_ID=f"bench-{i}"))
+        base = nodes[0][1]
+        _, count = register(origin, base)
+        _, tenant = http("GET", origin + "/_emulator/tenant")
+        probe_to = tenant["users"][0]["upn"]
+        http("DELETE", origin + "/_emulator/stats")
+        t0 = time.time()
+        status, n = api(base, "POST", "/v1/notifications", {"to": {"allInstalled": True}, "message": {"text": "Cluster at the ceiling"}})
+        assert status == 202, (status, n)
+        killed, probes = None, []
+        next_probe = 15.0
+        while True:
+            now = time.time() - t0
+            if args.kill_at and killed is None and now >= args.kill_at:
+                before = api(base, "GET", f"/v1/notifications/{n['id']}")[1]["counts"]["delivered"]
+                nodes[-1][0].kill9()
+                killed = {"node": f"bench-{len(nodes) - 1}", "at_s": round(now, 1), "delivered_before": before}
+            if len(probes) < args.probes and now >= next_probe:
+                probe_base = nodes[1 % len(nodes)][1]
+                p0 = time.time()
+                st, r = api(probe_base, "POST", "/v1/notifications?sync=true",
+                            {"to": {"users": [probe_to]}, "message": {"text": f"probe {len(probes)}"}, "options": {"priority": "high"}})
+                probes.append({"seconds": round(time.time() - p0, 3), "status": st,
+                               "outcome": (r or {}).get("outcome") if isinstance(r, dict) else r})
+                next_probe += 12.0
+            st = api(base, "GET", f"/v1/notifications/{n['id']}")[1]
+            if st["state"] in ("completed", "canceled"):
+                break
+            time.sleep(0.5)
+        secs = time.time() - t0
+        stats = http("GET", origin + "/_emulator/stats")[1]
+        cluster_view = api(nodes[1][1] if len(nodes) > 1 else base, "GET", "/v1/cluster")[1]
+        floor = count / 50
+        c = st["counts"]
+        lat = sorted(p["seconds"] for p in probes)
+        print(json.dumps({
+            "mode": f"cluster of {args.nodes} nodes on PostgreSQL" + (f", one kill -9 at {args.kill_at} s" if args.kill_at else ""),
+            "recipients": count, "seconds": round(secs, 1), "floor_seconds": floor,
+            "ratio_floor_to_time": round(floor / secs, 4), "delivered": c["delivered"], "failed": c["failed"],
+            "emulator_duplicates": stats["duplicates"], "emulator_max_requests_in_1s": stats["maxRequestsIn1s"]["tenant"],
+            "throttled_429": stats["throttled"], "killed": killed,
+            "sync_probes": probes, "sync_probe_median_s": lat[len(lat) // 2] if lat else None,
+            "cluster": cluster_view}, indent=1))
+    finally:
+        for s, _ in nodes:
+            s.stop()
+        e.stop(); drop()
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash", "outage"])
+    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash", "outage", "cluster"])
+    p.add_argument("--nodes", type=int, default=3, help="cluster: how many nodes")
+    p.add_argument("--kill-at", type=float, help="cluster: kill -9 the last node this many seconds in")
+    p.add_argument("--probes", type=int, default=0, help="cluster: ?sync=true sends timed during the broadcast")
     p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--users", type=int)
     p.add_argument("--faults", action="store_true")
     p.add_argument("--retry-after", type=int, help="ceiling: one 429 with this Retry-After (s) half-way")
     p.add_argument("--outage-s", type=int, default=180, help="outage: how long Teams holds requests")
     a = p.parse_args()
-    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000, "outage": 10000}[a.mode]
+    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000, "outage": 10000, "cluster": 10000}[a.mode]
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release -p herald")
     globals()[a.mode](a)

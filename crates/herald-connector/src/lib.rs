@@ -18,6 +18,6 @@ pub use client::{Connector, ConnectorConfig, RetryPolicy, Sent};
 pub use error::{ConnectorError, ErrorKind};
 pub use graph::{Graph, GraphUser, Install, Page};
 pub use path::graph_segment;
-pub use throttle::{OpClass, Throttle};
+pub use throttle::{in_lane, Lane, OpClass, SharedSlots, Throttle};
 pub use time::TokioClock;
 pub use token::{Credentials, TokenSource};

@@ -7,12 +7,62 @@
 //! later will, with a little jitter, land more than the limit in some second. So the tenant budget
 //! is paced — one slot every `1000 / rps` ms, never a burst — and the per-conversation windows are
 //! kept with a safety margin added to each period.
+//!
+//! With several nodes the tenant's slots come from a [`SharedSlots`] schedule (kept in
+//! PostgreSQL): a node reserves a few consecutive slots at a time and admits one request per
+//! slot, so all nodes together keep the pace one node would. A slot that finds nobody ready
+//! within the catch-up tolerance is let go rather than spent late.
+//!
+//! Requests wait in one of two lanes: an `Urgent` one (a high-priority or small notification)
+//! takes the next slot before any `Bulk` one, so a send to one person overtakes a broadcast's
+//! queue instead of waiting behind it.
 
 use herald_core::limits::{SlidingLog, Window, THREAD_CREATE, THREAD_READ, THREAD_SEND};
 use herald_core::SharedClock;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A tenant's send schedule shared by every node (see the module's documentation).
+#[async_trait::async_trait]
+pub trait SharedSlots: Send + Sync {
+    /// Reserves `count` consecutive slots `interval_us` apart, none earlier than
+    /// `now_us - catch_up_us` nor than any slot reserved before; returns the first.
+    async fn reserve(
+        &self,
+        now_us: u64,
+        count: u32,
+        interval_us: u64,
+        catch_up_us: u64,
+    ) -> Result<u64, String>;
+
+    /// Nobody sends before `until_us`.
+    async fn hold(&self, until_us: u64) -> Result<(), String>;
+}
+
+/// Which queue a request waits in for the tenant's slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lane {
+    /// A high-priority or small notification: served before any `Bulk` request.
+    Urgent,
+    #[default]
+    Bulk,
+}
+
+tokio::task_local! {
+    static LANE: Lane;
+}
+
+/// Runs `f` with its connector requests in `lane` (the engine marks each delivery this way,
+/// so the lane needs no parameter on every connector call).
+pub async fn in_lane<F: std::future::Future>(lane: Lane, f: F) -> F::Output {
+    LANE.scope(lane, f).await
+}
+
+fn current_lane() -> Lane {
+    LANE.try_with(|l| *l).unwrap_or_default()
+}
 
 /// Which per-conversation budget an operation draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,12 +120,30 @@ pub struct Throttle {
     conversation_limits: bool,
     windows: HashMap<OpClass, Vec<Window>>,
     state: Mutex<State>,
+    shared: Option<Arc<dyn SharedSlots>>,
+    /// One reservation at a time.
+    refilling: tokio::sync::Mutex<()>,
+}
+
+/// What `try_admit` decided.
+enum Admit {
+    Now,
+    Wait(u64),
+    /// The shared schedule must be asked for slots first.
+    Refill,
 }
 
 #[derive(Default)]
 struct State {
-    /// When the next tenant slot opens, in microseconds.
+    /// When the next tenant slot opens, in microseconds (one node's own pace).
     next_slot_us: u64,
+    /// Slots reserved from the shared schedule and not used yet, in order (µs).
+    slots: VecDeque<u64>,
+    /// Slots reserved, and slots let go unused, since the start.
+    reserved: u64,
+    unused: u64,
+    /// Requests in the `Urgent` lane waiting for a slot.
+    urgent_waiting: u64,
     threads: HashMap<(String, OpClass), SlidingLog>,
     paused_until: u64,
     pauses: u64,
@@ -95,19 +163,54 @@ impl Throttle {
             conversation_limits,
             windows,
             state: Mutex::new(State::default()),
+            shared: None,
+            refilling: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// How long a request to `conversation` must wait now; zero means it was admitted and counted.
-    fn try_admit(&self, conversation: &str, op: OpClass) -> u64 {
+    /// The tenant's slots come from `slots`, shared with other nodes.
+    pub fn shared(mut self, slots: Arc<dyn SharedSlots>) -> Self {
+        self.shared = Some(slots);
+        self
+    }
+
+    fn interval_us(&self) -> u64 {
+        (1000 + TENANT_MARGIN_MS) * 1000 / u64::from(self.tenant_rps.max(1))
+    }
+
+    /// Slots reserved at a time from the shared schedule: a tenth of a second's worth, so a node
+    /// asks the database about ten times a second and a node that dies strands at most that.
+    fn batch(&self) -> u32 {
+        (self.tenant_rps / 10).clamp(1, 50)
+    }
+
+    /// Decides for a request to `conversation` now: admitted and counted, wait, or refill.
+    fn try_admit(&self, conversation: &str, op: OpClass, lane: Lane) -> Admit {
         let now = self.clock.now_ms();
         let mut st = self.state.lock();
         if st.paused_until > now {
-            return st.paused_until - now;
+            return Admit::Wait(st.paused_until - now);
         }
         let now_us = now * 1000;
-        let tenant_wait = if self.tenant_rps > 0 {
+        let tenant_wait = if self.tenant_rps == 0 {
+            0
+        } else if self.shared.is_some() {
+            // A slot that nobody took in time is let go: spent late, it could join the next
+            // second's requests at Teams.
+            while st.slots.front().is_some_and(|&s| s + CATCH_UP_US < now_us) {
+                st.slots.pop_front();
+                st.unused += 1;
+            }
+            match st.slots.front() {
+                None => return Admit::Refill,
+                Some(&s) => s.saturating_sub(now_us).div_ceil(1000),
+            }
+        } else {
             st.next_slot_us.saturating_sub(now_us).div_ceil(1000)
+        };
+        // The urgent lane goes first: a bulk request leaves a due slot to a waiting urgent one.
+        let yield_wait = if lane == Lane::Bulk && st.urgent_waiting > 0 && self.tenant_rps > 0 {
+            1
         } else {
             0
         };
@@ -121,14 +224,18 @@ impl Throttle {
         } else {
             0
         };
-        let wait = tenant_wait.max(thread_wait);
+        let wait = tenant_wait.max(thread_wait).max(yield_wait);
         if wait > 0 {
-            return wait;
+            return Admit::Wait(wait);
         }
         if self.tenant_rps > 0 {
-            let interval_us = (1000 + TENANT_MARGIN_MS) * 1000 / u64::from(self.tenant_rps);
-            // Schedule from the slot, not from the (slightly late) wake-up.
-            st.next_slot_us = st.next_slot_us.max(now_us.saturating_sub(CATCH_UP_US)) + interval_us;
+            if self.shared.is_some() {
+                st.slots.pop_front();
+            } else {
+                // Schedule from the slot, not from the (slightly late) wake-up.
+                st.next_slot_us =
+                    st.next_slot_us.max(now_us.saturating_sub(CATCH_UP_US)) + self.interval_us();
+            }
         }
         if self.conversation_limits {
             if st.threads.len() >= PRUNE_AT && now >= st.last_prune + PRUNE_EVERY_MS {
@@ -138,33 +245,93 @@ impl Throttle {
             }
             st.threads.entry(key).or_default().record(windows, now);
         }
-        0
+        Admit::Now
     }
 
     /// Waits until one more request to `conversation` fits every budget, then counts it. A long
     /// wait (a `Retry-After`) looks at the clock again every second, so it follows the clock
-    /// rather than assuming it.
+    /// rather than assuming it. The request waits in the lane its task runs in ([`in_lane`]).
     pub async fn acquire(&self, conversation: &str, op: OpClass) {
+        let lane = current_lane();
+        let _urgent = (lane == Lane::Urgent).then(|| UrgentWaiter::new(&self.state));
         loop {
-            let wait = self.try_admit(conversation, op);
-            if wait == 0 {
-                return;
+            match self.try_admit(conversation, op, lane) {
+                Admit::Now => return,
+                Admit::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms.min(1000))).await,
+                Admit::Refill => self.refill().await,
             }
-            tokio::time::sleep(Duration::from_millis(wait.min(1000))).await;
         }
     }
 
-    /// Teams said 429: nobody in the tenant sends until `for_` has passed.
+    /// Reserves the next few slots from the shared schedule (one caller at a time; the others
+    /// find the slots it brought).
+    async fn refill(&self) {
+        let Some(shared) = &self.shared else { return };
+        let _one = self.refilling.lock().await;
+        if !self.state.lock().slots.is_empty() {
+            return;
+        }
+        let now_us = self.clock.now_ms() * 1000;
+        let (count, interval) = (self.batch(), self.interval_us());
+        match shared.reserve(now_us, count, interval, CATCH_UP_US).await {
+            Ok(first) => {
+                let mut st = self.state.lock();
+                st.reserved += u64::from(count);
+                st.slots
+                    .extend((0..u64::from(count)).map(|i| first + i * interval));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reserve send slots; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// Teams said 429: nobody in the tenant sends until `for_` has passed — on every node,
+    /// when the schedule is shared.
     pub fn pause(&self, for_: Duration) {
         let until = self.clock.now_ms() + for_.as_millis() as u64;
-        let mut st = self.state.lock();
-        st.pauses += 1;
-        st.paused_until = st.paused_until.max(until);
+        {
+            let mut st = self.state.lock();
+            st.pauses += 1;
+            st.paused_until = st.paused_until.max(until);
+            st.unused += st.slots.len() as u64;
+            st.slots.clear();
+        }
+        if let Some(shared) = self.shared.clone() {
+            tokio::spawn(async move {
+                if let Err(e) = shared.hold(until * 1000).await {
+                    tracing::warn!(error = %e, "cannot hold the other nodes' sends after a 429");
+                }
+            });
+        }
+    }
+
+    /// Slots reserved from the shared schedule so far, and those let go unused.
+    pub fn slots(&self) -> (u64, u64) {
+        let st = self.state.lock();
+        (st.reserved, st.unused)
     }
 
     /// How many times Teams made the tenant pause.
     pub fn pauses(&self) -> u64 {
         self.state.lock().pauses
+    }
+}
+
+/// Counts an urgent request as waiting for as long as it waits (also when its future is dropped).
+struct UrgentWaiter<'a>(&'a Mutex<State>);
+
+impl<'a> UrgentWaiter<'a> {
+    fn new(state: &'a Mutex<State>) -> Self {
+        state.lock().urgent_waiting += 1;
+        Self(state)
+    }
+}
+
+impl Drop for UrgentWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.lock().urgent_waiting -= 1;
     }
 }
 
@@ -229,5 +396,134 @@ mod tests {
         t.acquire("a:other", OpClass::Send).await;
         assert_eq!(herald_core::Clock::now_ms(&clock) - before, 3000);
         assert_eq!(t.pauses(), 1);
+    }
+
+    /// The schedule a database keeps for every node, kept in memory for the test.
+    #[derive(Default)]
+    struct Ledger {
+        next_us: Mutex<u64>,
+        held: Mutex<u64>,
+    }
+
+    #[async_trait::async_trait]
+    impl SharedSlots for Ledger {
+        async fn reserve(
+            &self,
+            now_us: u64,
+            count: u32,
+            interval_us: u64,
+            catch_up_us: u64,
+        ) -> Result<u64, String> {
+            let mut next = self.next_us.lock();
+            let first = (*next)
+                .max(now_us.saturating_sub(catch_up_us))
+                .max(*self.held.lock());
+            *next = first + u64::from(count) * interval_us;
+            Ok(first)
+        }
+        async fn hold(&self, until_us: u64) -> Result<(), String> {
+            let mut h = self.held.lock();
+            *h = (*h).max(until_us);
+            Ok(())
+        }
+    }
+
+    /// Two nodes share one tenant budget: together they keep one node's pace and never exceed
+    /// Teams' second; when one dies, the other takes the whole budget at once.
+    #[tokio::test(start_paused = true)]
+    async fn nodes_share_the_tenant_budget_and_a_dead_nodes_share_comes_back() {
+        let clock = TokioClock::new();
+        let ledger = Arc::new(Ledger::default());
+        let node = |_: u8| {
+            Arc::new(Throttle::new(Arc::new(clock.clone()), 50, true).shared(ledger.clone()))
+        };
+        let (a, b) = (node(0), node(1));
+        let start = herald_core::Clock::now_ms(&clock);
+        let log: Arc<Mutex<Vec<(u8, u64)>>> = Arc::default();
+        let run = |n: u8, t: Arc<Throttle>| {
+            let (log, clock) = (log.clone(), clock.clone());
+            tokio::spawn(async move {
+                for i in 0u64.. {
+                    t.acquire(&format!("a:{n}:{i}"), OpClass::Send).await;
+                    log.lock()
+                        .push((n, herald_core::Clock::now_ms(&clock) - start));
+                }
+            })
+        };
+        let ta = run(0, a.clone());
+        let tb = run(1, b.clone());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tb.abort(); // node B dies at 5 s
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ta.abort();
+        let log = log.lock().clone();
+        let at: Vec<u64> = log.iter().map(|&(_, t)| t).collect();
+        for (i, &t0) in at.iter().enumerate() {
+            let n = at[i..].iter().take_while(|&&t| t < t0 + 1000).count();
+            assert!(n <= 50, "{n} requests in the second from {t0} ms");
+        }
+        let in_range = |node: Option<u8>, from: u64, to: u64| {
+            log.iter()
+                .filter(|&&(n, t)| node.is_none_or(|x| x == n) && t >= from && t < to)
+                .count()
+        };
+        // 49.5 slots a second (the 1 % margin); both nodes sent while both lived.
+        let both = in_range(None, 0, 5000);
+        assert!(both >= 240, "{both} in the first 5 s");
+        assert!(
+            in_range(Some(0), 0, 5000) >= 80 && in_range(Some(1), 0, 5000) >= 80,
+            "both had a share"
+        );
+        // Node A alone after B died: the whole budget, from within a fraction of a second.
+        let alone = in_range(Some(0), 5300, 10_000);
+        assert!(
+            alone >= 228,
+            "{alone} in 4.7 s after B died (49.5/s would be 232)"
+        );
+        let (reserved, unused) = a.slots();
+        assert!(
+            unused <= reserved / 20,
+            "slots reserved {reserved}, let go {unused}"
+        );
+    }
+
+    /// A 429 on one node holds every node's sends for the `Retry-After`.
+    #[tokio::test(start_paused = true)]
+    async fn a_429_on_one_node_holds_the_others() {
+        let clock = TokioClock::new();
+        let ledger = Arc::new(Ledger::default());
+        let a = Throttle::new(Arc::new(clock.clone()), 50, true).shared(ledger.clone());
+        let b = Throttle::new(Arc::new(clock.clone()), 50, true).shared(ledger.clone());
+        a.acquire("a:1", OpClass::Send).await;
+        b.acquire("a:2", OpClass::Send).await;
+        a.pause(Duration::from_secs(2));
+        tokio::task::yield_now().await;
+        // B's slots reserved before the 429 may still go; none reserved after it.
+        let before = herald_core::Clock::now_ms(&clock);
+        for i in 0..10 {
+            b.acquire(&format!("a:b{i}"), OpClass::Send).await;
+        }
+        assert!(
+            herald_core::Clock::now_ms(&clock) - before >= 2000,
+            "B waited for A's Retry-After"
+        );
+    }
+
+    /// An urgent request takes the next slot before the bulk requests queued ahead of it.
+    #[tokio::test(start_paused = true)]
+    async fn an_urgent_request_overtakes_a_bulk_queue() {
+        let (t, clock) = throttle(50);
+        let start = herald_core::Clock::now_ms(&clock);
+        for i in 0..100 {
+            let t = t.clone();
+            tokio::spawn(async move { t.acquire(&format!("a:bulk{i}"), OpClass::Send).await });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        in_lane(Lane::Urgent, t.acquire("a:urgent", OpClass::Send)).await;
+        let waited = herald_core::Clock::now_ms(&clock) - start - 100;
+        assert!(
+            waited <= 50,
+            "the urgent request waited {waited} ms behind 2 s of bulk requests"
+        );
     }
 }

@@ -53,6 +53,18 @@ impl AllowedTenants {
     }
 }
 
+/// The host name and the process id: unique among the nodes of one database unless two hosts
+/// share a name.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "herald".into());
+    format!("{host}-{}", std::process::id())
+}
+
 pub const DEFAULT_WELCOME: &str = "Hi {user}, I'm {bot}. I'll deliver notifications from your organization here. You don't need to reply.";
 
 #[derive(Debug, Clone)]
@@ -63,6 +75,9 @@ pub struct Config {
     pub app_password: Secret,
     /// The home tenant (`HERALD_TENANT_ID`); required to serve.
     pub tenant_id: Option<TenantId>,
+    /// This node's name among the nodes sharing one database (`HERALD_NODE_ID`; default: the
+    /// host name and the process id).
+    pub node_id: String,
     pub teams_app_id: Option<String>,
     /// The bot's display name, for "Notification via {bot}" and welcomes; else the name Teams
     /// gave in the user's activities.
@@ -115,6 +130,7 @@ struct FileConfig {
     app_id: Option<String>,
     app_password: Option<Secret>,
     tenant_id: Option<String>,
+    node_id: Option<String>,
     teams_app_id: Option<String>,
     bot_name: Option<String>,
     login_url: Option<String>,
@@ -333,6 +349,10 @@ impl Config {
             app_id: text("app_id", f.app_id, ""),
             app_password: secret("app_password", f.app_password).unwrap_or_default(),
             tenant_id,
+            node_id: match pick("node_id", f.node_id) {
+                Some((v, _)) if !v.trim().is_empty() => v.trim().to_owned(),
+                _ => default_node_id(),
+            },
             teams_app_id: pick("teams_app_id", f.teams_app_id)
                 .map(|(v, _)| v)
                 .filter(|v| !v.is_empty()),

@@ -11,6 +11,7 @@ pub mod access;
 pub mod answers;
 mod as_user;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 pub mod delegated;
 pub mod egress;
@@ -66,6 +67,10 @@ pub enum EngineError {
     Config(String),
 }
 
+/// The most people a notification may name inline and still count as small (see
+/// `StoredRequest::lane`).
+pub const SMALL: usize = 100;
+
 /// What the store keeps for a notification: the request as accepted, and the recipients named
 /// directly, already resolved when it was accepted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +100,24 @@ impl StoredRequest {
     /// Reads back what `to_stored` wrote.
     pub fn from_stored(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// Which lane its rows wait in for the tenant's send slots: a high-priority notification,
+    /// or a normal one that names at most [`SMALL`] people inline and nobody else, overtakes a
+    /// broadcast's queue.
+    pub fn lane(&self) -> herald_connector::Lane {
+        use herald_store::Priority;
+        let to = &self.request.to;
+        let small = to.teams.is_empty()
+            && to.groups.is_empty()
+            && to.csv.is_none()
+            && !to.all_installed
+            && to.users.len() <= SMALL;
+        match self.request.options.priority {
+            Priority::High => herald_connector::Lane::Urgent,
+            Priority::Normal if small => herald_connector::Lane::Urgent,
+            _ => herald_connector::Lane::Bulk,
+        }
     }
 
     /// How the card waits for answers (the defaults when the request did not say).
@@ -226,7 +249,9 @@ impl Engine {
             tokio::spawn(sweep(self.clone(), stop.clone())),
             tokio::spawn(welcome::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::run(self.clone(), stop.clone())),
-            tokio::spawn(callbacks::record_updates(self.clone(), stop)),
+            tokio::spawn(callbacks::record_updates(self.clone(), stop.clone())),
+            tokio::spawn(cluster::listen(self.clone(), stop.clone())),
+            tokio::spawn(cluster::heartbeat(self.clone(), stop)),
         ]
     }
 
@@ -252,10 +277,11 @@ impl Engine {
         );
     }
 
-    /// A notification was accepted (or is due): wake the resolver.
-    pub fn wake(&self) {
+    /// A notification was accepted (or is due): wake the resolver, here and on the other nodes.
+    pub async fn wake(&self) {
         self.resolve_due.notify_one();
         self.send_due.notify_one();
+        cluster::announce(self, herald_store::Work::Resolve).await;
     }
 
     /// The parsed request of a notification (cached).
@@ -354,6 +380,7 @@ async fn sweep_once(engine: &Engine) {
                 "leases expired (a worker stopped); taking them again"
             );
             engine.send_due.notify_one();
+            cluster::announce(engine, herald_store::Work::Send).await;
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot reclaim expired leases"),
@@ -367,7 +394,7 @@ async fn sweep_once(engine: &Engine) {
         Err(e) => tracing::warn!(error = %e, "cannot close the waits that ended"),
     }
     match engine.store.start_due(now).await {
-        Ok(n) if n > 0 => engine.resolve_due.notify_one(),
+        Ok(n) if n > 0 => engine.wake().await,
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot start scheduled notifications"),
     }

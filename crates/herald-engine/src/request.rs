@@ -134,6 +134,13 @@ pub struct Options {
     pub as_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_chat_topic: Option<String>,
+    /// How its rows share the tenant's budget with other notifications (`high`, `normal`, `bulk`).
+    #[serde(default, skip_serializing_if = "is_normal")]
+    pub priority: herald_store::Priority,
+}
+
+fn is_normal(p: &herald_store::Priority) -> bool {
+    *p == herald_store::Priority::Normal
 }
 
 /// How long answers are awaited when `timeoutSeconds` is not given: 7 days.

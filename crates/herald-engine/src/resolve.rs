@@ -135,6 +135,7 @@ impl Sink<'_> {
             .map_err(|e| e.to_string())?;
         self.next_seq += n;
         self.rows.clear();
+        crate::cluster::announce(self.engine, herald_store::Work::Send).await;
         self.engine
             .store
             .renew_resolution(self.id, now + LEASE_MS)

@@ -283,7 +283,11 @@ async fn deliver(
 ) -> DeliveryResult {
     let started = Instant::now();
     let mut attempts = 0u32;
-    let o = deliver_inner(engine, &d, reference, req, &mut attempts).await;
+    let o = herald_connector::in_lane(
+        req.lane(),
+        deliver_inner(engine, &d, reference, req, &mut attempts),
+    )
+    .await;
     engine
         .metrics
         .observe_send(started.elapsed().as_secs_f64(), attempts);

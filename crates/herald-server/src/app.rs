@@ -68,7 +68,18 @@ impl Server {
                 tracing::warn!(error = %e, "signing keys not loaded yet; /readyz says so until they are");
             }
         }
-        let throttle = Arc::new(Throttle::new(clock.clone(), cfg.tenant_rps, true));
+        // With PostgreSQL every node draws from one schedule per tenant (`tenant_rps` is the
+        // tenant's total, not a node's); SQLite is one node's and keeps its own pace.
+        let mut throttle = Throttle::new(clock.clone(), cfg.tenant_rps, true);
+        if store.shared() {
+            if let Some(tenant) = &cfg.tenant_id {
+                throttle = throttle.shared(Arc::new(herald_engine::cluster::StoreSlots::new(
+                    store.clone(),
+                    tenant.clone(),
+                )));
+            }
+        }
+        let throttle = Arc::new(throttle);
         let creds = Credentials {
             login_url: cfg.login_url.clone(),
             tenant: cfg
@@ -191,6 +202,7 @@ fn router(state: App) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(crate::openapi::document))
         .merge(installations::routes())
+        .merge(crate::cluster::routes())
         .merge(notifications::routes())
         .fallback(|| async {
             Problem::new(

@@ -182,3 +182,30 @@ pub struct ResponsePage {
     /// Every delivery is finished and nobody is still awaited.
     pub done: bool,
 }
+
+/// `GET /v1/cluster`: the nodes sharing this database.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// The node that answered.
+    pub node_id: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Whether several nodes may share this database (PostgreSQL).
+    pub shared: bool,
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNode {
+    pub node_id: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    /// Beat in the last 5 seconds.
+    pub alive: bool,
+    /// Per tenant id: `slotsPerSecond` this node reserved lately and its `share` of what the
+    /// live nodes reserved.
+    #[schema(value_type = Object)]
+    pub budget: serde_json::Value,
+}

@@ -9,6 +9,7 @@ pub mod access;
 mod app;
 pub mod auth;
 mod bot;
+mod cluster;
 mod dto;
 mod export;
 mod http;

@@ -61,9 +61,7 @@ fn directory_down(e: impl std::fmt::Display) -> Problem {
     )
 }
 
-fn store_err(e: herald_store::StoreError) -> Problem {
-    Problem::internal("the store failed", &e)
-}
+use crate::problem::store_err;
 
 /// The users named directly, resolved now so that an unknown one is refused at once.
 async fn resolve_users(app: &App, users: &[String]) -> Result<Vec<Recipient>, Problem> {
@@ -242,17 +240,18 @@ pub(crate) async fn create(
             let canonical = req.canonical();
             let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
             let send_at = req.send_at_ms()?;
+            let priority = req.options.priority;
             let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
                 tenant_id: app.engine.tenant.clone(),
-                request: serde_json::to_string(&stored)
-                    .map_err(|e| Problem::internal("cannot store the request", &e))?,
+                request: stored.to_stored(),
                 body_hash: hash,
                 // Keys are per token: two integrations that pick the same key stay apart.
                 idempotency_key: key.map(|k| format!("{}/{k}", caller.name)),
                 send_at,
                 created_by: Some(caller.name.clone()),
+                priority,
             };
             let n = match app
                 .store
@@ -267,7 +266,7 @@ pub(crate) async fn create(
                         send_at = ?n.send_at,
                         "notification accepted"
                     );
-                    app.engine.wake();
+                    app.engine.wake().await;
                     n
                 }
                 Created::Existing(n) => n,

@@ -4,7 +4,7 @@
 use crate::dto::*;
 use crate::request_schema::{
     AudienceSchema, IfChatActiveSchema, IfNotInstalledSchema, MessageSchema,
-    NotificationRequestSchema, OptionsSchema, WaitForResponseSchema,
+    NotificationRequestSchema, OptionsSchema, PrioritySchema, WaitForResponseSchema,
 };
 use crate::state::App;
 use axum::extract::State;
@@ -23,13 +23,15 @@ use utoipa::OpenApi;
         crate::responses::responses,
         crate::installations::list_installations,
         crate::installations::import,
+        crate::cluster::cluster,
     ),
     components(schemas(
         NotificationRequestSchema, AudienceSchema, MessageSchema, OptionsSchema,
         IfNotInstalledSchema, IfChatActiveSchema,
         NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
-        WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts,
+        WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
+        ClusterView, ClusterNode,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("apiKey" = [])),

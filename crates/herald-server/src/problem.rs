@@ -97,6 +97,11 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The store failed: a 500 whose cause is logged, never returned.
+pub fn store_err(e: herald_store::StoreError) -> Problem {
+    Problem::internal("the store failed", &e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,22 @@ pub struct OptionsSchema {
     as_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group_chat_topic: Option<String>,
+    /// How its rows share the tenant's budget: `high` ones first, `normal` ones (the default)
+    /// share each claim evenly so a small send interleaves with a running broadcast, `bulk` ones
+    /// take what is left.
+    #[serde(default)]
+    priority: PrioritySchema,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[schema(as = Priority)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PrioritySchema {
+    High,
+    #[default]
+    Normal,
+    Bulk,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -170,6 +186,7 @@ mod tests {
                 }),
                 as_user: Some("a@x".into()),
                 group_chat_topic: Some("t".into()),
+                priority: herald_store::Priority::Bulk,
             },
             send_at: Some("2030-01-01T00:00:00Z".into()),
         };
@@ -192,11 +209,15 @@ mod tests {
         for (name, variants) in [
             ("IfNotInstalled", ["fail", "succeed", "install"]),
             ("IfChatActive", ["send", "skip", "fail"]),
+            ("Priority", ["high", "normal", "bulk"]),
         ] {
             for v in variants {
-                let back: Result<Options, _> = serde_json::from_value(json!({
-                    if name == "IfNotInstalled" { "ifNotInstalled" } else { "ifChatActive" }: v
-                }));
+                let field = match name {
+                    "IfNotInstalled" => "ifNotInstalled",
+                    "IfChatActive" => "ifChatActive",
+                    _ => "priority",
+                };
+                let back: Result<Options, _> = serde_json::from_value(json!({ field: v }));
                 assert!(back.is_ok(), "{name} `{v}` is described but not taken");
             }
             let described: BTreeSet<String> = schemas[name]["enum"]

@@ -16,9 +16,7 @@ use herald_core::clock::rfc3339_ms;
 use herald_store::{NotificationState, Response};
 use std::time::Duration;
 
-fn store_err(e: herald_store::StoreError) -> Problem {
-    Problem::internal("the store failed", &e)
-}
+use crate::problem::store_err;
 
 pub fn item(r: &Response) -> ResponseItem {
     ResponseItem {

@@ -4,6 +4,7 @@
 //! instantiated per backend; only the SQL dialect differs, and the same test suite runs on both.
 //! Migrations are embedded in the binary.
 
+mod cluster;
 mod migrations;
 mod model;
 mod responses;
@@ -11,6 +12,7 @@ mod sql;
 mod store;
 mod users;
 
+pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use model::*;
 pub use responses::Responses;
 pub use store::{open, redact, PgStore, SqliteStore};
@@ -33,7 +35,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
-pub trait Store: Responses + UserTokens + Send + Sync + 'static {
+pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

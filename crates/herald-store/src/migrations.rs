@@ -208,6 +208,23 @@ ALTER TABLE deliveries ADD COLUMN lease_token INTEGER;
 ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
 "#,
     },
+    Migration {
+        version: 8,
+        name: "several nodes: the shared tenant budget, heartbeats, priorities",
+        sql: r#"
+ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE herald_budgets (
+    tenant_id TEXT PRIMARY KEY,
+    next_slot_us BIGINT NOT NULL
+);
+CREATE TABLE herald_nodes (
+    node_id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    budget TEXT NOT NULL DEFAULT '{}'
+);
+"#,
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -409,6 +426,23 @@ CREATE INDEX chat_refs_state ON chat_refs (state, seq);
         sql: r#"
 ALTER TABLE deliveries ADD COLUMN lease_token BIGINT;
 ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
+"#,
+    },
+    Migration {
+        version: 8,
+        name: "several nodes: the shared tenant budget, heartbeats, priorities",
+        sql: r#"
+ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE herald_budgets (
+    tenant_id TEXT PRIMARY KEY,
+    next_slot_us BIGINT NOT NULL
+);
+CREATE TABLE herald_nodes (
+    node_id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    budget TEXT NOT NULL DEFAULT '{}'
+);
 "#,
     },
 ];

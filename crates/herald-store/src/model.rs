@@ -31,6 +31,40 @@ stored_as_text!(Outcome { Delivered = "delivered", Skipped = "skipped", Failed =
 stored_as_text!(DeliveryStatus { Pending = "pending", Sending = "sending", Done = "done" });
 stored_as_text!(ResponseState { Waiting = "waiting", Answered = "answered", NoResponse = "no_response" });
 stored_as_text!(UpdateState { None = "none", Pending = "pending", Done = "done", Failed = "failed" });
+/// How a notification's rows share the budget with others (`options.priority`): `High` ones are
+/// claimed before any other, and `Normal` ones share each claim evenly with the other `Normal`
+/// ones, so a small send interleaves with a running broadcast; `Bulk` ones take what is left.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Bulk,
+}
+
+impl Priority {
+    /// As stored: the order claims serve them in.
+    pub fn rank(self) -> i64 {
+        match self {
+            Priority::High => 0,
+            Priority::Normal => 1,
+            Priority::Bulk => 2,
+        }
+    }
+
+    pub fn from_rank(r: i64) -> Option<Self> {
+        match r {
+            0 => Some(Priority::High),
+            1 => Some(Priority::Normal),
+            2 => Some(Priority::Bulk),
+            _ => None,
+        }
+    }
+}
+
 stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response" });
 
 /// What a bot must keep to write to a user later (docs/teams.md), plus the UPN when known. Ids are kept exactly as Teams gave them.
@@ -221,6 +255,7 @@ pub struct NewNotification {
     pub send_at: Option<u64>,
     /// The API token's name that created it (`createdBy`).
     pub created_by: Option<String>,
+    pub priority: Priority,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +273,7 @@ pub struct Notification {
     pub finished_at: Option<u64>,
     /// The API token's name that created it; `None` for notifications made before tokens had names.
     pub created_by: Option<String>,
+    pub priority: Priority,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ pub const CHAT_COLS: &str =
     "seq, tenant_id, conversation_id, name, bot_id, channel_id, service_url, \
     installed_by, state, created_at, updated_at";
 
-pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at, created_by";
+pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at, resolved, total, created_at, started_at, finished_at, created_by, priority";
 
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
@@ -242,8 +242,8 @@ ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
                 "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND user_id = $2 LIMIT 1",
             ),
             insert_notification: q(
-                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
+                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by, priority) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
             ),
             notification_by_key: q(
                 "SELECT {notification_cols}, body_hash FROM notifications WHERE idempotency_key = $1",
@@ -281,9 +281,9 @@ RETURNING {notification_cols}"#
                  state = CASE WHEN state = 'resolving' THEN 'sending' ELSE state END WHERE id = $1",
             ),
             active_notification: q(
-                "SELECT n.id FROM notifications n WHERE n.state IN ('resolving', 'sending') \
+                "SELECT n.id, n.priority FROM notifications n WHERE n.state IN ('resolving', 'sending') \
                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending') \
-                 ORDER BY n.seq LIMIT $1",
+                 ORDER BY n.priority, n.seq LIMIT $1",
             ),
             claim_deliveries: q(if d == Dialect::Postgres {
                 r#"

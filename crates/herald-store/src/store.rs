@@ -165,6 +165,34 @@ where
     Ok(row.try_get::<Option<String>, _>(col)?.map(T::trusted_id))
 }
 
+/// How one claim of `limit` rows is shared among the active notifications (in the order the
+/// store lists them: priority, then age). The first pass splits the claim evenly among the
+/// notifications of the highest priority present; the second lets each, in order, take what the
+/// others left. So a one-person send takes its row in the next
+/// claim while a broadcast runs, and the broadcast still gets nearly every row.
+pub(crate) fn claim_plan(active: &[(String, Priority)], limit: usize) -> [Vec<(usize, usize)>; 2] {
+    let mut first = Vec::new();
+    let mut left = limit;
+    for p in [Priority::High, Priority::Normal, Priority::Bulk] {
+        let group: Vec<usize> = (0..active.len()).filter(|&i| active[i].1 == p).collect();
+        if group.is_empty() || left == 0 {
+            continue;
+        }
+        let share = if p == Priority::High {
+            left
+        } else {
+            left.div_ceil(group.len())
+        };
+        for i in group {
+            first.push((i, share));
+        }
+        // The group may take all that was left; what it does not take, the second pass hands on.
+        left = 0;
+    }
+    let second = (0..active.len()).map(|i| (i, limit)).collect();
+    [first, second]
+}
+
 pub(crate) fn ms(v: i64) -> u64 {
     v.max(0) as u64
 }
@@ -226,6 +254,10 @@ macro_rules! impl_store {
                     started_at: row.try_get::<Option<i64>, _>("started_at")?.map(ms),
                     finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(ms),
                     created_by: row.try_get("created_by")?,
+                    priority: {
+                        let r: i64 = row.try_get("priority")?;
+                        Priority::from_rank(r).ok_or_else(|| StoreError::Corrupt(format!("priority {r}")))?
+                    },
                 })
             }
 
@@ -610,6 +642,7 @@ macro_rules! impl_store {
                     .bind(n.send_at.map(db))
                     .bind(db(now))
                     .bind(&n.created_by)
+                    .bind(n.priority.rank())
                     .fetch_optional(&self.pool)
                     .await?;
                 if let Some(row) = row {
@@ -711,29 +744,40 @@ macro_rules! impl_store {
             }
 
             async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>> {
-                let active: Vec<String> = sqlx::query_scalar(&self.q.active_notification)
-                    .bind(4i64)
+                let active: Vec<(String, i64)> = sqlx::query_as(&self.q.active_notification)
+                    .bind(8i64)
                     .fetch_all(&self.pool)
                     .await?;
+                let active: Vec<(String, Priority)> = active
+                    .into_iter()
+                    .map(|(id, p)| (id, Priority::from_rank(p).unwrap_or_default()))
+                    .collect();
                 let mut out: Vec<Delivery> = Vec::new();
                 // Each claim's rows carry its token: only this claim may renew or record them.
                 let token = (rand::random::<u64>() >> 1) as i64;
-                for id in active {
-                    let want = limit as usize - out.len();
-                    if want == 0 {
+                let mut exhausted = vec![false; active.len()];
+                for pass in claim_plan(&active, limit as usize) {
+                    for (i, share) in pass {
+                        let want = share.min(limit as usize - out.len());
+                        if want == 0 || exhausted[i] {
+                            continue;
+                        }
+                        let rows = sqlx::query(&self.q.claim_deliveries)
+                            .bind(&active[i].0)
+                            .bind(want as i64)
+                            .bind(db(now + lease_ms))
+                            .bind(db(now))
+                            .bind(token)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        exhausted[i] = rows.len() < want;
+                        let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
+                        batch.sort_by_key(|d| d.seq);
+                        out.extend(batch);
+                    }
+                    if out.len() >= limit as usize {
                         break;
                     }
-                    let rows = sqlx::query(&self.q.claim_deliveries)
-                        .bind(&id)
-                        .bind(want as i64)
-                        .bind(db(now + lease_ms))
-                        .bind(db(now))
-                        .bind(token)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
-                    batch.sort_by_key(|d| d.seq);
-                    out.extend(batch);
                 }
                 Ok(out)
             }

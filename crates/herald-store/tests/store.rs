@@ -419,6 +419,7 @@ fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -
         idempotency_key: key.map(str::to_owned),
         send_at,
         created_by: Some("integration-a".into()),
+        priority: Priority::Normal,
     }
 }
 
@@ -852,7 +853,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     (s, path)
 }
 
@@ -863,7 +864,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     Some((s, schema))
 }
 
@@ -1091,6 +1092,138 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
         .is_none());
 }
 
+async fn a_small_send_shares_the_claim_with_a_running_broadcast(s: Arc<dyn Store>) {
+    let id = |x: &str| NotificationId::parse(x).unwrap();
+    s.create_notification(&notification("broadcast", None, "b", None), 0)
+        .await
+        .unwrap();
+    let rows: Vec<NewDelivery> = (1..=500).map(recipient).collect();
+    s.insert_deliveries(&id("broadcast"), 1, &rows, 0)
+        .await
+        .unwrap();
+    s.create_notification(&notification("one", None, "o", None), 1)
+        .await
+        .unwrap();
+    s.insert_deliveries(&id("one"), 1, &[recipient(1)], 1)
+        .await
+        .unwrap();
+    let bulk = NewNotification {
+        priority: Priority::Bulk,
+        ..notification("later", None, "l", None)
+    };
+    s.create_notification(&bulk, 2).await.unwrap();
+    s.insert_deliveries(&id("later"), 1, &[recipient(2)], 2)
+        .await
+        .unwrap();
+    // The one-person send is older than nothing and smaller than everything: it still gets its
+    // row in the first claim, and the broadcast gets the rest; the bulk one waits.
+    let claim = s.claim_deliveries(10, 60_000, 64).await.unwrap();
+    let of = |n: &str| claim.iter().filter(|d| d.notification_id == n).count();
+    assert_eq!(
+        (of("one"), of("broadcast"), of("later")),
+        (1, 63, 0),
+        "normal ones share"
+    );
+    // A high-priority one goes first, whatever its age.
+    let high = NewNotification {
+        priority: Priority::High,
+        ..notification("urgent", None, "u", None)
+    };
+    s.create_notification(&high, 3).await.unwrap();
+    let rows: Vec<NewDelivery> = (1..=100).map(recipient).collect();
+    s.insert_deliveries(&id("urgent"), 1, &rows, 3)
+        .await
+        .unwrap();
+    let claim = s.claim_deliveries(20, 60_000, 64).await.unwrap();
+    let of = |n: &str| claim.iter().filter(|d| d.notification_id == n).count();
+    assert_eq!((of("urgent"), of("broadcast")), (64, 0));
+    let got = s.get_notification(&id("urgent")).await.unwrap().unwrap();
+    assert_eq!(got.priority, Priority::High, "read back");
+}
+
+async fn send_slots_are_reserved_once_across_nodes(s: Arc<dyn Store>) {
+    let tenant = TenantId::parse("tenant-1").unwrap();
+    let interval = 20_200u64;
+    // 16 nodes reserving 5 slots each at the same instant: 80 slots, none shared, none closer
+    // than the interval.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (s, tenant) = (s.clone(), tenant.clone());
+        tasks.push(tokio::spawn(async move {
+            s.reserve_slots(&tenant, 1_000_000, 5, interval, 4_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut firsts = Vec::new();
+    for t in tasks {
+        firsts.push(t.await.unwrap());
+    }
+    firsts.sort_unstable();
+    assert_eq!(
+        firsts[0], 996_000,
+        "the first slot may be the catch-up tolerance early"
+    );
+    for w in firsts.windows(2) {
+        assert_eq!(
+            w[1] - w[0],
+            5 * interval,
+            "batches follow each other: {firsts:?}"
+        );
+    }
+    // Idle for a while: the schedule restarts at now, not in the past.
+    let next = s
+        .reserve_slots(&tenant, 60_000_000, 5, interval, 4_000)
+        .await
+        .unwrap();
+    assert_eq!(next, 59_996_000);
+    // A 429 holds every node.
+    s.hold_budget(&tenant, 90_000_000).await.unwrap();
+    let after = s
+        .reserve_slots(&tenant, 61_000_000, 5, interval, 4_000)
+        .await
+        .unwrap();
+    assert_eq!(after, 90_000_000);
+    // Another tenant has its own budget.
+    let other = TenantId::parse("tenant-2").unwrap();
+    assert_eq!(
+        s.reserve_slots(&other, 61_000_000, 1, interval, 0)
+            .await
+            .unwrap(),
+        61_000_000
+    );
+}
+
+async fn nodes_beat_and_leave(s: Arc<dyn Store>) {
+    let beat = |id: &str, at: u64| NodeBeat {
+        node_id: id.into(),
+        started_at: 1,
+        heartbeat_at: at,
+        budget: "{\"t\":16.5}".into(),
+    };
+    s.heartbeat(&beat("a", 1_000)).await.unwrap();
+    s.heartbeat(&beat("b", 2_000)).await.unwrap();
+    s.heartbeat(&beat("a", 3_000)).await.unwrap();
+    let nodes = s.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(
+        (nodes[0].node_id.as_str(), nodes[0].heartbeat_at),
+        ("a", 3_000)
+    );
+    s.leave("b").await.unwrap();
+    assert_eq!(s.nodes().await.unwrap().len(), 1);
+    // A node silent for an hour is forgotten by the next beat.
+    s.heartbeat(&beat("c", 3_000 + 3_600_001)).await.unwrap();
+    let ids: Vec<String> = s
+        .nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(ids, ["c"]);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1134,6 +1267,9 @@ on_both!(
     deliveries_are_claimed_once_recorded_and_completed,
     cancel_stops_what_has_not_been_sent,
     references_are_found_by_upn_user_id_and_in_bulk,
+    a_small_send_shares_the_claim_with_a_running_broadcast,
+    send_slots_are_reserved_once_across_nodes,
+    nodes_beat_and_leave,
 );
 
 #[tokio::test]

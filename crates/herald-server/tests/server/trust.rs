@@ -644,6 +644,7 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
                 idempotency_key: None,
                 send_at: Some(now + 86_400_000),
                 created_by: None,
+                priority: herald_store::Priority::Normal,
             },
             now,
         )
