@@ -107,11 +107,43 @@ pub async fn heartbeat(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
         if let Err(e) = engine.store.heartbeat(&beat).await {
             tracing::warn!(error = %e, "cannot write this node's heartbeat");
         }
+        if engine.store.shared() {
+            let partition = match engine.store.nodes().await {
+                Ok(nodes) => partition_of(&engine.cfg.node_id, &nodes, now),
+                Err(_) => herald_store::Partition::ALL,
+            };
+            let before = std::mem::replace(&mut *engine.partition.lock(), partition);
+            if before != partition {
+                tracing::info!(
+                    index = partition.index,
+                    nodes = partition.count,
+                    "the live nodes changed; this node now claims its share of the recipients"
+                );
+            }
+        }
         Round::Idle
     })
     .await;
     if let Err(e) = engine.store.leave(&engine.cfg.node_id).await {
         tracing::warn!(error = %e, "cannot say this node left");
+    }
+}
+
+/// Which recipients this node claims: the live nodes in id order, each taking the recipients
+/// whose key hashes to its place. A node that does not see itself (its heartbeat failed) claims
+/// every row rather than none.
+pub fn partition_of(me: &str, nodes: &[NodeBeat], now: u64) -> herald_store::Partition {
+    let alive: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.heartbeat_at + ALIVE_MS >= now)
+        .map(|n| n.node_id.as_str())
+        .collect();
+    match alive.iter().position(|n| *n == me) {
+        Some(i) => herald_store::Partition {
+            index: i as u32,
+            count: alive.len() as u32,
+        },
+        None => herald_store::Partition::ALL,
     }
 }
 

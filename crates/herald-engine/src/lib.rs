@@ -176,6 +176,8 @@ pub struct Engine {
     pub held: Mutex<HashSet<herald_store::Lease>>,
     /// When the held leases were last renewed (clock time).
     renewed_at: Mutex<u64>,
+    /// The rows this node claims among the live nodes (`cluster::heartbeat` keeps it).
+    pub partition: Mutex<herald_store::Partition>,
     requests: Mutex<RequestCache>,
 }
 
@@ -227,6 +229,7 @@ impl Engine {
             updates_done: Mutex::new(Vec::new()),
             held: Mutex::new(HashSet::new()),
             renewed_at: Mutex::new(0),
+            partition: Mutex::new(herald_store::Partition::ALL),
             users,
             welcome_due: Notify::new(),
             replies,

@@ -94,9 +94,10 @@ async fn round(
         _ = stop.changed() => return Round::Idle,
     };
     let now = engine.clock.now_ms();
+    let partition = *engine.partition.lock();
     let batch = match engine
         .store
-        .claim_deliveries(now, LEASE_MS, slots.len() as u32)
+        .claim_partition(now, LEASE_MS, slots.len() as u32, partition)
         .await
     {
         Ok(b) => b,

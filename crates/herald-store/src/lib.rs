@@ -203,8 +203,24 @@ pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
     /// Resolution is over: the notification's total is known and it is sending.
     async fn finish_resolution(&self, id: &NotificationId) -> Result<()>;
 
-    /// Leases up to `limit` pending deliveries, oldest notification first, in order.
-    async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>>;
+    /// Leases up to `limit` pending deliveries, shared among the active notifications by
+    /// priority (see `claim_plan`), each notification's in order.
+    async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>> {
+        self.claim_partition(now, lease_ms, limit, Partition::ALL)
+            .await
+    }
+
+    /// The same, only rows whose recipient falls in `partition` (PostgreSQL; SQLite is one
+    /// node's and takes every row): every row of one person goes to the same node while the
+    /// nodes stay the same, so that node's per-conversation windows see all of that person's
+    /// sends.
+    async fn claim_partition(
+        &self,
+        now: u64,
+        lease_ms: u64,
+        limit: u32,
+        partition: Partition,
+    ) -> Result<Vec<Delivery>>;
 
     /// Records finished deliveries in one transaction, each only if its claim still holds the
     /// row; returns the (notification, seq) of those that were not recorded because another

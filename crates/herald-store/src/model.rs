@@ -363,6 +363,18 @@ pub struct DeliveryResult {
     pub possible_duplicate: bool,
 }
 
+/// Which rows a node claims among `count` live nodes: those whose recipient key hashes to
+/// `index` (`ALL`: one node, every row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    pub const ALL: Partition = Partition { index: 0, count: 1 };
+}
+
 /// A leased row, as its holder names it to renew the lease.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Lease {

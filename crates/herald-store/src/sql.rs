@@ -289,6 +289,7 @@ RETURNING {notification_cols}"#
                 r#"
 WITH picked AS (
     SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
+      AND mod(abs(hashtext(recipient_key)::bigint), $6) = $7
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4, lease_token = $5
 FROM picked WHERE deliveries.notification_id = $1 AND deliveries.seq = picked.seq

@@ -743,7 +743,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn claim_deliveries(&self, now: u64, lease_ms: u64, limit: u32) -> Result<Vec<Delivery>> {
+            async fn claim_partition(&self, now: u64, lease_ms: u64, limit: u32, partition: Partition) -> Result<Vec<Delivery>> {
                 let active: Vec<(String, i64)> = sqlx::query_as(&self.q.active_notification)
                     .bind(8i64)
                     .fetch_all(&self.pool)
@@ -762,14 +762,18 @@ macro_rules! impl_store {
                         if want == 0 || exhausted[i] {
                             continue;
                         }
-                        let rows = sqlx::query(&self.q.claim_deliveries)
+                        let mut claim = sqlx::query(&self.q.claim_deliveries)
                             .bind(&active[i].0)
                             .bind(want as i64)
                             .bind(db(now + lease_ms))
                             .bind(db(now))
-                            .bind(token)
-                            .fetch_all(&self.pool)
-                            .await?;
+                            .bind(token);
+                        if $backend == "postgres" {
+                            claim = claim
+                                .bind(i64::from(partition.count.max(1)))
+                                .bind(i64::from(partition.index));
+                        }
+                        let rows = claim.fetch_all(&self.pool).await?;
                         exhausted[i] = rows.len() < want;
                         let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
                         batch.sort_by_key(|d| d.seq);

@@ -1224,6 +1224,40 @@ async fn nodes_beat_and_leave(s: Arc<dyn Store>) {
     assert_eq!(ids, ["c"]);
 }
 
+async fn each_person_is_claimed_by_one_node(s: Arc<dyn Store>) {
+    let id = |x: &str| NotificationId::parse(x).unwrap();
+    for n in ["first", "second"] {
+        s.create_notification(&notification(n, None, n, None), 0)
+            .await
+            .unwrap();
+        let rows: Vec<NewDelivery> = (1..=60).map(recipient).collect();
+        s.insert_deliveries(&id(n), 1, &rows, 0).await.unwrap();
+    }
+    let mut owner = std::collections::HashMap::new();
+    let mut total = 0;
+    for index in 0..3 {
+        let part = Partition { index, count: 3 };
+        let got = s.claim_partition(10, 60_000, 1000, part).await.unwrap();
+        total += got.len();
+        for d in got {
+            let o = *owner.entry(d.recipient_key.clone()).or_insert(index);
+            if s.backend() == "postgres" {
+                assert_eq!(o, index, "{} claimed by two nodes", d.recipient_key);
+            }
+        }
+    }
+    assert_eq!(total, 120, "every row claimed once");
+    if s.backend() == "postgres" {
+        let per: Vec<usize> = (0..3)
+            .map(|i| owner.values().filter(|&&o| o == i).count())
+            .collect();
+        assert!(
+            per.iter().all(|&n| n >= 8),
+            "spread over the nodes: {per:?}"
+        );
+    }
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1270,6 +1304,7 @@ on_both!(
     a_small_send_shares_the_claim_with_a_running_broadcast,
     send_slots_are_reserved_once_across_nodes,
     nodes_beat_and_leave,
+    each_person_is_claimed_by_one_node,
 );
 
 #[tokio::test]

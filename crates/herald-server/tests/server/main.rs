@@ -3,6 +3,7 @@
 mod api;
 mod as_user;
 mod auth;
+mod cluster;
 mod conversations;
 mod engine;
 mod helpers;
