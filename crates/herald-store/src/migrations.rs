@@ -7,6 +7,21 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// Migration 8, the same in both dialects.
+const SEVERAL_NODES: &str = r#"
+ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE herald_budgets (
+    tenant_id TEXT PRIMARY KEY,
+    next_slot_us BIGINT NOT NULL
+);
+CREATE TABLE herald_nodes (
+    node_id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    budget TEXT NOT NULL DEFAULT '{}'
+);
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -211,19 +226,7 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
     Migration {
         version: 8,
         name: "several nodes: the shared tenant budget, heartbeats, priorities",
-        sql: r#"
-ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
-CREATE TABLE herald_budgets (
-    tenant_id TEXT PRIMARY KEY,
-    next_slot_us BIGINT NOT NULL
-);
-CREATE TABLE herald_nodes (
-    node_id TEXT PRIMARY KEY,
-    started_at BIGINT NOT NULL,
-    heartbeat_at BIGINT NOT NULL,
-    budget TEXT NOT NULL DEFAULT '{}'
-);
-"#,
+        sql: SEVERAL_NODES,
     },
 ];
 
@@ -431,18 +434,6 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
     Migration {
         version: 8,
         name: "several nodes: the shared tenant budget, heartbeats, priorities",
-        sql: r#"
-ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
-CREATE TABLE herald_budgets (
-    tenant_id TEXT PRIMARY KEY,
-    next_slot_us BIGINT NOT NULL
-);
-CREATE TABLE herald_nodes (
-    node_id TEXT PRIMARY KEY,
-    started_at BIGINT NOT NULL,
-    heartbeat_at BIGINT NOT NULL,
-    budget TEXT NOT NULL DEFAULT '{}'
-);
-"#,
+        sql: SEVERAL_NODES,
     },
 ];

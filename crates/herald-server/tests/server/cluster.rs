@@ -6,15 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn cluster_of(env: &Env, base: &str) -> Value {
-    env.http
-        .get(format!("{base}/v1/cluster"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    env.api_get_at(base, "/v1/cluster").await
 }
 
 fn alive(v: &Value) -> Vec<String> {
@@ -71,16 +63,9 @@ async fn nodes_on_one_database_share_the_work_and_know_each_other() {
     let id = n["id"].as_str().unwrap();
     let done = finished(&env, id).await;
     assert_eq!(done["counts"]["delivered"], 4, "{done}");
-    let on_b: Value = env
-        .http
-        .get(format!("{b_base}/v1/notifications/{id}"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let on_b = env
+        .api_get_at(&b_base, &format!("/v1/notifications/{id}"))
+        .await;
     assert_eq!(on_b["counts"], done["counts"]);
     for n in 1..=4 {
         let got = env.bot_messages(&format!("user{n}@sandbox.example")).await;

@@ -154,6 +154,19 @@ impl Env {
             .unwrap()
     }
 
+    /// `GET {path}` with the test token on another node at `base`, as JSON.
+    pub async fn api_get_at(&self, base: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{base}{path}"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn tenant(&self) -> Value {
         self.emulator_get("/tenant").await
     }
