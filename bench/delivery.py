@@ -342,7 +342,7 @@ def cluster(args):
                 probe_base = nodes[1 % len(nodes)][1]
                 p0 = time.time()
                 st, r = api(probe_base, "POST", "/v1/notifications?sync=true",
-                            {"to": {"users": [probe_to]}, "message": {"text": f"probe {len(probes)}"}, "options": {"priority": "high"}})
+                            {"to": {"users": [probe_to]}, "message": {"text": f"probe {len(probes)}"}})
                 probes.append({"seconds": round(time.time() - p0, 3), "status": st,
                                "outcome": (r or {}).get("outcome") if isinstance(r, dict) else r})
                 next_probe += 12.0

@@ -165,33 +165,40 @@ where
     Ok(row.try_get::<Option<String>, _>(col)?.map(T::trusted_id))
 }
 
-/// How one claim of `limit` rows is shared among the active notifications (in the order the
-/// store lists them: priority, then age). The first pass splits the claim evenly among the
-/// notifications of the highest priority present; the second lets each, in order, take what the
-/// others left. So a one-person send takes its row in the next
-/// claim while a broadcast runs, and the broadcast still gets nearly every row.
-pub(crate) fn claim_plan(active: &[(String, Priority)], limit: usize) -> [Vec<(usize, usize)>; 2] {
+/// How one claim of `limit` rows is shared among the active notifications (listed by priority,
+/// then age). Within a priority the order rotates with `turn`, so two notifications of one
+/// priority take turns even when a claim is for a single row. The first pass splits the claim
+/// evenly among the notifications of the highest priority present; the second lets each, in
+/// order, take what the others left. So a one-person send gets its row within a claim or two
+/// while a broadcast runs, and the broadcast still gets nearly every row.
+pub(crate) fn claim_plan(
+    active: &[(String, Priority)],
+    limit: usize,
+    turn: usize,
+) -> [Vec<(usize, usize)>; 2] {
     let mut first = Vec::new();
+    let mut order = Vec::new();
     let mut left = limit;
     for p in [Priority::High, Priority::Normal, Priority::Bulk] {
-        let group: Vec<usize> = (0..active.len()).filter(|&i| active[i].1 == p).collect();
-        if group.is_empty() || left == 0 {
+        let mut group: Vec<usize> = (0..active.len()).filter(|&i| active[i].1 == p).collect();
+        if group.is_empty() {
             continue;
         }
-        let share = if p == Priority::High {
-            left
-        } else {
-            left.div_ceil(group.len())
-        };
-        for i in group {
-            first.push((i, share));
+        let n = group.len();
+        group.rotate_left(turn % n);
+        if left > 0 {
+            let share = if p == Priority::High { left } else { left.div_ceil(n) };
+            first.extend(group.iter().map(|&i| (i, share)));
+            // The group may take all that was left; what it does not take, the second pass
+            // hands on.
+            left = 0;
         }
-        // The group may take all that was left; what it does not take, the second pass hands on.
-        left = 0;
+        order.extend(group);
     }
-    let second = (0..active.len()).map(|i| (i, limit)).collect();
+    let second = order.into_iter().map(|i| (i, limit)).collect();
     [first, second]
 }
+
 
 pub(crate) fn ms(v: i64) -> u64 {
     v.max(0) as u64
@@ -756,7 +763,7 @@ macro_rules! impl_store {
                 // Each claim's rows carry its token: only this claim may renew or record them.
                 let token = (rand::random::<u64>() >> 1) as i64;
                 let mut exhausted = vec![false; active.len()];
-                for pass in claim_plan(&active, limit as usize) {
+                for pass in claim_plan(&active, limit as usize, rand::random::<u32>() as usize) {
                     for (i, share) in pass {
                         let want = share.min(limit as usize - out.len());
                         if want == 0 || exhausted[i] {
@@ -958,7 +965,7 @@ impl_store!(
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{claim_plan, redact, Priority};
 
     #[test]
     fn urls_lose_their_password_in_messages() {
@@ -967,5 +974,26 @@ mod tests {
             "postgres://herald:***@db:5432/x"
         );
         assert_eq!(redact("sqlite://herald.db"), "sqlite://herald.db");
+    }
+
+    #[test]
+    fn notifications_of_one_priority_take_turns_and_higher_ones_go_first() {
+        let active = vec![
+            ("broadcast".to_owned(), Priority::Normal),
+            ("one".to_owned(), Priority::Normal),
+            ("later".to_owned(), Priority::Bulk),
+        ];
+        // One free permit at a time: the two normal ones alternate.
+        let firsts: Vec<usize> = (0..4).map(|turn| claim_plan(&active, 1, turn)[0][0].0).collect();
+        assert_eq!(firsts, [0, 1, 0, 1]);
+        // The bulk one only takes what is left, last.
+        let [first, second] = claim_plan(&active, 64, 0);
+        assert_eq!(first, [(0, 32), (1, 32)]);
+        assert_eq!(second.last(), Some(&(2, 64)));
+        let high = vec![
+            ("broadcast".to_owned(), Priority::Normal),
+            ("urgent".to_owned(), Priority::High),
+        ];
+        assert_eq!(claim_plan(&high, 1, 7)[0], [(1, 1)]);
     }
 }
