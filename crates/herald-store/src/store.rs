@@ -187,7 +187,11 @@ pub(crate) fn claim_plan(
         let n = group.len();
         group.rotate_left(turn % n);
         if left > 0 {
-            let share = if p == Priority::High { left } else { left.div_ceil(n) };
+            let share = if p == Priority::High {
+                left
+            } else {
+                left.div_ceil(n)
+            };
             first.extend(group.iter().map(|&i| (i, share)));
             // The group may take all that was left; what it does not take, the second pass
             // hands on.
@@ -198,7 +202,6 @@ pub(crate) fn claim_plan(
     let second = order.into_iter().map(|i| (i, limit)).collect();
     [first, second]
 }
-
 
 pub(crate) fn ms(v: i64) -> u64 {
     v.max(0) as u64
@@ -984,7 +987,9 @@ mod tests {
             ("later".to_owned(), Priority::Bulk),
         ];
         // One free permit at a time: the two normal ones alternate.
-        let firsts: Vec<usize> = (0..4).map(|turn| claim_plan(&active, 1, turn)[0][0].0).collect();
+        let firsts: Vec<usize> = (0..4)
+            .map(|turn| claim_plan(&active, 1, turn)[0][0].0)
+            .collect();
         assert_eq!(firsts, [0, 1, 0, 1]);
         // The bulk one only takes what is left, last.
         let [first, second] = claim_plan(&active, 64, 0);
