@@ -325,7 +325,9 @@ def cluster(args):
         base = nodes[0][1]
         _, count = register(origin, base)
         _, tenant = http("GET", origin + "/_emulator/tenant")
-        probe_to = tenant["users"][0]["upn"]
+        # A different person each time: most are owned by another node than the one that
+        # accepts the probe (rows are claimed by the node that owns their recipient).
+        probe_to = [u["upn"] for u in tenant["users"] if u.get("conversationId")][:args.probes or 1]
         http("DELETE", origin + "/_emulator/stats")
         t0 = time.time()
         status, n = api(base, "POST", "/v1/notifications", {"to": {"allInstalled": True}, "message": {"text": "Cluster at the ceiling"}})
@@ -342,7 +344,7 @@ def cluster(args):
                 probe_base = nodes[1 % len(nodes)][1]
                 p0 = time.time()
                 st, r = api(probe_base, "POST", "/v1/notifications?sync=true",
-                            {"to": {"users": [probe_to]}, "message": {"text": f"probe {len(probes)}"}})
+                            {"to": {"users": [probe_to[len(probes)]]}, "message": {"text": f"probe {len(probes)}"}})
                 probes.append({"seconds": round(time.time() - p0, 3), "status": st,
                                "outcome": (r or {}).get("outcome") if isinstance(r, dict) else r})
                 next_probe += 12.0
