@@ -128,7 +128,12 @@ pub struct Throttle {
 /// What `try_admit` decided.
 enum Admit {
     Now,
-    Wait(u64),
+    /// `for_slot`: nothing but the tenant's schedule holds it back (not its conversation's
+    /// windows), so an urgent request may make bulk ones yield.
+    Wait {
+        ms: u64,
+        for_slot: bool,
+    },
     /// The shared schedule must be asked for slots first.
     Refill,
 }
@@ -191,7 +196,10 @@ impl Throttle {
         let now = self.clock.now_ms();
         let mut st = self.state.lock();
         if st.paused_until > now {
-            return Admit::Wait(st.paused_until - now);
+            return Admit::Wait {
+                ms: st.paused_until - now,
+                for_slot: true,
+            };
         }
         let now_us = now * 1000;
         let tenant_wait = if self.tenant_rps == 0 {
@@ -228,7 +236,10 @@ impl Throttle {
         };
         let wait = tenant_wait.max(thread_wait).max(yield_wait);
         if wait > 0 {
-            return Admit::Wait(wait);
+            return Admit::Wait {
+                ms: wait,
+                for_slot: thread_wait == 0,
+            };
         }
         if self.tenant_rps > 0 {
             if self.shared.is_some() {
@@ -255,11 +266,22 @@ impl Throttle {
     /// rather than assuming it. The request waits in the lane its task runs in ([`in_lane`]).
     pub async fn acquire(&self, conversation: &str, op: OpClass) {
         let lane = current_lane();
-        let _urgent = (lane == Lane::Urgent).then(|| UrgentWaiter::new(&self.state));
+        // Counted as waiting only while the schedule alone holds it back: an urgent request
+        // that waits for its conversation's window must not stop the bulk ones meanwhile.
+        let mut urgent: Option<UrgentWaiter> = None;
         loop {
             match self.try_admit(conversation, op, lane) {
                 Admit::Now => return,
-                Admit::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms.min(1000))).await,
+                Admit::Wait { ms, for_slot } => {
+                    if lane == Lane::Urgent {
+                        if !for_slot {
+                            urgent = None;
+                        } else if urgent.is_none() {
+                            urgent = Some(UrgentWaiter::new(&self.state));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(ms.min(1000))).await
+                }
                 Admit::Refill => self.refill().await,
             }
         }
@@ -527,5 +549,29 @@ mod tests {
             waited <= 50,
             "the urgent request waited {waited} ms behind 2 s of bulk requests"
         );
+    }
+
+    /// An urgent request held back by its own conversation's window does not stop the others.
+    #[tokio::test(start_paused = true)]
+    async fn an_urgent_request_waiting_for_its_conversation_does_not_hold_back_the_others() {
+        let (t, clock) = throttle(50);
+        for _ in 0..7 {
+            in_lane(Lane::Urgent, t.acquire("a:oncall", OpClass::Send)).await;
+        }
+        let t2 = t.clone();
+        let blocked = tokio::spawn(async move {
+            in_lane(Lane::Urgent, t2.acquire("a:oncall", OpClass::Send)).await
+        });
+        tokio::task::yield_now().await;
+        let start = herald_core::Clock::now_ms(&clock);
+        for i in 0..20 {
+            t.acquire(&format!("a:bulk{i}"), OpClass::Send).await;
+        }
+        let took = herald_core::Clock::now_ms(&clock) - start;
+        assert!(
+            took < 600,
+            "20 bulk requests took {took} ms behind an urgent one's window"
+        );
+        blocked.await.unwrap();
     }
 }

@@ -241,6 +241,8 @@ pub(crate) async fn create(
             let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
             let send_at = req.send_at_ms()?;
             let priority = req.options.priority;
+            // One group chat for everyone, made by one node: its rows stay together.
+            let keep_together = req.options.group_chat_topic.is_some();
             let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
@@ -252,6 +254,7 @@ pub(crate) async fn create(
                 send_at,
                 created_by: Some(caller.name.clone()),
                 priority,
+                keep_together,
             };
             let n = match app
                 .store

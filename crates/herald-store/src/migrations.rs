@@ -10,6 +10,7 @@ pub struct Migration {
 /// Migration 8, the same in both dialects.
 const SEVERAL_NODES: &str = r#"
 ALTER TABLE notifications ADD COLUMN priority BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE notifications ADD COLUMN keep_together BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE herald_budgets (
     tenant_id TEXT PRIMARY KEY,
     next_slot_us BIGINT NOT NULL

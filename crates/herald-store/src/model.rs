@@ -256,6 +256,8 @@ pub struct NewNotification {
     /// The API token's name that created it (`createdBy`).
     pub created_by: Option<String>,
     pub priority: Priority,
+    /// Every row goes to one node (a group chat sent as a user must be made once).
+    pub keep_together: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

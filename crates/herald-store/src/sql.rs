@@ -242,8 +242,8 @@ ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
                 "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND user_id = $2 LIMIT 1",
             ),
             insert_notification: q(
-                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by, priority) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
+                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by, priority, keep_together) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
             ),
             notification_by_key: q(
                 "SELECT {notification_cols}, body_hash FROM notifications WHERE idempotency_key = $1",
@@ -280,16 +280,24 @@ RETURNING {notification_cols}"#
                  total = (SELECT COUNT(*) FROM deliveries WHERE notification_id = $1), \
                  state = CASE WHEN state = 'resolving' THEN 'sending' ELSE state END WHERE id = $1",
             ),
-            active_notification: q(
-                "SELECT n.id, n.priority FROM notifications n WHERE n.state IN ('resolving', 'sending') \
+            // On PostgreSQL only the notifications with pending rows in this node's partition
+            // (see `claim_deliveries`), so a node is never blind to new work while another node's
+            // share of older notifications waits.
+            active_notification: q(if d == Dialect::Postgres {
+                "SELECT n.id, n.priority, n.keep_together FROM notifications n WHERE n.state IN ('resolving', 'sending') \
+                 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending' \
+                 AND mod(abs(hashtext(CASE WHEN n.keep_together = 1 THEN d.notification_id ELSE d.recipient_key END)::bigint), $2) = $3) \
+                 ORDER BY n.priority, n.seq LIMIT $1"
+            } else {
+                "SELECT n.id, n.priority, n.keep_together FROM notifications n WHERE n.state IN ('resolving', 'sending') \
                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending') \
-                 ORDER BY n.priority, n.seq LIMIT $1",
-            ),
+                 ORDER BY n.priority, n.seq LIMIT $1"
+            }),
             claim_deliveries: q(if d == Dialect::Postgres {
                 r#"
 WITH picked AS (
     SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
-      AND mod(abs(hashtext(recipient_key)::bigint), $6) = $7
+      AND mod(abs(hashtext(CASE WHEN $8 = 1 THEN notification_id ELSE recipient_key END)::bigint), $6) = $7
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4, lease_token = $5
 FROM picked WHERE deliveries.notification_id = $1 AND deliveries.seq = picked.seq

@@ -653,6 +653,7 @@ macro_rules! impl_store {
                     .bind(db(now))
                     .bind(&n.created_by)
                     .bind(n.priority.rank())
+                    .bind(i64::from(n.keep_together))
                     .fetch_optional(&self.pool)
                     .await?;
                 if let Some(row) = row {
@@ -754,13 +755,16 @@ macro_rules! impl_store {
             }
 
             async fn claim_partition(&self, now: u64, lease_ms: u64, limit: u32, partition: Partition) -> Result<Vec<Delivery>> {
-                let active: Vec<(String, i64)> = sqlx::query_as(&self.q.active_notification)
-                    .bind(8i64)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let active: Vec<(String, Priority)> = active
+                let (count, index) = (i64::from(partition.count.max(1)), i64::from(partition.index));
+                let mut listed = sqlx::query_as(&self.q.active_notification).bind(8i64);
+                if $backend == "postgres" {
+                    listed = listed.bind(count).bind(index);
+                }
+                let listed: Vec<(String, i64, i64)> = listed.fetch_all(&self.pool).await?;
+                let together: Vec<i64> = listed.iter().map(|l| l.2).collect();
+                let active: Vec<(String, Priority)> = listed
                     .into_iter()
-                    .map(|(id, p)| (id, Priority::from_rank(p).unwrap_or_default()))
+                    .map(|(id, p, _)| (id, Priority::from_rank(p).unwrap_or_default()))
                     .collect();
                 let mut out: Vec<Delivery> = Vec::new();
                 // Each claim's rows carry its token: only this claim may renew or record them.
@@ -779,9 +783,7 @@ macro_rules! impl_store {
                             .bind(db(now))
                             .bind(token);
                         if $backend == "postgres" {
-                            claim = claim
-                                .bind(i64::from(partition.count.max(1)))
-                                .bind(i64::from(partition.index));
+                            claim = claim.bind(count).bind(index).bind(together[i]);
                         }
                         let rows = claim.fetch_all(&self.pool).await?;
                         exhausted[i] = rows.len() < want;

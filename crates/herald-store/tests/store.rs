@@ -420,6 +420,7 @@ fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -
         send_at,
         created_by: Some("integration-a".into()),
         priority: Priority::Normal,
+        keep_together: false,
     }
 }
 
@@ -1226,6 +1227,26 @@ async fn nodes_beat_and_leave(s: Arc<dyn Store>) {
 
 async fn each_person_is_claimed_by_one_node(s: Arc<dyn Store>) {
     let id = |x: &str| NotificationId::parse(x).unwrap();
+    // A notification whose rows must stay together (one group chat) goes to one node whole.
+    let together = NewNotification {
+        keep_together: true,
+        ..notification("chat", None, "c", None)
+    };
+    s.create_notification(&together, 0).await.unwrap();
+    let rows: Vec<NewDelivery> = (1..=30).map(recipient).collect();
+    s.insert_deliveries(&id("chat"), 1, &rows, 0).await.unwrap();
+    let mut holders = 0;
+    for index in 0..3 {
+        let got = s
+            .claim_partition(5, 60_000, 1000, Partition { index, count: 3 })
+            .await
+            .unwrap();
+        if !got.is_empty() {
+            holders += 1;
+            assert_eq!(got.len(), 30, "all of it or none");
+        }
+    }
+    assert_eq!(holders, 1, "one node takes the whole group chat");
     for n in ["first", "second"] {
         s.create_notification(&notification(n, None, n, None), 0)
             .await

@@ -645,6 +645,7 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
                 send_at: Some(now + 86_400_000),
                 created_by: None,
                 priority: herald_store::Priority::Normal,
+                keep_together: false,
             },
             now,
         )
