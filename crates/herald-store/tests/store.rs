@@ -5,9 +5,22 @@ use herald_core::ids::*;
 use herald_store::*;
 use std::sync::Arc;
 
+/// The tenant every fixture lives in.
+fn tenant() -> TenantId {
+    TenantId::parse("tenant-1").unwrap()
+}
+
+fn aad(s: &str) -> AadObjectId {
+    AadObjectId::parse(s).unwrap()
+}
+
+fn nid(s: &str) -> NotificationId {
+    NotificationId::parse(s).unwrap()
+}
+
 fn reference(n: u32) -> Reference {
     Reference {
-        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        tenant_id: tenant(),
         aad_object_id: AadObjectId::parse(format!("aad-{n}")).unwrap(),
         user_id: TeamsUserId::parse(format!("29:user-{n}")).unwrap(),
         user_name: Some(format!("User {n}")),
@@ -36,10 +49,7 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
     let r = reference(1);
     s.upsert_reference(&r, true, 1_000).await.unwrap();
     let got = s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-        )
+        .get_reference(&tenant(), &aad("aad-1"))
         .await
         .unwrap()
         .unwrap();
@@ -57,10 +67,7 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
     };
     s.upsert_reference(&team_view, false, 2_000).await.unwrap();
     let got = s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-        )
+        .get_reference(&tenant(), &aad("aad-1"))
         .await
         .unwrap()
         .unwrap();
@@ -70,21 +77,15 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
     assert_eq!(got.created_at, 1_000);
     assert_eq!(got.updated_at, 2_000);
     assert!(s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("nobody").unwrap()
-        )
+        .get_reference(&tenant(), &aad("nobody"))
         .await
         .unwrap()
         .is_none());
     assert!(
-        s.get_reference(
-            &TenantId::parse("tenant-2").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap()
-        )
-        .await
-        .unwrap()
-        .is_none(),
+        s.get_reference(&TenantId::parse("tenant-2").unwrap(), &aad("aad-1"))
+            .await
+            .unwrap()
+            .is_none(),
         "keyed by tenant too"
     );
 }
@@ -92,28 +93,15 @@ async fn references_round_trip_and_keep_what_an_update_lacks(s: Arc<dyn Store>) 
 async fn unreachable_is_kept_and_an_install_revives_it(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), false, 1).await.unwrap();
     assert!(s
-        .mark_unreachable(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-            "uninstalled",
-            2
-        )
+        .mark_unreachable(&tenant(), &aad("aad-1"), "uninstalled", 2)
         .await
         .unwrap());
     assert!(!s
-        .mark_unreachable(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-9").unwrap(),
-            "uninstalled",
-            2
-        )
+        .mark_unreachable(&tenant(), &aad("aad-9"), "uninstalled", 2)
         .await
         .unwrap());
     let got = s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-        )
+        .get_reference(&tenant(), &aad("aad-1"))
         .await
         .unwrap()
         .unwrap();
@@ -121,10 +109,7 @@ async fn unreachable_is_kept_and_an_install_revives_it(s: Arc<dyn Store>) {
     assert_eq!(got.unreachable_reason.as_deref(), Some("uninstalled"));
     s.upsert_reference(&reference(1), false, 3).await.unwrap();
     let got = s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-        )
+        .get_reference(&tenant(), &aad("aad-1"))
         .await
         .unwrap()
         .unwrap();
@@ -156,8 +141,8 @@ async fn a_welcome_is_claimed_once_however_often_the_install_repeats(s: Arc<dyn 
     }
     assert_eq!(total, 1, "ten concurrent claimers, one welcome");
     s.finish_welcome(
-        &TenantId::parse("tenant-1").unwrap(),
-        &AadObjectId::parse("aad-7").unwrap(),
+        &tenant(),
+        &aad("aad-7"),
         &WelcomeOutcome::Sent {
             activity_id: "act-1".into(),
         },
@@ -171,10 +156,7 @@ async fn a_welcome_is_claimed_once_however_often_the_install_repeats(s: Arc<dyn 
         "a reinstall does not welcome again"
     );
     let got = s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-7").unwrap(),
-        )
+        .get_reference(&tenant(), &aad("aad-7"))
         .await
         .unwrap()
         .unwrap();
@@ -192,22 +174,17 @@ async fn an_expired_welcome_lease_is_taken_again_and_retries_requeue(s: Arc<dyn 
     let again = s.claim_welcomes(1_500, 1_000, 10).await.unwrap();
     assert_eq!(again.len(), 1, "a crashed sender's lease expires");
     let retry = WelcomeOutcome::Retry { not_before: 1_650 };
-    s.finish_welcome(
-        &TenantId::parse("tenant-1").unwrap(),
-        &AadObjectId::parse("aad-1").unwrap(),
-        &retry,
-        1_600,
-    )
-    .await
-    .unwrap();
+    s.finish_welcome(&tenant(), &aad("aad-1"), &retry, 1_600)
+        .await
+        .unwrap();
     assert!(
         s.claim_welcomes(1_620, 1_000, 10).await.unwrap().is_empty(),
         "not before its time"
     );
     assert_eq!(s.claim_welcomes(1_700, 1_000, 10).await.unwrap().len(), 1);
     s.finish_welcome(
-        &TenantId::parse("tenant-1").unwrap(),
-        &AadObjectId::parse("aad-1").unwrap(),
+        &tenant(),
+        &aad("aad-1"),
         &WelcomeOutcome::Failed {
             reason: "bad card".into(),
         },
@@ -217,28 +194,20 @@ async fn an_expired_welcome_lease_is_taken_again_and_retries_requeue(s: Arc<dyn 
     .unwrap();
     assert!(s.claim_welcomes(5_000, 1_000, 10).await.unwrap().is_empty());
     assert_eq!(
-        s.get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .welcome,
+        s.get_reference(&tenant(), &aad("aad-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .welcome,
         WelcomeStatus::Failed
     );
 }
 
 async fn welcomes_wait_for_a_reachable_conversation(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), true, 0).await.unwrap();
-    s.mark_unreachable(
-        &TenantId::parse("tenant-1").unwrap(),
-        &AadObjectId::parse("aad-1").unwrap(),
-        "blocked",
-        1,
-    )
-    .await
-    .unwrap();
+    s.mark_unreachable(&tenant(), &aad("aad-1"), "blocked", 1)
+        .await
+        .unwrap();
     assert!(
         s.claim_welcomes(2, 1_000, 10).await.unwrap().is_empty(),
         "never to an unreachable user"
@@ -250,14 +219,11 @@ async fn welcomes_wait_for_a_reachable_conversation(s: Arc<dyn Store>) {
     };
     s.upsert_reference(&member, false, 3).await.unwrap();
     assert_eq!(
-        s.get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-2").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .welcome,
+        s.get_reference(&tenant(), &aad("aad-2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .welcome,
         WelcomeStatus::None
     );
     s.upsert_reference(&reference(2), true, 4).await.unwrap();
@@ -284,7 +250,7 @@ async fn references_page_by_cursor_and_filter_by_state(s: Arc<dyn Store>) {
     }
     for n in [3, 9, 20] {
         s.mark_unreachable(
-            &TenantId::parse("tenant-1").unwrap(),
+            &tenant(),
             &AadObjectId::parse(format!("aad-{n}")).unwrap(),
             "uninstalled",
             100,
@@ -334,38 +300,27 @@ async fn references_page_by_cursor_and_filter_by_state(s: Arc<dyn Store>) {
 async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     s.upsert_reference(&reference(1), false, 0).await.unwrap();
     assert!(s
-        .record_activity(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap(),
-            42
-        )
+        .record_activity(&tenant(), &aad("aad-1"), 42)
         .await
         .unwrap());
     assert_eq!(
-        s.get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .last_active_at,
+        s.get_reference(&tenant(), &aad("aad-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at,
         Some(42)
     );
     assert!(!s
-        .record_activity(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-404").unwrap(),
-            42
-        )
+        .record_activity(&tenant(), &aad("aad-404"), 42)
         .await
         .unwrap());
 
     let team = TeamReference {
-        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        tenant_id: tenant(),
         team_id: ConversationId::parse("19:team@thread.tacv2").unwrap(),
         name: Some("Engineering".into()),
-        aad_group_id: Some(AadObjectId::parse("group-1").unwrap()),
+        aad_group_id: Some(aad("group-1")),
         general_channel_id: ConversationId::parse("19:team@thread.tacv2").unwrap(),
         bot_id: "28:bot".into(),
         channel_id: "msteams".into(),
@@ -373,19 +328,10 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     };
     s.upsert_team(&team, 1).await.unwrap();
     assert!(s
-        .set_team_state(
-            &TenantId::parse("tenant-1").unwrap(),
-            &team.team_id,
-            TeamState::Deleted,
-            2
-        )
+        .set_team_state(&tenant(), &team.team_id, TeamState::Deleted, 2)
         .await
         .unwrap());
-    let got = s
-        .get_team(&TenantId::parse("tenant-1").unwrap(), &team.team_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = s.get_team(&tenant(), &team.team_id).await.unwrap().unwrap();
     assert_eq!(
         (got.state, got.team.name.as_deref()),
         (TeamState::Deleted, Some("Engineering"))
@@ -399,11 +345,7 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let got = s
-        .get_team(&TenantId::parse("tenant-1").unwrap(), &team.team_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = s.get_team(&tenant(), &team.team_id).await.unwrap().unwrap();
     assert_eq!(
         (got.state, got.team.name.as_deref()),
         (TeamState::Active, Some("Engineering"))
@@ -413,7 +355,7 @@ async fn activity_and_teams_are_recorded(s: Arc<dyn Store>) {
 fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -> NewNotification {
     NewNotification {
         id: NotificationId::parse(id).unwrap(),
-        tenant_id: TenantId::parse("tenant-1").unwrap(),
+        tenant_id: tenant(),
         request: body.into(),
         body_hash: format!("hash-of-{body}"),
         idempotency_key: key.map(str::to_owned),
@@ -465,7 +407,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
     };
     assert_eq!(made.created_by.as_deref(), Some("integration-a"));
     assert_eq!(
-        s.get_notification(&NotificationId::parse("n0").unwrap())
+        s.get_notification(&nid("n0"))
             .await
             .unwrap()
             .unwrap()
@@ -491,11 +433,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
         .await
         .unwrap();
     assert_eq!(other, Created::Conflict);
-    assert!(s
-        .get_notification(&NotificationId::parse("n2").unwrap())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(s.get_notification(&nid("n2")).await.unwrap().is_none());
     let b = s
         .create_notification(&notification("n4", None, "body-a", Some(1_000)), 40)
         .await
@@ -505,11 +443,7 @@ async fn idempotency_keys_return_the_same_notification_or_a_conflict(s: Arc<dyn 
     assert_eq!(s.start_due(999).await.unwrap(), 0);
     assert_eq!(s.start_due(1_000).await.unwrap(), 1);
     assert_eq!(
-        s.get_notification(&NotificationId::parse("n4").unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
+        s.get_notification(&nid("n4")).await.unwrap().unwrap().state,
         NotificationState::Resolving
     );
     let listed: Vec<NotificationId> = s
@@ -542,21 +476,17 @@ async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
     );
     let rows: Vec<NewDelivery> = (1..=5).map(recipient).collect();
     assert_eq!(
-        s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 300)
+        s.insert_deliveries(&nid("n1"), 1, &rows, 300)
             .await
             .unwrap(),
         5
     );
     // A resumed resolution continues after the highest seq; the same recipients are not added twice.
-    let next = s
-        .max_delivery_seq(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap()
-        + 1;
+    let next = s.max_delivery_seq(&nid("n1")).await.unwrap() + 1;
     assert_eq!(next, 6);
     let more: Vec<NewDelivery> = (4..=8).map(recipient).collect();
     assert_eq!(
-        s.insert_deliveries(&NotificationId::parse("n1").unwrap(), next, &more, 400)
+        s.insert_deliveries(&nid("n1"), next, &more, 400)
             .await
             .unwrap(),
         3
@@ -569,29 +499,20 @@ async fn resolution_is_leased_deduplicated_and_resumable(s: Arc<dyn Store>) {
         }),
         ..recipient(99)
     };
-    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 20, &[external], 500)
+    s.insert_deliveries(&nid("n1"), 20, &[external], 500)
         .await
         .unwrap();
     assert!(
         s.claim_resolution(1_200, 1_000).await.unwrap().is_some(),
         "an expired lease is taken again"
     );
-    s.finish_resolution(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
-    let n = s
-        .get_notification(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
+    let n = s.get_notification(&nid("n1")).await.unwrap().unwrap();
     assert_eq!(
         (n.state, n.resolved, n.total),
         (NotificationState::Sending, true, 9)
     );
-    let c = s
-        .delivery_counts(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.pending, c.failed, c.total()), (8, 1, 9));
 }
 
@@ -600,12 +521,8 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         .await
         .unwrap();
     let rows: Vec<NewDelivery> = (1..=100).map(recipient).collect();
-    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 0)
-        .await
-        .unwrap();
-    s.finish_resolution(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    s.insert_deliveries(&nid("n1"), 1, &rows, 0).await.unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
     let mut claimers = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
@@ -636,10 +553,7 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         })
         .collect();
     s.record_deliveries(&results, 30).await.unwrap();
-    assert!(!s
-        .complete_if_done(&NotificationId::parse("n1").unwrap(), 40)
-        .await
-        .unwrap());
+    assert!(!s.complete_if_done(&nid("n1"), 40).await.unwrap());
     assert_eq!(
         s.reclaim_expired(50).await.unwrap(),
         0,
@@ -688,40 +602,19 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(lost.is_empty());
-    let d96 = s
-        .get_delivery(&NotificationId::parse("n1").unwrap(), 96)
-        .await
-        .unwrap()
-        .unwrap();
+    let d96 = s.get_delivery(&nid("n1"), 96).await.unwrap().unwrap();
     assert!(d96.possible_duplicate && d96.lease_token.is_some());
-    assert!(s
-        .complete_if_done(&NotificationId::parse("n1").unwrap(), 70_004)
-        .await
-        .unwrap());
-    let n = s
-        .get_notification(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(s.complete_if_done(&nid("n1"), 70_004).await.unwrap());
+    let n = s.get_notification(&nid("n1")).await.unwrap().unwrap();
     assert_eq!(
         (n.state, n.finished_at),
         (NotificationState::Completed, Some(70_004))
     );
-    let c = s
-        .delivery_counts(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.delivered, c.not_installed, c.pending), (95, 5, 0));
-    let first = s
-        .get_delivery(&NotificationId::parse("n1").unwrap(), 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = s.get_delivery(&nid("n1"), 1).await.unwrap().unwrap();
     assert_eq!(first.activity_id.as_deref(), Some("act-1"));
-    let page = s
-        .list_deliveries(&NotificationId::parse("n1").unwrap(), 95, 10)
-        .await
-        .unwrap();
+    let page = s.list_deliveries(&nid("n1"), 95, 10).await.unwrap();
     assert_eq!(
         page.iter().map(|d| d.seq).collect::<Vec<_>>(),
         vec![96, 97, 98, 99, 100]
@@ -734,25 +627,18 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
         .await
         .unwrap();
     s.insert_deliveries(
-        &NotificationId::parse("n1").unwrap(),
+        &nid("n1"),
         1,
         &(1..=10).map(recipient).collect::<Vec<_>>(),
         0,
     )
     .await
     .unwrap();
-    s.finish_resolution(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
     let inflight = s.claim_deliveries(1, 60_000, 3).await.unwrap();
-    assert!(s
-        .cancel_notification(&NotificationId::parse("n1").unwrap(), 2)
-        .await
-        .unwrap());
+    assert!(s.cancel_notification(&nid("n1"), 2).await.unwrap());
     assert!(
-        !s.cancel_notification(&NotificationId::parse("n1").unwrap(), 3)
-            .await
-            .unwrap(),
+        !s.cancel_notification(&nid("n1"), 3).await.unwrap(),
         "already canceled"
     );
     assert!(
@@ -768,17 +654,10 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let c = s
-        .delivery_counts(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.delivered, c.canceled, c.pending), (3, 7, 0));
     assert_eq!(
-        s.get_notification(&NotificationId::parse("n1").unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
+        s.get_notification(&nid("n1")).await.unwrap().unwrap().state,
         NotificationState::Canceled
     );
 }
@@ -788,57 +667,36 @@ async fn references_are_found_by_upn_user_id_and_in_bulk(s: Arc<dyn Store>) {
         s.upsert_reference(&reference(n), true, 0).await.unwrap();
     }
     assert_eq!(
-        s.reference_by_upn(
-            &TenantId::parse("tenant-1").unwrap(),
-            &Upn::parse("USER2@x.example").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .reference
-        .aad_object_id,
+        s.reference_by_upn(&tenant(), &Upn::parse("USER2@x.example").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .reference
+            .aad_object_id,
         "aad-2"
     );
     assert_eq!(
-        s.reference_by_user_id(
-            &TenantId::parse("tenant-1").unwrap(),
-            &TeamsUserId::parse("29:user-3").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .reference
-        .aad_object_id,
+        s.reference_by_user_id(&tenant(), &TeamsUserId::parse("29:user-3").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .reference
+            .aad_object_id,
         "aad-3"
     );
     let found = s
-        .references_for(
-            &TenantId::parse("tenant-1").unwrap(),
-            &[
-                AadObjectId::parse("aad-1").unwrap(),
-                AadObjectId::parse("aad-3").unwrap(),
-                AadObjectId::parse("aad-9").unwrap(),
-            ],
-        )
+        .references_for(&tenant(), &[aad("aad-1"), aad("aad-3"), aad("aad-9")])
         .await
         .unwrap();
     assert_eq!(found.len(), 2);
-    s.suppress_welcome(
-        &TenantId::parse("tenant-1").unwrap(),
-        &AadObjectId::parse("aad-1").unwrap(),
-    )
-    .await
-    .unwrap();
+    s.suppress_welcome(&tenant(), &aad("aad-1")).await.unwrap();
     s.upsert_reference(&reference(1), true, 1).await.unwrap();
     assert_eq!(
-        s.get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap()
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .welcome,
+        s.get_reference(&tenant(), &aad("aad-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .welcome,
         WelcomeStatus::Skipped
     );
 }
@@ -874,12 +732,8 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         .await
         .unwrap();
     let rows: Vec<NewDelivery> = (1..=3).map(recipient).collect();
-    s.insert_deliveries(&NotificationId::parse("n1").unwrap(), 1, &rows, 0)
-        .await
-        .unwrap();
-    s.finish_resolution(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    s.insert_deliveries(&nid("n1"), 1, &rows, 0).await.unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
     let claimed = s.claim_deliveries(10, 60_000, 10).await.unwrap();
     let results: Vec<DeliveryResult> = claimed
         .iter()
@@ -910,50 +764,30 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         wants_update: true,
     };
     assert_eq!(
-        s.record_answer(
-            &NotificationId::parse("n1").unwrap(),
-            1,
-            &answer("in-1", "Approve")
-        )
-        .await
-        .unwrap(),
+        s.record_answer(&nid("n1"), 1, &answer("in-1", "Approve"))
+            .await
+            .unwrap(),
         AnswerOutcome::First
     );
     assert_eq!(
-        s.record_answer(
-            &NotificationId::parse("n1").unwrap(),
-            1,
-            &answer("in-1", "Approve")
-        )
-        .await
-        .unwrap(),
+        s.record_answer(&nid("n1"), 1, &answer("in-1", "Approve"))
+            .await
+            .unwrap(),
         AnswerOutcome::Replay
     );
     assert_eq!(
-        s.record_answer(
-            &NotificationId::parse("n1").unwrap(),
-            1,
-            &answer("in-2", "Reject")
-        )
-        .await
-        .unwrap(),
+        s.record_answer(&nid("n1"), 1, &answer("in-2", "Reject"))
+            .await
+            .unwrap(),
         AnswerOutcome::Later
     );
     assert_eq!(
-        s.record_answer(
-            &NotificationId::parse("n1").unwrap(),
-            2,
-            &answer("in-3", "Reject")
-        )
-        .await
-        .unwrap(),
+        s.record_answer(&nid("n1"), 2, &answer("in-3", "Reject"))
+            .await
+            .unwrap(),
         AnswerOutcome::First
     );
-    let first = s
-        .get_response(&NotificationId::parse("n1").unwrap(), 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = s.get_response(&nid("n1"), 1).await.unwrap().unwrap();
     assert_eq!(first.action_title.as_deref(), Some("Approve"));
     assert_eq!(first.answers, 2);
     assert_eq!(first.update_state, UpdateState::Pending);
@@ -962,28 +796,18 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
     assert_eq!(s.expire_responses(999).await.unwrap(), 0);
     assert_eq!(s.expire_responses(1_000).await.unwrap(), 1);
     assert_eq!(
-        s.record_answer(
-            &NotificationId::parse("n1").unwrap(),
-            3,
-            &answer("in-4", "Approve")
-        )
-        .await
-        .unwrap(),
+        s.record_answer(&nid("n1"), 3, &answer("in-4", "Approve"))
+            .await
+            .unwrap(),
         AnswerOutcome::Late
     );
-    let t = s
-        .response_tally(&NotificationId::parse("n1").unwrap())
-        .await
-        .unwrap();
+    let t = s.response_tally(&nid("n1")).await.unwrap();
     assert_eq!((t.waiting, t.answered, t.no_response), (0, 2, 1));
     assert_eq!(
         t.by_action,
         vec![("Approve".to_owned(), 1), ("Reject".to_owned(), 1)]
     );
-    let listed = s
-        .list_responses(&NotificationId::parse("n1").unwrap(), 0, 10)
-        .await
-        .unwrap();
+    let listed = s.list_responses(&nid("n1"), 0, 10).await.unwrap();
     assert_eq!(
         listed.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -1017,30 +841,20 @@ async fn answers_count_once_replays_change_nothing_and_waits_expire(s: Arc<dyn S
         .unwrap();
     assert_eq!(s.callback_counts().await.unwrap(), (0, 1, 0));
     assert_eq!(s.stale_updates(51, 10).await.unwrap().len(), 2);
-    s.set_update_state(
-        &NotificationId::parse("n1").unwrap(),
-        1,
-        UpdateState::Done,
-        60,
-    )
-    .await
-    .unwrap();
-    s.set_update_state(
-        &NotificationId::parse("n1").unwrap(),
-        2,
-        UpdateState::Failed,
-        60,
-    )
-    .await
-    .unwrap();
+    s.set_update_state(&nid("n1"), 1, UpdateState::Done, 60)
+        .await
+        .unwrap();
+    s.set_update_state(&nid("n1"), 2, UpdateState::Failed, 60)
+        .await
+        .unwrap();
     assert!(s.stale_updates(1_000_000, 10).await.unwrap().is_empty());
 }
 
 async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
     let t = UserToken {
         upn: Upn::parse("Ada@x.example").unwrap(),
-        tenant_id: TenantId::parse("tenant-1").unwrap(),
-        aad_object_id: AadObjectId::parse("aad-1").unwrap(),
+        tenant_id: tenant(),
+        aad_object_id: aad("aad-1"),
         display_name: Some("Ada".into()),
         refresh_token_sealed: "v1.sealed-refresh".into(),
         access_token_sealed: Some("v1.sealed-access".into()),
@@ -1143,7 +957,7 @@ async fn a_small_send_shares_the_claim_with_a_running_broadcast(s: Arc<dyn Store
 }
 
 async fn send_slots_are_reserved_once_across_nodes(s: Arc<dyn Store>) {
-    let tenant = TenantId::parse("tenant-1").unwrap();
+    let tenant = tenant();
     let interval = 20_200u64;
     // 16 nodes reserving 5 slots each at the same instant: 80 slots, none shared, none closer
     // than the interval.
@@ -1347,10 +1161,7 @@ async fn an_in_memory_sqlite_store_reads_what_it_wrote() {
     s.migrate().await.unwrap();
     s.upsert_reference(&reference(1), false, 1).await.unwrap();
     assert!(s
-        .get_reference(
-            &TenantId::parse("tenant-1").unwrap(),
-            &AadObjectId::parse("aad-1").unwrap()
-        )
+        .get_reference(&tenant(), &aad("aad-1"))
         .await
         .unwrap()
         .is_some());

@@ -145,13 +145,7 @@ impl Env {
 
     /// `GET {path}` on Herald's API with the test token, as JSON.
     pub async fn api_get(&self, path: &str) -> Value {
-        self.api(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api_get_at(&self.base, path).await
     }
 
     /// `GET {path}` with the test token on another node at `base`, as JSON.
