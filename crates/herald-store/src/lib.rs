@@ -45,10 +45,24 @@ pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
     /// The store answers.
     async fn ping(&self) -> Result<()>;
 
+    /// Moves what the database has written ahead back into its main file, off the path of
+    /// every write (SQLite's write-ahead log; PostgreSQL does this itself). Called often;
+    /// returns the pages moved.
+    async fn checkpoint(&self) -> Result<u64>;
+
     /// Saves a user's conversation reference (keyed by tenant + AAD object id), making it active.
     /// Fields absent from `r` (a `None` conversation id, UPN, name) keep their stored value.
     /// With `welcome`, a user who was never welcomed is queued for the welcome message.
-    async fn upsert_reference(&self, r: &Reference, welcome: bool, now: u64) -> Result<()>;
+    async fn upsert_reference(&self, r: &Reference, welcome: bool, now: u64) -> Result<()> {
+        self.upsert_references(std::slice::from_ref(r), welcome, now)
+            .await
+            .map(drop)
+    }
+
+    /// Saves many references as [`Store::upsert_reference`] saves one, in one transaction and a
+    /// few multi-row statements (an import's chunk); where two name the same person, the later
+    /// wins. Returns how many distinct people were saved.
+    async fn upsert_references(&self, refs: &[Reference], welcome: bool, now: u64) -> Result<u64>;
 
     /// Stops using a reference (kept for audit); false if there is none.
     async fn mark_unreachable(
@@ -185,7 +199,14 @@ pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
     /// Takes one notification to resolve (its lease expired or never taken).
     async fn claim_resolution(&self, now: u64, lease_ms: u64) -> Result<Option<Notification>>;
 
-    async fn renew_resolution(&self, id: &NotificationId, until: u64) -> Result<()>;
+    /// Extends the resolver's lease and, with `cursor`, records where resolution got to (the
+    /// engine's own text; the claim that resumes it reads it back in `resolve_cursor`).
+    async fn renew_resolution(
+        &self,
+        id: &NotificationId,
+        until: u64,
+        cursor: Option<&str>,
+    ) -> Result<()>;
 
     /// The highest delivery `seq` so far (0 when none): a resumed resolution continues after it.
     async fn max_delivery_seq(&self, id: &NotificationId) -> Result<i64>;

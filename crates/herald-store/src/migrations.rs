@@ -23,6 +23,37 @@ CREATE TABLE herald_nodes (
 );
 "#;
 
+/// Migration 9, the same in both dialects, for notifications of a million rows:
+/// - each notification's rows counted by outcome and reason (`''` for rows not done yet), kept
+///   as rows change, so reading its counts reads a few rows instead of grouping a million;
+/// - the claim and lease indexes hold only the rows they serve (pending, in flight), so a done
+///   row leaves them and each stays the size of the work left, not of the table;
+/// - where resolution got to (`resolve_cursor`), so a resolver that dies resumes there;
+/// - a person found by UPN through an index (case-insensitive, as the lookup compares), not by
+///   reading every reference of the tenant.
+const MILLION_ROWS: &str = r#"
+DROP INDEX deliveries_status;
+DROP INDEX deliveries_leases;
+CREATE INDEX deliveries_pending ON deliveries (notification_id, seq) WHERE status = 'pending';
+CREATE INDEX deliveries_sending ON deliveries (notification_id, lease_until) WHERE status = 'sending';
+DROP INDEX conversation_refs_upn;
+CREATE INDEX conversation_refs_upn ON conversation_refs (tenant_id, lower(upn));
+ALTER TABLE notifications ADD COLUMN resolve_cursor TEXT;
+CREATE TABLE delivery_tally (
+    notification_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (notification_id, outcome, reason)
+);
+INSERT INTO delivery_tally (notification_id, outcome, reason, n)
+SELECT notification_id,
+    CASE WHEN status = 'done' THEN COALESCE(outcome, '') ELSE '' END,
+    CASE WHEN status = 'done' THEN COALESCE(reason, '') ELSE '' END,
+    COUNT(*)
+FROM deliveries GROUP BY 1, 2, 3;
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -228,6 +259,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 8,
         name: "several nodes: the shared tenant budget, heartbeats, priorities",
         sql: SEVERAL_NODES,
+    },
+    Migration {
+        version: 9,
+        name: "a million rows: delivery counts kept as rows change, claim indexes of the work left",
+        sql: MILLION_ROWS,
     },
 ];
 
@@ -436,5 +472,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 8,
         name: "several nodes: the shared tenant budget, heartbeats, priorities",
         sql: SEVERAL_NODES,
+    },
+    Migration {
+        version: 9,
+        name: "a million rows: delivery counts kept as rows change, claim indexes of the work left",
+        sql: MILLION_ROWS,
     },
 ];

@@ -276,6 +276,8 @@ pub struct Notification {
     /// The API token's name that created it; `None` for notifications made before tokens had names.
     pub created_by: Option<String>,
     pub priority: Priority,
+    /// Where resolution got to, as the engine wrote it (`None` until its first batch).
+    pub resolve_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! PostgreSQL; splitting the macro would split each operation from its transaction.
 
 use crate::migrations::{self, Migration};
-use crate::sql::{Dialect, Queries};
+use crate::sql::{self, Dialect, Queries};
 use crate::*;
 use herald_core::ids::{
     AadObjectId, ConversationId, Id, NotificationId, TeamsUserId, TenantId, Upn,
@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row as _;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,12 +44,31 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// SQLite's page cache, per connection (KiB). SQLite's default is 2 MiB: at a million rows the
+/// pages an insert, a claim and an outcome touch no longer fit, and each step reads them back
+/// from the OS. The writer's cache is kept whole between transactions; a reader's is dropped
+/// whenever the database has changed since its last read, so a large one would only cost
+/// memory (and the time SQLite takes to empty it).
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+const READER_CACHE_KIB: u32 = 2 * 1024;
+const READERS: u32 = 4;
+/// The writer checkpoints only if the log grows this long (pages of 4 KiB; SQLite's default is
+/// 1,000): the engine's checkpointer ([`Store::checkpoint`]) keeps it shorter, off the writer.
+const WAL_BACKSTOP_PAGES: u32 = 16_000;
+/// The write-ahead log's file is cut back to this size after a checkpoint has emptied it.
+const WAL_KEEP_BYTES: u64 = 64 << 20;
+
 /// SQLite allows one writer at a time; writers that collide wait in SQLite's busy handler,
 /// which sleeps in growing steps and shows up as tail latency. So writes go through one
 /// connection (they queue in-process instead) and reads through a pool of their own.
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     readers: SqlitePool,
+    /// Copies the write-ahead log back into the database, off the writer's thread (the writer
+    /// does so itself only past `WAL_BACKSTOP_PAGES`): see [`Store::checkpoint`].
+    checkpointer: Option<SqlitePool>,
+    /// The log's length and frames copied at the last checkpoint.
+    checkpointed: std::sync::Mutex<(i64, i64)>,
     q: Queries,
 }
 
@@ -62,22 +82,45 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
+            .connect_with(
+                opts.clone()
+                    .pragma("cache_size", format!("-{}", WRITER_CACHE_KIB))
+                    .pragma("temp_store", "memory")
+                    .pragma("wal_autocheckpoint", format!("{}", WAL_BACKSTOP_PAGES))
+                    .pragma("journal_size_limit", format!("{}", WAL_KEEP_BYTES)),
+            )
             .await?;
         // The writer creates the file and sets WAL first; readers open it read-only. An in-memory
         // database exists only on its own connection, so there the writer also reads.
         sqlx::query("SELECT 1").execute(&pool).await?;
-        let readers = if url.contains(":memory:") || url.contains("mode=memory") {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let checkpointer = if memory {
+            None
+        } else {
+            Some(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.clone().create_if_missing(false))
+                    .await?,
+            )
+        };
+        let readers = if memory {
             pool.clone()
         } else {
             SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(opts.create_if_missing(false).read_only(true))
+                .max_connections(READERS)
+                .connect_with(
+                    opts.create_if_missing(false)
+                        .read_only(true)
+                        .pragma("cache_size", format!("-{}", READER_CACHE_KIB)),
+                )
                 .await?
         };
         Ok(Self {
             pool,
             readers,
+            checkpointer,
+            checkpointed: std::sync::Mutex::new((0, 0)),
             q: Queries::new(Dialect::Sqlite),
         })
     }
@@ -92,11 +135,35 @@ impl PgStore {
     pub(crate) fn readers(&self) -> &PgPool {
         &self.pool
     }
+
+    /// PostgreSQL checkpoints by itself.
+    async fn checkpoint_now(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 impl SqliteStore {
     pub(crate) fn readers(&self) -> &SqlitePool {
         &self.readers
+    }
+
+    async fn checkpoint_now(&self) -> Result<u64> {
+        let Some(c) = &self.checkpointer else {
+            return Ok(0);
+        };
+        // PASSIVE: copies what no reader still needs and waits for nobody. Answers (busy,
+        // frames in the log, frames of the log copied so far); the log starts over (fewer
+        // frames) once a writer finds it all copied.
+        let (_, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(c)
+            .await?;
+        let mut last = self
+            .checkpointed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = if log >= last.0 { last.1 } else { 0 };
+        *last = (log, copied);
+        Ok(ms(copied - before))
     }
 }
 
@@ -211,9 +278,49 @@ pub(crate) fn db(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
+/// Changes to `delivery_tally` made by one transaction, by (notification, outcome, reason);
+/// rows not done yet count under `("", "")`. Applied in key order, so that transactions of
+/// several nodes take the counters' row locks in one order and never deadlock.
+#[derive(Default)]
+pub(crate) struct Tally(BTreeMap<(String, String, String), i64>);
+
+impl Tally {
+    fn add(&mut self, id: &str, outcome: &str, reason: &str, n: i64) {
+        *self
+            .0
+            .entry((id.to_owned(), outcome.to_owned(), reason.to_owned()))
+            .or_default() += n;
+    }
+
+    /// `n` rows of `id` went from not done to `outcome` / `reason`.
+    fn finish(&mut self, id: &str, outcome: &str, reason: &str, n: i64) {
+        self.add(id, "", "", -n);
+        self.add(id, outcome, reason, n);
+    }
+}
+
 macro_rules! impl_store {
     ($store:ty, $backend:literal, $migrations:expr, $begin_migration:expr) => {
         impl $store {
+            async fn apply_tally(
+                &self,
+                tx: &mut sqlx::Transaction<'static, <$store as HasPool>::Db>,
+                tally: Tally,
+            ) -> Result<()> {
+                for ((id, outcome, reason), n) in tally.0 {
+                    if n != 0 {
+                        sqlx::query(&self.q.tally)
+                            .bind(id)
+                            .bind(outcome)
+                            .bind(reason)
+                            .bind(n)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
             fn reference(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<StoredReference> {
                 let text = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
                 let opt = |c: &str| -> Result<Option<String>> { Ok(row.try_get::<Option<String>, _>(c)?) };
@@ -264,6 +371,7 @@ macro_rules! impl_store {
                     started_at: row.try_get::<Option<i64>, _>("started_at")?.map(ms),
                     finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(ms),
                     created_by: row.try_get("created_by")?,
+                    resolve_cursor: row.try_get("resolve_cursor")?,
                     priority: {
                         let r: i64 = row.try_get("priority")?;
                         Priority::from_rank(r).ok_or_else(|| StoreError::Corrupt(format!("priority {r}")))?
@@ -392,32 +500,61 @@ macro_rules! impl_store {
                 Ok(applied)
             }
 
+            async fn checkpoint(&self) -> Result<u64> {
+                self.checkpoint_now().await
+            }
+
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1").execute(self.readers()).await?;
                 Ok(())
             }
 
-            async fn upsert_reference(&self, r: &Reference, welcome: bool, now: u64) -> Result<()> {
+            async fn upsert_references(&self, refs: &[Reference], welcome: bool, now: u64) -> Result<u64> {
+                // Rows a statement: well under SQLite's 32,766 parameters, few round trips.
+                const PER_STATEMENT: usize = 500;
                 let welcome = if welcome { WelcomeStatus::Pending } else { WelcomeStatus::None };
-                sqlx::query(&self.q.upsert_reference)
-                    .bind(&r.tenant_id.as_str())
-                    .bind(&r.aad_object_id.as_str())
-                    .bind(&r.user_id.as_str())
-                    .bind(&r.user_name)
-                    .bind(r.upn.as_ref().map(Id::id_str))
-                    .bind(&r.bot_id)
-                    .bind(&r.bot_name)
-                    .bind(r.conversation_id.as_ref().map(Id::id_str))
-                    .bind(&r.conversation_type)
-                    .bind(&r.channel_id)
-                    .bind(&r.service_url)
-                    .bind(&r.locale)
-                    .bind(r.source.as_str())
-                    .bind(welcome.as_str())
-                    .bind(db(now))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                // One statement may not touch a row twice (PostgreSQL refuses): the later wins.
+                let mut last: HashMap<(&str, &str), usize> = HashMap::with_capacity(refs.len());
+                for (i, r) in refs.iter().enumerate() {
+                    last.insert((r.tenant_id.as_str(), r.aad_object_id.as_str()), i);
+                }
+                let kept: Vec<&Reference> = refs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| last.get(&(r.tenant_id.as_str(), r.aad_object_id.as_str())) == Some(i))
+                    .map(|(_, r)| r)
+                    .collect();
+                let mut tx = self.pool.begin().await?;
+                for chunk in kept.chunks(PER_STATEMENT) {
+                    let sql = if chunk.len() == 1 {
+                        std::borrow::Cow::Borrowed(self.q.upsert_reference.as_str())
+                    } else {
+                        std::borrow::Cow::Owned(sql::upsert_references(self.dialect(), chunk.len()))
+                    };
+                    let mut q = sqlx::query(&sql);
+                    for r in chunk {
+                        q = q
+                            .bind(r.tenant_id.as_str())
+                            .bind(r.aad_object_id.as_str())
+                            .bind(r.user_id.as_str())
+                            .bind(&r.user_name)
+                            .bind(r.upn.as_ref().map(Id::id_str))
+                            .bind(&r.bot_id)
+                            .bind(&r.bot_name)
+                            .bind(r.conversation_id.as_ref().map(Id::id_str))
+                            .bind(&r.conversation_type)
+                            .bind(&r.channel_id)
+                            .bind(&r.service_url)
+                            .bind(&r.locale)
+                            .bind(r.source.as_str())
+                            .bind(welcome.as_str())
+                            .bind(db(now))
+                            .bind(db(now));
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(kept.len() as u64)
             }
 
             async fn mark_unreachable(&self, tenant: &TenantId, aad: &AadObjectId, reason: &str, now: u64) -> Result<bool> {
@@ -695,8 +832,8 @@ macro_rules! impl_store {
                 row.as_ref().map(Self::notification).transpose()
             }
 
-            async fn renew_resolution(&self, id: &NotificationId, until: u64) -> Result<()> {
-                sqlx::query(&self.q.renew_resolution).bind(id.as_str()).bind(db(until)).execute(&self.pool).await?;
+            async fn renew_resolution(&self, id: &NotificationId, until: u64, cursor: Option<&str>) -> Result<()> {
+                sqlx::query(&self.q.renew_resolution).bind(id.as_str()).bind(db(until)).bind(cursor).execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -710,6 +847,7 @@ macro_rules! impl_store {
                 const COLS: usize = 13;
                 let mut tx = self.pool.begin().await?;
                 let mut added = 0;
+                let mut tally = Tally::default();
                 for (c, chunk) in rows.chunks(PER_STATEMENT).enumerate() {
                     let values: Vec<String> = (0..chunk.len())
                         .map(|r| {
@@ -719,7 +857,8 @@ macro_rules! impl_store {
                         .collect();
                     let sql = format!(
                         "INSERT INTO deliveries (notification_id, seq, recipient, recipient_key, aad_object_id, upn, \
-                         display_name, data, status, outcome, status_code, reason, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+                         display_name, data, status, outcome, status_code, reason, updated_at) VALUES {} ON CONFLICT DO NOTHING \
+                         RETURNING outcome, reason",
                         values.join(", ")
                     );
                     let mut q = sqlx::query(&sql);
@@ -743,8 +882,14 @@ macro_rules! impl_store {
                             .bind(reason)
                             .bind(db(now));
                     }
-                    added += q.execute(&mut *tx).await?.rows_affected();
+                    for row in q.fetch_all(&mut *tx).await? {
+                        let outcome: Option<String> = row.try_get("outcome")?;
+                        let reason: Option<String> = row.try_get("reason")?;
+                        tally.add(id.as_str(), outcome.as_deref().unwrap_or(""), reason.as_deref().unwrap_or(""), 1);
+                        added += 1;
+                    }
                 }
+                self.apply_tally(&mut tx, tally).await?;
                 tx.commit().await?;
                 Ok(added)
             }
@@ -799,30 +944,44 @@ macro_rules! impl_store {
             }
 
             async fn record_deliveries(&self, results: &[DeliveryResult], now: u64) -> Result<Vec<(NotificationId, i64)>> {
+                // Many outcomes a statement: the rows come back that were still this claim's.
+                const PER_STATEMENT: usize = 200;
                 let mut tx = self.pool.begin().await?;
+                let mut written: std::collections::HashSet<(String, i64)> = std::collections::HashSet::with_capacity(results.len());
+                let mut tally = Tally::default();
+                for chunk in results.chunks(PER_STATEMENT) {
+                    let sql = sql::record_deliveries(self.dialect(), chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for r in chunk {
+                        q = q
+                            .bind(r.notification_id.as_str())
+                            .bind(r.seq)
+                            .bind(r.result.outcome.as_str())
+                            .bind(r.result.status_code.map(i64::from))
+                            .bind(r.result.reason.map(Reason::as_str))
+                            .bind(i64::from(r.attempts))
+                            .bind(&r.activity_id)
+                            .bind(r.conversation_id.as_ref().map(Id::id_str))
+                            .bind(&r.detail)
+                            .bind(r.lease_token)
+                            .bind(i64::from(r.possible_duplicate))
+                            .bind(db(now));
+                    }
+                    for row in q.fetch_all(&mut *tx).await? {
+                        let id: String = row.try_get("notification_id")?;
+                        let outcome: Option<String> = row.try_get("outcome")?;
+                        let reason: Option<String> = row.try_get("reason")?;
+                        tally.finish(&id, outcome.as_deref().unwrap_or(""), reason.as_deref().unwrap_or(""), 1);
+                        written.insert((id, row.try_get("seq")?));
+                    }
+                }
                 let mut lost = Vec::new();
                 for r in results {
-                    let done = sqlx::query(&self.q.record_delivery)
-                        .bind(&r.notification_id.as_str())
-                        .bind(r.seq)
-                        .bind(r.result.outcome.as_str())
-                        .bind(r.result.status_code.map(i64::from))
-                        .bind(r.result.reason.map(Reason::as_str))
-                        .bind(i64::from(r.attempts))
-                        .bind(&r.activity_id)
-                        .bind(r.conversation_id.as_ref().map(Id::id_str))
-                        .bind(db(now))
-                        .bind(&r.detail)
-                        .bind(r.lease_token)
-                        .bind(i64::from(r.possible_duplicate))
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() == 0 {
+                    if !written.contains(&(r.notification_id.to_string(), r.seq)) {
                         lost.push((r.notification_id.clone(), r.seq));
+                        continue;
                     }
-                    if let (Some(w), Some(a), Some(c), true) =
-                        (&r.wait, &r.activity_id, &r.conversation_id, done.rows_affected() > 0)
-                    {
+                    if let (Some(w), Some(a), Some(c)) = (&r.wait, &r.activity_id, &r.conversation_id) {
                         sqlx::query(&self.q.open_response)
                             .bind(&r.notification_id.as_str())
                             .bind(r.seq)
@@ -837,6 +996,7 @@ macro_rules! impl_store {
                             .await?;
                     }
                 }
+                self.apply_tally(&mut tx, tally).await?;
                 tx.commit().await?;
                 Ok(lost)
             }
@@ -874,7 +1034,10 @@ macro_rules! impl_store {
             async fn cancel_notification(&self, id: &NotificationId, now: u64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query(&self.q.cancel_notification).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
-                sqlx::query(&self.q.cancel_deliveries).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
+                let canceled = sqlx::query(&self.q.cancel_deliveries).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
+                let mut tally = Tally::default();
+                tally.finish(id.as_str(), Outcome::Canceled.as_str(), Reason::Canceled.as_str(), canceled.rows_affected() as i64);
+                self.apply_tally(&mut tx, tally).await?;
                 tx.commit().await?;
                 Ok(r.rows_affected() > 0)
             }
@@ -883,19 +1046,15 @@ macro_rules! impl_store {
                 let rows = sqlx::query(&self.q.delivery_counts).bind(id.as_str()).fetch_all(self.readers()).await?;
                 let mut c = Counts::default();
                 for row in rows {
-                    let status: String = row.try_get("status")?;
-                    let outcome: Option<String> = row.try_get("outcome")?;
-                    let reason: Option<String> = row.try_get("reason")?;
+                    let outcome: String = row.try_get("outcome")?;
+                    let reason: String = row.try_get("reason")?;
                     let n = ms(row.try_get::<i64, _>("n")?);
-                    let status = DeliveryStatus::parse(&status);
-                    let outcome = outcome.as_deref().and_then(Outcome::parse);
-                    let reason = reason.as_deref().and_then(Reason::parse);
-                    match (status, outcome, reason) {
-                        (Some(DeliveryStatus::Pending | DeliveryStatus::Sending), _, _) => c.pending += n,
-                        (_, Some(Outcome::Delivered), _) => c.delivered += n,
-                        (_, Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
-                        (_, Some(Outcome::Skipped), _) => c.not_installed += n,
-                        (_, Some(Outcome::Canceled), _) => c.canceled += n,
+                    match (Outcome::parse(&outcome), Reason::parse(&reason)) {
+                        _ if outcome.is_empty() => c.pending += n,
+                        (Some(Outcome::Delivered), _) => c.delivered += n,
+                        (Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
+                        (Some(Outcome::Skipped), _) => c.not_installed += n,
+                        (Some(Outcome::Canceled), _) => c.canceled += n,
                         _ => c.failed += n,
                     }
                 }
@@ -939,8 +1098,15 @@ impl HasPool for PgStore {
 }
 
 impl SqliteStore {
-    fn param(&self, n: usize) -> String {
-        format!("?{n}")
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    /// The `n`th parameter of a statement built at run time, where every parameter is bound
+    /// in the order it appears: an anonymous `?` on SQLite (see [`sql::upsert_references`]
+    /// for why not `?n`).
+    fn param(&self, _n: usize) -> String {
+        "?".to_owned()
     }
 
     fn q_insert_migration(&self) -> String {
@@ -949,6 +1115,10 @@ impl SqliteStore {
 }
 
 impl PgStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
     fn param(&self, n: usize) -> String {
         format!("${n}")
     }

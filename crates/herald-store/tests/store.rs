@@ -378,6 +378,25 @@ fn recipient(n: u32) -> NewDelivery {
     }
 }
 
+/// The counts as the rows themselves say, to check the ones the store keeps as rows change.
+async fn recount(s: &Arc<dyn Store>, id: &NotificationId) -> Counts {
+    let mut c = Counts::default();
+    for d in s.list_deliveries(id, 0, 10_000).await.unwrap() {
+        let verdict = d.result.map(|v| (v.outcome, v.reason));
+        match (d.status, verdict) {
+            (DeliveryStatus::Pending | DeliveryStatus::Sending, _) => c.pending += 1,
+            (_, Some((Outcome::Delivered, _))) => c.delivered += 1,
+            (_, Some((Outcome::Skipped, Some(herald_core::reason::Reason::ChatActive)))) => {
+                c.chat_active += 1
+            }
+            (_, Some((Outcome::Skipped, _))) => c.not_installed += 1,
+            (_, Some((Outcome::Canceled, _))) => c.canceled += 1,
+            _ => c.failed += 1,
+        }
+    }
+    c
+}
+
 fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
     DeliveryResult {
         notification_id: d.notification_id.clone(),
@@ -573,6 +592,11 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
         .collect();
     let lost = s.record_deliveries(&stale, 70_002).await.unwrap();
     assert_eq!(lost.len(), 5);
+    assert_eq!(
+        s.delivery_counts(&nid("n1")).await.unwrap(),
+        recount(&s, &nid("n1")).await,
+        "a lost write changes no count"
+    );
     let lease = |d: &Delivery| Lease {
         notification_id: d.notification_id.clone(),
         seq: d.seq,
@@ -612,6 +636,7 @@ async fn deliveries_are_claimed_once_recorded_and_completed(s: Arc<dyn Store>) {
     );
     let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.delivered, c.not_installed, c.pending), (95, 5, 0));
+    assert_eq!(c, recount(&s, &nid("n1")).await);
     let first = s.get_delivery(&nid("n1"), 1).await.unwrap().unwrap();
     assert_eq!(first.activity_id.as_deref(), Some("act-1"));
     let page = s.list_deliveries(&nid("n1"), 95, 10).await.unwrap();
@@ -656,10 +681,53 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     .unwrap();
     let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.delivered, c.canceled, c.pending), (3, 7, 0));
+    assert_eq!(c, recount(&s, &nid("n1")).await);
     assert_eq!(
         s.get_notification(&nid("n1")).await.unwrap().unwrap().state,
         NotificationState::Canceled
     );
+}
+
+async fn an_import_saves_each_person_once_and_the_later_entry_wins(s: Arc<dyn Store>) {
+    // More people than one statement takes, one of them twice.
+    let mut refs: Vec<Reference> = (1..=1_203).map(reference).collect();
+    let mut renamed = reference(7);
+    renamed.user_name = Some("Seven, renamed".into());
+    refs.push(renamed);
+    assert_eq!(s.upsert_references(&refs, false, 5).await.unwrap(), 1_203);
+    assert_eq!(s.count_references(None).await.unwrap(), 1_203);
+    let seven = s
+        .get_reference(&tenant(), &aad("aad-7"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seven.reference.user_name.as_deref(), Some("Seven, renamed"));
+    // A second import of the same people updates them and keeps what it lacks.
+    let mut again = reference(8);
+    again.upn = None;
+    s.upsert_references(&[again], false, 6).await.unwrap();
+    let eight = s
+        .get_reference(&tenant(), &aad("aad-8"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(eight.reference.upn, reference(8).upn);
+    assert_eq!(s.count_references(None).await.unwrap(), 1_203);
+}
+
+async fn where_resolution_got_to_is_kept_for_the_next_resolver(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    let first = s.claim_resolution(100, 1_000).await.unwrap().unwrap();
+    assert_eq!(first.resolve_cursor, None);
+    s.renew_resolution(&nid("n1"), 1_100, Some(r#"{"part":"x"}"#))
+        .await
+        .unwrap();
+    // Renewing without a cursor keeps it.
+    s.renew_resolution(&nid("n1"), 1_200, None).await.unwrap();
+    let next = s.claim_resolution(1_300, 1_000).await.unwrap().unwrap();
+    assert_eq!(next.resolve_cursor.as_deref(), Some(r#"{"part":"x"}"#));
 }
 
 async fn references_are_found_by_upn_user_id_and_in_bulk(s: Arc<dyn Store>) {
@@ -712,7 +780,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     (s, path)
 }
 
@@ -723,7 +791,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     Some((s, schema))
 }
 
@@ -1136,6 +1204,8 @@ on_both!(
     deliveries_are_claimed_once_recorded_and_completed,
     cancel_stops_what_has_not_been_sent,
     references_are_found_by_upn_user_id_and_in_bulk,
+    an_import_saves_each_person_once_and_the_later_entry_wins,
+    where_resolution_got_to_is_kept_for_the_next_resolver,
     a_small_send_shares_the_claim_with_a_running_broadcast,
     send_slots_are_reserved_once_across_nodes,
     nodes_beat_and_leave,
