@@ -86,14 +86,30 @@ impl OpClass {
 /// request into Teams' window than Teams allows.
 pub const SAFETY_MARGIN_MS: u64 = 100;
 
+/// The windows Herald keeps to: each period padded, and the longest window's limit lowered by
+/// `FORGET_BELOW` (for the conversations forgotten before it ends).
 fn padded(windows: &[Window]) -> Vec<Window> {
+    let longest = windows.iter().map(|w| w.period_ms).max().unwrap_or(0);
     windows
         .iter()
         .map(|w| Window {
-            limit: w.limit,
+            limit: if w.period_ms == longest {
+                w.limit.saturating_sub(FORGET_BELOW).max(1)
+            } else {
+                w.limit
+            },
             period_ms: w.period_ms + SAFETY_MARGIN_MS,
         })
         .collect()
+}
+
+/// (recent, long): a conversation silent for `recent` ms is seen by the longest window alone,
+/// which ends `long` ms after its last request.
+fn horizons(windows: &HashMap<OpClass, Vec<Window>>) -> (u64, u64) {
+    let all = || windows.values().flatten().map(|w| w.period_ms);
+    let long = all().max().unwrap_or(0);
+    let recent = all().filter(|&p| p < long).max().unwrap_or(long);
+    (recent, long)
 }
 
 /// Added to the tenant budget's second: slots open every `(1000 + margin) / rps` ms, so the
@@ -107,18 +123,83 @@ pub const TENANT_MARGIN_MS: u64 = 10;
 /// admissions plus arrival jitter still fit Teams' window.
 const CATCH_UP_US: u64 = 4_000;
 
-/// Past this many tracked conversations, those idle for an hour are forgotten — at most once a
-/// minute: in a fan-out every conversation is recent, and pruning on each admission would make
-/// every send walk them all.
-const PRUNE_AT: usize = 50_000;
-const PRUNE_EVERY_MS: u64 = 60_000;
-const HOUR_MS: u64 = 3_600_000;
+/// A conversation whose last request is older than every window but the hour (30 s, plus the
+/// margin) and that saw fewer than `FORGET_BELOW` requests in the hour is forgotten; the hour's
+/// limit is lowered by as much, so a forgotten conversation can never exceed Teams' limit. A
+/// broadcast to a million people thus keeps about 30 s of conversations (150,000 at 5,000/s)
+/// instead of every one for an hour, and forgetting costs O(1) per admission.
+const FORGET_BELOW: u32 = 8;
+
+/// Which conversations were admitted when, in order, for forgetting them (see `FORGET_BELOW`).
+#[derive(Default)]
+struct Tracked {
+    logs: HashMap<u64, SlidingLog>,
+    /// (admitted at, conversation) of every admission of the last `recent_ms`.
+    recent: VecDeque<(u64, u64)>,
+    /// (last admitted at, conversation) of conversations too busy to forget early: they are
+    /// looked at again an hour after.
+    busy: VecDeque<(u64, u64)>,
+}
+
+impl Tracked {
+    /// Forgets what can no longer matter at `now`.
+    fn forget(
+        &mut self,
+        now: u64,
+        recent_ms: u64,
+        long_ms: u64,
+        long_count: impl Fn(&SlidingLog) -> usize,
+    ) {
+        while let Some(&(at, key)) = self.recent.front() {
+            if at + recent_ms >= now {
+                break;
+            }
+            self.recent.pop_front();
+            let Some(log) = self.logs.get(&key) else {
+                continue;
+            };
+            // A later admission of this conversation is further back in the queue.
+            if log.latest().is_some_and(|t| t > at) {
+                continue;
+            }
+            if long_count(log) < FORGET_BELOW as usize {
+                self.logs.remove(&key);
+            } else {
+                self.busy.push_back((at, key));
+            }
+        }
+        while let Some(&(at, key)) = self.busy.front() {
+            if at + long_ms >= now {
+                break;
+            }
+            self.busy.pop_front();
+            if self
+                .logs
+                .get(&key)
+                .is_some_and(|log| log.latest().is_none_or(|t| t <= at))
+            {
+                self.logs.remove(&key);
+            }
+        }
+    }
+}
+
+/// A conversation and operation as the key of its log: a hash (8 bytes, not the id's ~90). Two
+/// conversations sharing a hash would share a log, which only makes them wait more.
+fn thread_key(conversation: &str, op: OpClass) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    conversation.hash(&mut h);
+    op.hash(&mut h);
+    h.finish()
+}
 
 pub struct Throttle {
     clock: SharedClock,
     tenant_rps: u32,
     conversation_limits: bool,
     windows: HashMap<OpClass, Vec<Window>>,
+    horizons: (u64, u64),
     state: Mutex<State>,
     shared: Option<Arc<dyn SharedSlots>>,
     /// One reservation at a time.
@@ -149,10 +230,9 @@ struct State {
     unused: u64,
     /// Requests in the `Urgent` lane waiting for a slot.
     urgent_waiting: u64,
-    threads: HashMap<(String, OpClass), SlidingLog>,
+    threads: Tracked,
     paused_until: u64,
     pauses: u64,
-    last_prune: u64,
 }
 
 impl Throttle {
@@ -166,6 +246,7 @@ impl Throttle {
             clock,
             tenant_rps,
             conversation_limits,
+            horizons: horizons(&windows),
             windows,
             state: Mutex::new(State::default()),
             shared: None,
@@ -224,10 +305,11 @@ impl Throttle {
         } else {
             0
         };
-        let key = (conversation.to_owned(), op);
+        let key = thread_key(conversation, op);
         let windows = &self.windows[&op];
         let thread_wait = if self.conversation_limits {
             st.threads
+                .logs
                 .get(&key)
                 .and_then(|log| log.check(windows, now).err())
                 .map_or(0, |t| t.retry_after_ms)
@@ -251,12 +333,13 @@ impl Throttle {
             }
         }
         if self.conversation_limits {
-            if st.threads.len() >= PRUNE_AT && now >= st.last_prune + PRUNE_EVERY_MS {
-                st.last_prune = now;
-                st.threads
-                    .retain(|_, log| log.latest().is_some_and(|t| t + HOUR_MS > now));
-            }
-            st.threads.entry(key).or_default().record(windows, now);
+            let (recent_ms, long_ms) = self.horizons;
+            let long = windows.iter().find(|w| w.period_ms == long_ms).copied();
+            st.threads.forget(now, recent_ms, long_ms, |log| {
+                long.map_or(0, |w| log.count_in(w.period_ms, now))
+            });
+            st.threads.logs.entry(key).or_default().record(windows, now);
+            st.threads.recent.push_back((now, key));
         }
         Admit::Now
     }
@@ -394,6 +477,53 @@ mod tests {
             assert!(within(1000 + SAFETY_MARGIN_MS) <= 7, "{at:?}");
             assert!(within(2000 + SAFETY_MARGIN_MS) <= 8, "{at:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broadcast_to_many_people_keeps_only_the_last_half_minute_of_conversations() {
+        let (t, _clock) = throttle(0);
+        // 300,000 people at 5,000 a second (a minute), and one person written to 9 times.
+        for i in 0..300_000u32 {
+            if i % 30_000 == 0 {
+                t.acquire("busy", OpClass::Send).await;
+            }
+            t.acquire(&format!("a:{i}"), OpClass::Send).await;
+            if i % 50 == 49 {
+                tokio::time::advance(Duration::from_millis(10)).await;
+            }
+        }
+        let tracked = t.state.lock().threads.logs.len();
+        // 30.1 s at 5,000/s (one step of 50 more), and the busy conversation.
+        assert!(tracked <= 150_600, "{tracked} conversations tracked");
+        assert!(
+            tracked >= 140_000,
+            "{tracked}: the recent ones must be kept"
+        );
+        // The busy one is remembered past the half minute: ten a minute and it stays.
+        tokio::time::advance(Duration::from_secs(40)).await;
+        t.acquire("other", OpClass::Send).await;
+        let st = t.state.lock();
+        assert_eq!(
+            st.threads.logs.len(),
+            2,
+            "all but `busy` and `other` forgotten"
+        );
+        assert!(st
+            .threads
+            .logs
+            .contains_key(&thread_key("busy", OpClass::Send)));
+    }
+
+    #[test]
+    fn the_hour_limit_leaves_room_for_forgotten_conversations() {
+        let w = padded(&THREAD_SEND);
+        assert_eq!(w[3].limit, 1800 - FORGET_BELOW);
+        assert_eq!(w[0].limit, 7);
+        let t = Throttle::new(Arc::new(TokioClock::new()), 0, true);
+        assert_eq!(
+            t.horizons,
+            (30_000 + SAFETY_MARGIN_MS, 3_600_000 + SAFETY_MARGIN_MS)
+        );
     }
 
     #[tokio::test(start_paused = true)]
