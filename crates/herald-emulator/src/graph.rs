@@ -259,38 +259,41 @@ async fn get_group(
     })())
 }
 
+/// A group's member listing as indices: nested groups, then users, each once (cycles safe).
+enum Member {
+    Group(usize),
+    User(usize),
+}
+
 /// Members of a group: direct, or transitive (every nested group and user once, cycles safe).
-fn members_of(s: &Shared, g: usize, transitive: bool, users_only: bool) -> Vec<Value> {
-    let (groups, users) = {
-        let w = s.world.lock();
-        let mut seen_groups = HashSet::from([g]);
-        let mut seen_users = HashSet::new();
-        let (mut groups, mut users) = (Vec::new(), Vec::new());
-        let mut queue = vec![g];
-        while let Some(cur) = queue.pop() {
-            let group = &w.tenant.groups[cur];
-            for &u in &group.members {
-                if seen_users.insert(u) {
-                    users.push(u);
-                }
+fn members_of(s: &Shared, g: usize, transitive: bool, users_only: bool) -> Vec<Member> {
+    let w = s.world.lock();
+    let mut seen_groups = HashSet::from([g]);
+    let mut seen_users = HashSet::new();
+    let (mut groups, mut users) = (Vec::new(), Vec::new());
+    let mut queue = vec![g];
+    while let Some(cur) = queue.pop() {
+        let group = &w.tenant.groups[cur];
+        for &u in &group.members {
+            if seen_users.insert(u) {
+                users.push(Member::User(u));
             }
-            for &sub in &group.groups {
-                if seen_groups.insert(sub) {
-                    groups.push(sub);
-                    if transitive {
-                        queue.push(sub);
-                    }
+        }
+        for &sub in &group.groups {
+            if seen_groups.insert(sub) {
+                groups.push(Member::Group(sub));
+                if transitive {
+                    queue.push(sub);
                 }
             }
         }
-        (groups, users)
-    };
-    let mut out = Vec::new();
-    if !users_only {
-        out.extend(groups.into_iter().map(|g| group_json(s, g)));
     }
-    out.extend(users.into_iter().map(|u| user_json(s, u, true)));
-    out
+    if users_only {
+        users
+    } else {
+        groups.extend(users);
+        groups
+    }
 }
 
 async fn group_listing(
@@ -306,9 +309,19 @@ async fn group_listing(
         gate(&s, &headers)?;
         let q = query(&s, q.as_deref())?;
         let g = find_group(&s, &id)?;
-        let items = members_of(&s, g, transitive, users_only);
+        let members = members_of(&s, g, transitive, users_only);
         let base = format!("{}/v1.0/groups/{id}/{suffix}", s.origin);
-        Ok(Json(q.page(items, &base)).into_response())
+        // Only this page's members become JSON.
+        let page = q.page_by(members.len(), &base, |range| {
+            members[range]
+                .iter()
+                .map(|m| match *m {
+                    Member::Group(g) => group_json(&s, g),
+                    Member::User(u) => user_json(&s, u, true),
+                })
+                .collect()
+        });
+        Ok(Json(page).into_response())
     })())
 }
 

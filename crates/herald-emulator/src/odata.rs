@@ -58,10 +58,21 @@ impl Query {
 
     /// One page of `items` in Graph's shape, with a `nextLink` to `base` when more remain.
     pub fn page(&self, items: Vec<Value>, base: &str) -> Value {
-        let start = self.skip.min(items.len());
-        let end = (start + self.top).min(items.len());
-        let mut out = json!({"value": items[start..end]});
-        if end < items.len() {
+        self.page_by(items.len(), base, |r| items[r].to_vec())
+    }
+
+    /// A page of a listing of `len` items of which only this page's are built (`make` gets
+    /// their range), so paging through a 300,000-member group costs each page its own size.
+    pub fn page_by(
+        &self,
+        len: usize,
+        base: &str,
+        make: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+    ) -> Value {
+        let start = self.skip.min(len);
+        let end = (start + self.top).min(len);
+        let mut out = json!({"value": make(start..end)});
+        if end < len {
             let mut params = self.params.clone();
             params.insert("$top".into(), self.top.to_string());
             params.insert(
