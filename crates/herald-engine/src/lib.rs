@@ -250,6 +250,8 @@ impl Engine {
             tokio::spawn(resolve::run(self.clone(), stop.clone())),
             tokio::spawn(send::run(self.clone(), stop.clone())),
             tokio::spawn(sweep(self.clone(), stop.clone())),
+            tokio::spawn(checkpoint(self.clone(), stop.clone())),
+            tokio::spawn(give_back_memory(stop.clone())),
             tokio::spawn(welcome::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::record_updates(self.clone(), stop.clone())),
@@ -366,6 +368,49 @@ async fn renew_held(engine: &Engine, now: u64) {
 async fn sweep(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     worker::run(stop, None, std::time::Duration::from_secs(1), || async {
         sweep_once(&engine).await;
+        worker::Round::Idle
+    })
+    .await
+}
+
+/// The store's write-ahead log is checkpointed on a task of its own, so it stays short (reads
+/// look through it) and the writer never stops to do it: on SQLite this is the part of the
+/// writing that can run on another core. Again at once while the writer keeps it busy.
+async fn checkpoint(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+    /// Pages (of 4 KiB) copied in one go that mean the log is filling fast.
+    const BUSY_PAGES: u64 = 1_000;
+    worker::run(
+        stop,
+        None,
+        std::time::Duration::from_millis(250),
+        || async {
+            match engine.store.checkpoint().await {
+                Ok(pages) if pages >= BUSY_PAGES => worker::Round::Busy,
+                Ok(_) => worker::Round::Idle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot checkpoint the database");
+                    worker::Round::Idle
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Hands the memory the process freed back to the system every few seconds. glibc keeps what a
+/// thread frees in that thread's arena for reuse, and Herald's threads (the runtime's, the
+/// database's) take turns with the same work: measured at a million recipients, 52 MB of a
+/// 152 MB resident size was freed memory kept this way. (mimalloc instead, measured too: 9 %
+/// faster, but 182 MB resident.)
+#[allow(unsafe_code)]
+async fn give_back_memory(stop: watch::Receiver<bool>) {
+    worker::run(stop, None, std::time::Duration::from_secs(5), || async {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free pages of the allocator's own arenas to the
+        // system; it takes the allocator's locks like any malloc call.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         worker::Round::Idle
     })
     .await

@@ -1,6 +1,8 @@
 //! Resolution: a notification's audience becomes delivery rows, streamed in batches (a million
 //! recipients are never in memory at once), deduplicated by the store, guests settled as
-//! `external_user`. A crashed resolver's lease expires and another resumes after the last row.
+//! `external_user`, never more than `AHEAD` rows ahead of delivery. Each batch saves a
+//! [`Cursor`]; a crashed resolver's lease expires and another resumes at the cursor — a Graph
+//! listing at the page it was reading, the installed people after the last one taken.
 
 use crate::recipients::{self, Recipient};
 use crate::worker::{self, Round};
@@ -12,6 +14,7 @@ use herald_core::reason::Reason;
 use herald_store::{
     ListQuery, NewDelivery, NotificationState, Outcome, RefState, RowData, Verdict,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +22,12 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 
 const LEASE_MS: u64 = 60_000;
-const BATCH: usize = 500;
+/// Rows a batch: one transaction and one cursor each.
+const BATCH: usize = 1_000;
+/// Resolution runs at most this many rows ahead of delivery. Rows resolved faster than they
+/// can be sent only take the database's time from sending them (SQLite has one writer), and a
+/// million-person audience would be written out before the first hundred thousand were sent.
+pub const AHEAD: u64 = 20_000;
 
 pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     worker::run(
@@ -37,7 +45,8 @@ async fn round(engine: &Engine) -> Round {
     match engine.store.claim_resolution(now, LEASE_MS).await {
         Ok(Some(n)) => {
             let span = tracing::info_span!("resolve", notification = %n.id);
-            if let Err(e) = resolve(engine, &n.id).instrument(span).await {
+            let from = Cursor::read(n.resolve_cursor.as_deref());
+            if let Err(e) = resolve(engine, &n.id, from).instrument(span).await {
                 // The lease expires and resolution resumes; a broken request is not retried forever.
                 tracing::warn!(notification = %n.id, error = %e, "resolution stopped; it will resume");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -104,13 +113,61 @@ fn row(r: &Recipient, data: Option<RowData>) -> NewDelivery {
     }
 }
 
-/// Collects rows and writes them in batches.
+/// A part of the audience, in the order parts are resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "index", rename_all = "camelCase")]
+enum Part {
+    #[default]
+    Users,
+    Csv,
+    Team(usize),
+    Group(usize),
+    Installed,
+}
+
+/// Where resolution got to: everything before `part` is written, and within it, what the
+/// other fields say. Saved with each batch (the rows of a part already written are written
+/// once, however often it is read again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cursor {
+    part: Part,
+    /// A CSV's rows read; a Graph page's items taken.
+    #[serde(default)]
+    done: u64,
+    /// The Graph page being read (`None`: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    /// All installed: the last reference taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<i64>,
+}
+
+impl Cursor {
+    /// A saved cursor; one that cannot be read starts over (the store keeps rows once).
+    fn read(saved: Option<&str>) -> Self {
+        saved
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default()
+    }
+
+    fn at(part: Part) -> Self {
+        Self {
+            part,
+            ..Self::default()
+        }
+    }
+}
+
+/// Collects rows and writes them in batches, each with the cursor after its last row.
 struct Sink<'a> {
     engine: &'a Engine,
     id: &'a NotificationId,
     next_seq: i64,
     rows: Vec<NewDelivery>,
     canceled: bool,
+    /// Where the rows pushed so far end.
+    at: Cursor,
 }
 
 impl Sink<'_> {
@@ -136,9 +193,10 @@ impl Sink<'_> {
         self.next_seq += n;
         self.rows.clear();
         crate::cluster::announce(self.engine, herald_store::Work::Send).await;
+        let cursor = serde_json::to_string(&self.at).map_err(|e| e.to_string())?;
         self.engine
             .store
-            .renew_resolution(self.id, now + LEASE_MS)
+            .renew_resolution(self.id, now + LEASE_MS, Some(&cursor))
             .await
             .map_err(|e| e.to_string())?;
         self.engine.send_due.notify_one();
@@ -149,6 +207,37 @@ impl Sink<'_> {
             .await
             .map_err(|e| e.to_string())?;
         self.canceled = state.is_some_and(|n| n.state == NotificationState::Canceled);
+        self.keep_behind().await
+    }
+
+    /// Waits while `AHEAD` rows or more wait to be sent (renewing the lease meanwhile).
+    async fn keep_behind(&mut self) -> Result<(), String> {
+        let store = &self.engine.store;
+        let mut renewed = self.engine.clock.now_ms();
+        while !self.canceled {
+            let pending = store
+                .delivery_counts(self.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .pending;
+            if pending < AHEAD {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.engine.clock.now_ms();
+            if now.saturating_sub(renewed) >= LEASE_MS / 4 {
+                renewed = now;
+                store
+                    .renew_resolution(self.id, now + LEASE_MS, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let state = store
+                    .get_notification(self.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.canceled = state.is_some_and(|n| n.state == NotificationState::Canceled);
+            }
+        }
         Ok(())
     }
 }
@@ -157,8 +246,8 @@ fn graph_err(e: ConnectorError) -> String {
     format!("Graph: {e}")
 }
 
-async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
-    tracing::info!("resolving the audience");
+async fn resolve(engine: &Engine, id: &NotificationId, from: Cursor) -> Result<(), String> {
+    tracing::info!(resume = from != Cursor::default(), "resolving the audience");
     let request: Arc<StoredRequest> = engine
         .request(id)
         .await
@@ -175,17 +264,31 @@ async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
         next_seq,
         rows: Vec::new(),
         canceled: false,
+        at: Cursor::default(),
     };
     let to = &request.request.to;
     let tenant = engine.tenant.clone();
+    // Where each part starts: at the cursor in its own part, from the beginning after it.
+    let start = |part: Part| -> Option<Cursor> {
+        match part.cmp(&from.part) {
+            std::cmp::Ordering::Less => None,
+            std::cmp::Ordering::Equal => Some(from.clone()),
+            std::cmp::Ordering::Greater => Some(Cursor::at(part)),
+        }
+    };
 
-    for r in &request.users {
-        sink.push(row(r, None)).await?;
+    if start(Part::Users).is_some() {
+        for r in &request.users {
+            sink.push(row(r, None)).await?;
+        }
     }
-    if let Some(csv) = &to.csv {
-        resolve_csv(engine, &mut sink, csv).await?;
+    if let (Some(csv), Some(at)) = (&to.csv, start(Part::Csv)) {
+        resolve_csv(engine, &mut sink, csv, at).await?;
     }
-    for team in &to.teams {
+    for (i, team) in to.teams.iter().enumerate() {
+        let Some(at) = start(Part::Team(i)) else {
+            continue;
+        };
         if sink.canceled {
             break;
         }
@@ -208,7 +311,7 @@ async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
             .team_members(&group_id)
             .await
             .map_err(graph_err)?;
-        walk(engine, &mut sink, first, |m| {
+        walk(engine, &mut sink, at, first, |m| {
             let aad = AadObjectId::parse(m["userId"].as_str()?).ok()?;
             let guest = m["roles"]
                 .as_array()
@@ -229,20 +332,24 @@ async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
         })
         .await?;
     }
-    for group in &to.groups {
+    for (i, group) in to.groups.iter().enumerate() {
+        let Some(at) = start(Part::Group(i)) else {
+            continue;
+        };
         if sink.canceled {
             break;
         }
         let first = engine.graph.group_users(group).await.map_err(graph_err)?;
-        walk(engine, &mut sink, first, |u| {
+        walk(engine, &mut sink, at, first, |u| {
             let user = herald_connector::GraphUser::from_json(u)?;
             let input = user.upn.clone().unwrap_or_else(|| user.id.clone());
             Recipient::from_graph(&input, &user)
         })
         .await?;
     }
-    if to.all_installed {
-        let mut after = None;
+    if let (true, Some(at)) = (to.all_installed, start(Part::Installed)) {
+        let mut after = at.after;
+        sink.at = at;
         while !sink.canceled {
             let page = engine
                 .store
@@ -256,6 +363,7 @@ async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
             let Some(last) = page.last() else { break };
             after = Some(last.seq);
             for r in &page {
+                sink.at.after = Some(r.seq);
                 if r.reference.tenant_id != tenant {
                     continue;
                 }
@@ -297,37 +405,68 @@ async fn resolve(engine: &Engine, id: &NotificationId) -> Result<(), String> {
     Ok(())
 }
 
-/// Every page of a Graph listing, each item turned into a row by `to_recipient`.
+/// Every page of a Graph listing from `at`, each item turned into a row by `to_recipient`. A
+/// saved page Graph no longer serves is read again from `first` (rows already made stay once).
 async fn walk(
     engine: &Engine,
     sink: &mut Sink<'_>,
+    at: Cursor,
     first: Option<Page>,
     to_recipient: impl Fn(&Value) -> Option<Recipient>,
 ) -> Result<(), String> {
-    let mut page = first;
+    let (mut page, mut skip, mut link) = (first, at.done, None);
+    if let Some(saved) = &at.link {
+        match engine.graph.next_page(saved).await {
+            Ok(p) => {
+                page = Some(p);
+                link = Some(saved.clone());
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "the saved Graph page cannot be read; reading from the first");
+                skip = 0;
+            }
+        }
+    }
+    sink.at = Cursor {
+        part: at.part,
+        done: skip,
+        link,
+        after: None,
+    };
     while let Some(p) = page.take() {
-        for item in &p.items {
+        for (k, item) in p.items.iter().enumerate().skip(skip as usize) {
+            sink.at.done = k as u64 + 1;
             if let Some(r) = to_recipient(item) {
                 sink.push(row(&r, None)).await?;
             }
         }
+        skip = 0;
         if sink.canceled {
             break;
         }
         if let Some(next) = p.next {
             page = Some(engine.graph.next_page(&next).await.map_err(graph_err)?);
+            sink.at.link = Some(next);
+            sink.at.done = 0;
         }
     }
     Ok(())
 }
 
-async fn resolve_csv(engine: &Engine, sink: &mut Sink<'_>, csv: &str) -> Result<(), String> {
+async fn resolve_csv(
+    engine: &Engine,
+    sink: &mut Sink<'_>,
+    csv: &str,
+    at: Cursor,
+) -> Result<(), String> {
     let rows = CsvAudience::new(csv, engine.cfg.max_csv_rows).map_err(|e| e.to_string())?;
     let column = rows.kind();
-    for line in rows {
+    sink.at = at.clone();
+    for (i, line) in rows.enumerate().skip(at.done as usize) {
         if sink.canceled {
             break;
         }
+        sink.at.done = i as u64 + 1;
         let line = line.map_err(|e| e.to_string())?;
         let data: RowData = line
             .columns

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use herald_store::{ChatState, ListQuery, RefState, TeamState};
+use herald_store::{ChatState, ListQuery, RefState, Reference, TeamState};
 use serde_json::{json, Value};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -177,6 +177,10 @@ pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Bod
         })?;
         let now = app.clock.now_ms();
         let (mut users, mut teams) = (0u64, 0u64);
+        // People are saved in chunks, each one transaction of multi-row statements, so an
+        // import's cost per person stays flat however many the table already holds.
+        const CHUNK: usize = 2_000;
+        let mut people: Vec<Reference> = Vec::with_capacity(CHUNK);
         for e in entries {
             let url = match &e {
                 Entry::User(r) => &r.service_url,
@@ -197,16 +201,23 @@ pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Bod
                 });
                 continue;
             }
-            let stored = match &e {
-                Entry::User(r) => app
-                    .store
-                    .upsert_reference(r, false, now)
-                    .await
-                    .map(|_| users += 1),
-                Entry::Team(t) => app.store.upsert_team(t, now).await.map(|_| teams += 1),
-            };
-            stored.map_err(|err| Problem::internal("cannot store an imported reference", &err))?;
+            match e {
+                Entry::User(r) => {
+                    people.push(r);
+                    if people.len() == CHUNK {
+                        users += save_people(&app, &people, now).await?;
+                        people.clear();
+                    }
+                }
+                Entry::Team(t) => {
+                    app.store.upsert_team(&t, now).await.map_err(|err| {
+                        Problem::internal("cannot store an imported reference", &err)
+                    })?;
+                    teams += 1;
+                }
+            }
         }
+        users += save_people(&app, &people, now).await?;
         Ok(
             Json(json!({"importedUsers": users, "importedTeams": teams, "skipped": skipped}))
                 .into_response(),
@@ -214,4 +225,14 @@ pub(crate) async fn import(State(app): State<App>, headers: HeaderMap, body: Bod
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn save_people(app: &App, people: &[Reference], now: u64) -> Result<u64, Problem> {
+    if people.is_empty() {
+        return Ok(0);
+    }
+    app.store
+        .upsert_references(people, false, now)
+        .await
+        .map_err(|err| Problem::internal("cannot store imported references", &err))
 }

@@ -245,6 +245,87 @@ async fn succeed_policy_skips_with_100_and_sync_returns_the_row() {
     env.shutdown().await;
 }
 
+/// A notification whose resolution another resolver had begun: `cursor` is what that resolver
+/// saved (the engine's own format), written before the notification starts.
+async fn resumed_from(env: &Env, to: Value, cursor: Option<Value>) -> Vec<Value> {
+    let later = json!({"to": to, "message": {"text": "resumed"}, "sendAt": "2099-01-01T00:00:00Z"});
+    let n = notify(env, later).await;
+    let id = n["id"].as_str().unwrap().to_owned();
+    let store = env.store();
+    let nid = herald_core::ids::NotificationId::parse(&id).unwrap();
+    if let Some(c) = cursor {
+        store
+            .renew_resolution(&nid, 0, Some(&c.to_string()))
+            .await
+            .unwrap();
+    }
+    store.start_due(u64::MAX).await.unwrap();
+    finished(env, &id).await;
+    rows(env, &id)
+        .await
+        .into_iter()
+        .map(|r| r["recipient"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_that_takes_over_starts_where_the_last_one_stopped() {
+    let env = setup(Backend::Sqlite, 40).await;
+    for n in 1..=40 {
+        env.control(
+            &format!("/users/user{n}@sandbox.example/install"),
+            json!({}),
+        )
+        .await;
+    }
+    let t = env.tenant().await;
+    let group = t["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "All Staff")
+        .unwrap()["id"]
+        .clone();
+    let all = resumed_from(&env, json!({"groups": [group]}), None).await;
+    assert!(all.len() >= 30, "{all:?}");
+    // Five members of the group's first page were written before the first resolver died.
+    let rest = resumed_from(
+        &env,
+        json!({"groups": [group]}),
+        Some(json!({"part": {"kind": "group", "index": 0}, "done": 5})),
+    )
+    .await;
+    assert_eq!(rest, all[5..].to_vec());
+    // A saved page Graph no longer has: read again from the first page, nobody twice.
+    let again = resumed_from(
+        &env,
+        json!({"groups": [group]}),
+        Some(json!({"part": {"kind": "group", "index": 0}, "done": 7,
+            "link": format!("{}/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$skiptoken=gone", env.emu.origin(), "0")})),
+    )
+    .await;
+    assert_eq!(again, all);
+    // Everything installed, after the tenth person taken; the group before it was finished.
+    let installed = resumed_from(&env, json!({"allInstalled": true}), None).await;
+    let refs = env
+        .store()
+        .list_references(&herald_store::ListQuery {
+            state: None,
+            after: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let rest = resumed_from(
+        &env,
+        json!({"groups": [group], "allInstalled": true}),
+        Some(json!({"part": {"kind": "installed"}, "after": refs[9].seq})),
+    )
+    .await;
+    assert_eq!(rest, installed[10..].to_vec());
+    env.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_teams_csv_and_all_installed_are_deduplicated_and_reported() {
     let env = setup(Backend::Sqlite, 40).await;
