@@ -17,6 +17,12 @@
             busiest second, 429s, duplicates. --kill-at S kill -9s the last node S seconds in
             (then duplicates are bounded by its in-flight rows). --probes K: during the broadcast,
             K `?sync=true` sends to one person on another node, each timed until it answers.
+  import    1,000,000 references imported (Teams Toolkit store documents of 5,000): the rate
+            overall, of the first and of the last 100,000, and the server's peak RSS.
+  group     a notification to a 300,000-member group (--users) read through Graph's paging:
+            time from accept to the first delivery, the rate, the server's peak RSS.
+  engine --users 1000000   the engine figure at a million; also reports the import, and the
+            rate of the first and the last 100,000 deliveries.
   outage    10,000 recipients at 50 RPS; half-way through Teams holds every request unanswered
             for --outage-s seconds (180): every recipient delivered, duplicates (stats and
             transcripts) against max_in_flight, and the rows flagged possibleDuplicate.
@@ -24,7 +30,7 @@
 Usage: bench/delivery.py MODE [--backend sqlite|postgres] [--users N] [--faults]
 Needs a release build (cargo build --release -p herald); PostgreSQL for --backend postgres.
 """
-import argparse, json, os, re, signal, subprocess, sys, tempfile, threading, time, urllib.request, uuid
+import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, threading, time, urllib.request, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "herald")
@@ -111,7 +117,7 @@ def api(base, method, path, body=None):
 def database(backend):
     if backend == "sqlite":
         d = tempfile.mkdtemp(prefix="herald-bench-")
-        return f"sqlite://{d}/herald.db", lambda: None
+        return f"sqlite://{d}/herald.db", lambda: shutil.rmtree(d, ignore_errors=True)
     schema = "herald_bench_" + uuid.uuid4().hex[:8]
     subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
     drop = lambda: subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
@@ -120,9 +126,11 @@ def database(backend):
 
 
 def register(origin, base, chunk=5000):
-    """Teach the server every installed user's conversation, as a Teams Toolkit store import."""
+    """Teach the server every installed user's conversation, as a Teams Toolkit store import.
+    Returns the tenant, the count, and the import's rates: overall, first and last 100,000."""
     _, tenant = http("GET", origin + "/_emulator/tenant")
     refs = [u for u in tenant["users"] if u.get("conversationId")]
+    marks = [(0, time.time())]
     for i in range(0, len(refs), chunk):
         doc = {}
         for u in refs[i:i + chunk]:
@@ -131,9 +139,21 @@ def register(origin, base, chunk=5000):
                 "bot": {"id": tenant["botId"], "name": tenant["appName"]},
                 "conversation": {"conversationType": "personal", "tenantId": tenant["tenantId"], "id": u["conversationId"]},
                 "channelId": "msteams", "serviceUrl": tenant["serviceUrl"]}
-        status, r = api(base, "POST", "/v1/installations/import", doc)
+        body = json.dumps(doc).encode()
+        t0 = time.time()
+        status, r = api(base, "POST", "/v1/installations/import", body)
         assert status == 200, (status, r)
-    return tenant, len(refs)
+        # Only the server's time counts: building the document here is the bench's own cost.
+        marks.append((min(i + chunk, len(refs)), marks[-1][1] + time.time() - t0))
+    def rate(a, b):
+        (n0, t0), (n1, t1) = a, b
+        return round((n1 - n0) / max(t1 - t0, 1e-9))
+    window = max(1, min(100_000, len(refs) // 10) // chunk)
+    stats = {"imported": len(refs), "import_seconds": round(marks[-1][1] - marks[0][1], 1),
+             "import_per_second": rate(marks[0], marks[-1]),
+             f"import_first_{window * chunk}_per_second": rate(marks[0], marks[min(window, len(marks) - 1)]),
+             f"import_last_{window * chunk}_per_second": rate(marks[max(0, len(marks) - 1 - window)], marks[-1])}
+    return tenant, len(refs), stats
 
 
 def run_notification(base, body, watch=None):
@@ -157,7 +177,7 @@ def ceiling(args):
     url, drop = database(args.backend)
     s, base = serve(env, url, HERALD_TENANT_RPS=50)
     try:
-        _, count = register(origin, base)
+        _, count, _ = register(origin, base)
         http("DELETE", origin + "/_emulator/stats")
         if args.retry_after:
             status, _ = http("PUT", origin + "/_emulator/config", {"faults": {
@@ -187,7 +207,7 @@ def outage(args):
     url, drop = database(args.backend)
     s, base = serve(env, url, HERALD_TENANT_RPS=50)
     try:
-        tenant, count = register(origin, base)
+        tenant, count, _ = register(origin, base)
         http("DELETE", origin + "/_emulator/stats")
         status, _ = http("PUT", origin + "/_emulator/config", {"faults": {"outage": {
             "afterRequests": count // 2, "durationMs": args.outage_s * 1000, "mode": "hold"}}})
@@ -229,22 +249,78 @@ def outage(args):
 def engine(args):
     e, origin, env = emulator(args.users, "--all-installed", "--rps", "0", "--no-conversation-limits", "--no-transcripts")
     url, drop = database(args.backend)
-    s, base = serve(env, url, HERALD_TENANT_RPS=0)
+    s, base = serve(env, url, HERALD_TENANT_RPS=0, **({"HERALD_MAX_IN_FLIGHT": os.environ["BENCH_IN_FLIGHT"]} if os.environ.get("BENCH_IN_FLIGHT") else {}))
     try:
-        _, count = register(origin, base)
+        _, count, imported = register(origin, base)
         peak = [0.0]
+        progress = []  # (seconds since accept, rows done)
         t_start = time.time()
         trace = os.environ.get("BENCH_TRACE")
         def watch(st):
             peak[0] = max(peak[0], s.rss_mb()[0])
+            done = st["total"] - st["counts"]["pending"]
+            progress.append((time.time() - t_start, done))
             if trace:
-                c = st["counts"]
-                print(f"  t={time.time() - t_start:5.1f}s resolved={st['resolved']} total={st['total']} done={st['total'] - c['pending']}", file=sys.stderr)
+                print(f"  t={time.time() - t_start:5.1f}s resolved={st['resolved']} total={st['total']} done={done} "
+                      f"rss={s.rss_mb()[0]:.0f}MB", file=sys.stderr)
         st, secs = run_notification(base, {"to": {"allInstalled": True}, "message": {"text": "Engine ceiling"}}, watch)
         c = st["counts"]
+        window = min(100_000, count // 10)
+        def rate_between(lo, hi):
+            a = next((t for t, d in progress if d >= lo), None)
+            b = next((t for t, d in progress if d >= hi), secs)
+            return round((hi - lo) / max(b - (a or 0), 1e-9)) if a is not None else None
         print(json.dumps({"mode": "engine", "backend": args.backend, "recipients": count, "seconds": round(secs, 1),
                           "deliveries_per_second": round(c["delivered"] / secs), "delivered": c["delivered"],
-                          "failed": c["failed"], "server_rss_mb_peak_while_sending": round(peak[0]),
+                          "failed": c["failed"], f"first_{window}_per_second": round(window / next((t for t, d in progress if d >= window), secs)),
+                          f"last_{window}_per_second": rate_between(count - window, count),
+                          "server_rss_mb_peak_while_sending": round(peak[0]),
+                          "server_rss_high_water_mb": round(s.rss_mb()[1]), **imported}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def group(args):
+    """A notification to a group of --users members (the emulator's "All Staff", every member
+    installed), read from Graph 999 a page: time from accept to the first delivery, the rate,
+    the server's peak RSS; limits off as in `engine`."""
+    e, origin, env = emulator(args.users, "--all-installed", "--rps", "0", "--no-conversation-limits", "--no-transcripts")
+    url, drop = database(args.backend)
+    s, base = serve(env, url, HERALD_TENANT_RPS=0)
+    try:
+        tenant, count, _ = register(origin, base)
+        gid = next(g["id"] for g in tenant["groups"] if g["displayName"] == "All Staff")
+        peak, first = 0.0, None
+        t0 = time.time()
+        status, n = api(base, "POST", "/v1/notifications", {"to": {"groups": [gid]}, "message": {"text": "All staff"}})
+        assert status == 202, (status, n)
+        while True:
+            st = api(base, "GET", f"/v1/notifications/{n['id']}")[1]
+            peak = max(peak, s.rss_mb()[0])
+            if first is None and st["counts"]["delivered"] > 0:
+                first = time.time() - t0
+            if st["state"] in ("completed", "canceled"):
+                break
+            time.sleep(0.05 if first is None else 0.5)
+        secs = time.time() - t0
+        c = st["counts"]
+        print(json.dumps({"mode": "group", "backend": args.backend, "members_installed": count, "total": st["total"],
+                          "delivered": c["delivered"], "failed": c["failed"],
+                          "first_delivery_seconds": round(first, 2), "seconds": round(secs, 1),
+                          "deliveries_per_second": round(c["delivered"] / secs),
+                          "server_rss_mb_peak": round(peak), "server_rss_high_water_mb": round(s.rss_mb()[1]),
+                          "emulator_rss_mb": round(e.rss_mb()[0])}, indent=1))
+    finally:
+        s.stop(); e.stop(); drop()
+
+
+def import_(args):
+    e, origin, env = emulator(args.users, "--all-installed", "--no-transcripts")
+    url, drop = database(args.backend)
+    s, base = serve(env, url)
+    try:
+        _, _, imported = register(origin, base)
+        print(json.dumps({"mode": "import", "backend": args.backend, **imported,
                           "server_rss_high_water_mb": round(s.rss_mb()[1])}, indent=1))
     finally:
         s.stop(); e.stop(); drop()
@@ -283,7 +359,7 @@ def crash(args):
     s, base = serve(env, url, HERALD_TENANT_RPS=50)
     kills = []
     try:
-        tenant, count = register(origin, base)
+        tenant, count, _ = register(origin, base)
         status, n = api(base, "POST", "/v1/notifications", {"to": {"allInstalled": True}, "message": {"text": "Crash test"}})
         assert status == 202
         t0 = time.time()
@@ -323,7 +399,7 @@ def cluster(args):
         for i in range(args.nodes):
             nodes.append(serve(env, url, endpoint=(i == 0), HERALD_TENANT_RPS=50, HERALD_NODE_ID=f"bench-{i}"))
         base = nodes[0][1]
-        _, count = register(origin, base)
+        _, count, _ = register(origin, base)
         _, tenant = http("GET", origin + "/_emulator/tenant")
         # A different person each time: most are owned by another node than the one that
         # accepts the probe (rows are claimed by the node that owns their recipient).
@@ -374,7 +450,7 @@ def cluster(args):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash", "outage", "cluster"])
+    p.add_argument("mode", choices=["ceiling", "engine", "cold", "crash", "outage", "cluster", "import", "group"])
     p.add_argument("--nodes", type=int, default=3, help="cluster: how many nodes")
     p.add_argument("--kill-at", type=float, help="cluster: kill -9 the last node this many seconds in")
     p.add_argument("--probes", type=int, default=0, help="cluster: ?sync=true sends timed during the broadcast")
@@ -384,7 +460,7 @@ if __name__ == "__main__":
     p.add_argument("--retry-after", type=int, help="ceiling: one 429 with this Retry-After (s) half-way")
     p.add_argument("--outage-s", type=int, default=180, help="outage: how long Teams holds requests")
     a = p.parse_args()
-    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000, "outage": 10000, "cluster": 10000}[a.mode]
+    a.users = a.users or {"ceiling": 10000, "engine": 100000, "cold": 10000, "crash": 10000, "outage": 10000, "cluster": 10000, "import": 1000000, "group": 300000}[a.mode]
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release -p herald")
-    globals()[a.mode](a)
+    globals()[{"import": "import_"}.get(a.mode, a.mode)](a)
