@@ -45,9 +45,9 @@ pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
     /// The store answers.
     async fn ping(&self) -> Result<()>;
 
-    /// Moves what the database has written ahead back into its main file, off the path of
-    /// every write (SQLite's write-ahead log; PostgreSQL does this itself). Called often;
-    /// returns the pages moved.
+    /// Upkeep off the path of every write, called often: SQLite's write-ahead log moved back
+    /// into the main file (returns the pages moved); PostgreSQL's planner statistics renewed
+    /// where a table changed a lot (autovacuum may be off).
     async fn checkpoint(&self) -> Result<u64>;
 
     /// Saves a user's conversation reference (keyed by tenant + AAD object id), making it active.

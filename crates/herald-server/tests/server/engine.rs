@@ -245,6 +245,32 @@ async fn succeed_policy_skips_with_100_and_sync_returns_the_row() {
     env.shutdown().await;
 }
 
+/// The sandbox's first `n` people, each with the app installed.
+async fn installed(n: usize) -> Env {
+    let env = setup(Backend::Sqlite, n).await;
+    for k in 1..=n {
+        env.control(
+            &format!("/users/user{k}@sandbox.example/install"),
+            json!({}),
+        )
+        .await;
+    }
+    env
+}
+
+/// The id of the emulator's group `name`.
+fn group_id(tenant: &Value, name: &str) -> String {
+    tenant["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A notification whose resolution another resolver had begun: `cursor` is what that resolver
 /// saved (the engine's own format), written before the notification starts.
 async fn resumed_from(env: &Env, to: Value, cursor: Option<Value>) -> Vec<Value> {
@@ -270,22 +296,9 @@ async fn resumed_from(env: &Env, to: Value, cursor: Option<Value>) -> Vec<Value>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolver_that_takes_over_starts_where_the_last_one_stopped() {
-    let env = setup(Backend::Sqlite, 40).await;
-    for n in 1..=40 {
-        env.control(
-            &format!("/users/user{n}@sandbox.example/install"),
-            json!({}),
-        )
-        .await;
-    }
+    let env = installed(40).await;
     let t = env.tenant().await;
-    let group = t["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["displayName"] == "All Staff")
-        .unwrap()["id"]
-        .clone();
+    let group = json!(group_id(&t, "All Staff"));
     let all = resumed_from(&env, json!({"groups": [group]}), None).await;
     assert!(all.len() >= 30, "{all:?}");
     // Five members of the group's first page were written before the first resolver died.
@@ -328,26 +341,9 @@ async fn a_resolver_that_takes_over_starts_where_the_last_one_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_teams_csv_and_all_installed_are_deduplicated_and_reported() {
-    let env = setup(Backend::Sqlite, 40).await;
-    for n in 1..=40 {
-        env.control(
-            &format!("/users/user{n}@sandbox.example/install"),
-            json!({}),
-        )
-        .await;
-    }
+    let env = installed(40).await;
     let t = env.tenant().await;
-    let group = |name: &str| {
-        t["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["displayName"] == name)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let group = |name: &str| group_id(&t, name);
     let team = t["teams"]
         .as_array()
         .unwrap()
