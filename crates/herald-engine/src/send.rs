@@ -12,16 +12,15 @@ use crate::{message, render};
 use crate::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
 use herald_connector::{ConnectorError, ErrorKind};
-use herald_core::ids::{AadObjectId, NotificationId, Upn};
+use herald_core::ids::{AadObjectId, Upn};
 use herald_core::reason::Reason;
 use herald_store::{
     Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, StoredReference,
     Verdict,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -47,7 +46,7 @@ pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let in_flight = engine.cfg.max_in_flight as usize;
     let permits = Arc::new(Semaphore::new(in_flight));
     let (tx, rx) = mpsc::channel::<DeliveryResult>(8192);
-    let recorder = tokio::spawn(record(engine.clone(), rx));
+    let recorder = tokio::spawn(crate::outcome::record(engine.clone(), rx));
     // Claims run ahead of sends by at most `CLAIM_AHEAD` rows: the next batch is claimed while
     // this one is sent, so a claim waiting for the database never leaves a permit idle, and a
     // claim's round trip is shared by many rows. At most `in_flight` requests are at Teams;
@@ -256,93 +255,6 @@ fn spawn_delivery(
         drop(permit);
     };
     tokio::spawn(task.instrument(span));
-}
-
-/// Writes outcomes in batches (one transaction each) and completes finished notifications.
-async fn record(engine: Arc<Engine>, mut rx: mpsc::Receiver<DeliveryResult>) {
-    let mut buf = Vec::with_capacity(512);
-    loop {
-        let Some(first) = rx.recv().await else { break };
-        buf.push(first);
-        let deadline = tokio::time::sleep(Duration::from_millis(20));
-        tokio::pin!(deadline);
-        while buf.len() < 512 {
-            tokio::select! {
-                r = rx.recv() => match r { Some(r) => buf.push(r), None => break },
-                _ = &mut deadline => break,
-            }
-        }
-        flush(&engine, &mut buf).await;
-    }
-    flush(&engine, &mut buf).await;
-}
-
-async fn flush(engine: &Engine, buf: &mut Vec<DeliveryResult>) {
-    if buf.is_empty() {
-        return;
-    }
-    let mut tries = 0;
-    loop {
-        match engine
-            .store
-            .record_deliveries(buf, engine.clock.now_ms())
-            .await
-        {
-            Ok(lost) => {
-                if !lost.is_empty() {
-                    // Their leases ran out and another claim holds them: its outcome will be
-                    // recorded instead. Said loudly, because it means a possible duplicate.
-                    engine
-                        .metrics
-                        .leases_lost
-                        .fetch_add(lost.len() as u64, Ordering::Relaxed);
-                    tracing::warn!(
-                        deliveries = lost.len(),
-                        first = ?lost.first(),
-                        "outcomes not recorded: their leases were taken by another claim"
-                    );
-                }
-                break;
-            }
-            Err(e) if tries < 5 => {
-                tries += 1;
-                tracing::warn!(error = %e, "cannot record outcomes; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
-            }
-            Err(e) => {
-                // The leases expire and these deliveries are taken again: at least once.
-                tracing::error!(error = %e, "outcomes not recorded; their deliveries will be retried");
-                buf.clear();
-                return;
-            }
-        }
-    }
-    let m = &engine.metrics;
-    m.finished(engine.clock.now_ms(), buf.len() as u64);
-    for r in buf.iter() {
-        let c = match r.result.outcome {
-            Outcome::Delivered => &m.delivered,
-            Outcome::Skipped => &m.skipped,
-            Outcome::Failed => &m.failed,
-            Outcome::Canceled => &m.canceled,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-    let ids: HashSet<NotificationId> = buf.iter().map(|r| r.notification_id.clone()).collect();
-    for id in ids {
-        match engine
-            .store
-            .complete_if_done(&id, engine.clock.now_ms())
-            .await
-        {
-            Ok(true) => tracing::info!(notification = %id, "notification completed"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(notification = %id, error = %e, "cannot complete a notification")
-            }
-        }
-    }
-    buf.clear();
 }
 
 async fn deliver(
