@@ -1,9 +1,10 @@
 //! Herald's domain core: id shapes, an injectable clock, the sliding-window arithmetic of
-//! Teams' rate limits, and the CSV audience format.
+//! Teams' rate limits, the CSV audience format, and notification categories.
 //!
 //! Nothing here does I/O; the emulator, the server and the delivery engine all build on it.
 
 pub mod audience;
+pub mod category;
 pub mod clock;
 pub mod ids;
 pub mod limits;

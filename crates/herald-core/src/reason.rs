@@ -27,10 +27,12 @@ pub enum Reason {
     BadRequest,
     /// The notification was canceled before this row was sent.
     Canceled,
+    /// The recipient opted out of the notification's category (`stop CATEGORY`, `stop all`).
+    OptedOut,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::NotInstalled,
         Reason::Blocked,
         Reason::ChatActive,
@@ -42,6 +44,7 @@ impl Reason {
         Reason::ServiceError,
         Reason::BadRequest,
         Reason::Canceled,
+        Reason::OptedOut,
     ];
 
     /// The spelling in reports, the API and the store.
@@ -58,6 +61,7 @@ impl Reason {
             Reason::ServiceError => "service_error",
             Reason::BadRequest => "bad_request",
             Reason::Canceled => "canceled",
+            Reason::OptedOut => "opted_out",
         }
     }
 
@@ -75,7 +79,9 @@ impl Reason {
             Reason::MessageTooBig => Some(413),
             Reason::Throttled => Some(429),
             Reason::BadRequest => Some(400),
-            Reason::TemplateError | Reason::ServiceError | Reason::Canceled => None,
+            Reason::TemplateError | Reason::ServiceError | Reason::Canceled | Reason::OptedOut => {
+                None
+            }
         }
     }
 }

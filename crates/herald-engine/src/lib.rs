@@ -11,6 +11,7 @@ pub mod access;
 pub mod answers;
 mod as_user;
 pub mod callbacks;
+mod claim;
 pub mod cluster;
 pub mod config;
 pub mod delegated;
@@ -81,6 +82,9 @@ pub struct StoredRequest {
     /// The card compiled once (it was checked when the notification was accepted).
     #[serde(skip)]
     template: std::sync::OnceLock<Option<herald_cards::template::Template>>,
+    /// `options.category` parsed once (it was checked when the notification was accepted).
+    #[serde(skip)]
+    category: std::sync::OnceLock<Option<herald_core::category::Category>>,
 }
 
 impl StoredRequest {
@@ -89,7 +93,15 @@ impl StoredRequest {
             request,
             users,
             template: std::sync::OnceLock::new(),
+            category: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What the notification is about, as opt-outs name it.
+    pub fn category(&self) -> Option<&herald_core::category::Category> {
+        self.category
+            .get_or_init(|| self.request.options.category())
+            .as_ref()
     }
 
     /// The text the store keeps (the store does not look inside it).
@@ -337,7 +349,7 @@ impl Engine {
 async fn renew_held(engine: &Engine, now: u64) {
     {
         let mut at = engine.renewed_at.lock();
-        if now.saturating_sub(*at) < send::LEASE_MS / 4 {
+        if now.saturating_sub(*at) < claim::LEASE_MS / 4 {
             return;
         }
         *at = now;
@@ -348,7 +360,7 @@ async fn renew_held(engine: &Engine, now: u64) {
     }
     match engine
         .store
-        .renew_deliveries(&leases, now + send::LEASE_MS)
+        .renew_deliveries(&leases, now + claim::LEASE_MS)
         .await
     {
         Ok(n) if (n as usize) < leases.len() => tracing::warn!(

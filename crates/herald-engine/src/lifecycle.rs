@@ -2,6 +2,7 @@
 //! removals, team installs, members joining, teams deleted and restored, and users writing.
 
 use crate::{BotReply, Engine, EngineError};
+use herald_core::category::{Command, OptOut};
 use herald_core::ids::{AadObjectId, ConversationId, TeamsUserId, TenantId, Upn};
 use herald_store::{ChatReference, ChatState, Reference, Source, TeamReference, TeamState};
 use herald_wire::activity::{kinds, Activity, ChannelAccount};
@@ -248,7 +249,7 @@ async fn group_chat(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<BotR
         None => {}
     }
     if a.kind == kinds::MESSAGE && a.value.is_none() {
-        reply(engine, a);
+        reply(engine, a, introduction(a, false));
     }
     Ok(BotReply::Accepted)
 }
@@ -329,7 +330,8 @@ async fn remove_team(
 }
 
 /// A user wrote to the bot: their chat is now *active*, and they get a short answer that says
-/// what the bot is for (not for card submissions, which carry a `value`).
+/// what the bot is for (not for card submissions, which carry a `value`), or, for `stop …` /
+/// `start …`, their opt-out changed and confirmed.
 async fn user_message(
     engine: &Arc<Engine>,
     a: &Activity,
@@ -338,14 +340,15 @@ async fn user_message(
     let Some(user) = a.from.clone() else {
         return Ok(BotReply::Accepted);
     };
-    if let Some(r) = user_reference(a, &user, true, Source::PersonalInstall) {
+    let reference = user_reference(a, &user, true, Source::PersonalInstall);
+    if let Some(r) = &reference {
         // The first we hear of someone may be a message: that is a reference worth keeping.
         if !engine
             .store
             .record_activity(&r.tenant_id, &r.aad_object_id, now)
             .await?
         {
-            engine.store.upsert_reference(&r, false, now).await?;
+            engine.store.upsert_reference(r, false, now).await?;
             engine
                 .store
                 .record_activity(&r.tenant_id, &r.aad_object_id, now)
@@ -353,27 +356,84 @@ async fn user_message(
         }
     }
     let is_submit = a.value.is_some() && a.text.as_deref().unwrap_or("").trim().is_empty();
-    if !is_submit {
-        reply(engine, a);
+    if is_submit {
+        return Ok(BotReply::Accepted);
     }
+    let text = match Command::parse(a.text.as_deref().unwrap_or("")) {
+        Some(command) => match &reference {
+            Some(r) => opt_out(engine, r, command, now).await?,
+            None => "I can't tell who you are from this chat, so I can't change what you receive."
+                .to_owned(),
+        },
+        None => introduction(a, true),
+    };
+    reply(engine, a, text);
     Ok(BotReply::Accepted)
 }
 
-fn reply(engine: &Arc<Engine>, a: &Activity) {
+/// What the bot answers a message that is not a command: what it is for, and in a 1:1 chat
+/// (where opt-outs are made) how to stop notifications.
+fn introduction(a: &Activity, personal: bool) -> String {
+    let bot = a
+        .recipient
+        .as_ref()
+        .and_then(|b| b.name.as_deref())
+        .unwrap_or("this bot");
+    let mut text = format!(
+        "I'm {bot}: I deliver notifications from your organization here. I can't answer messages, and you don't need to reply."
+    );
+    if personal {
+        text.push_str(" To stop notifications of a kind, write `stop` and its name (`stop payroll`, say) or `stop all`; `start …` undoes it.");
+    }
+    text
+}
+
+/// Applies `stop …` / `start …` and says what changed, in the words the person will read.
+async fn opt_out(
+    engine: &Engine,
+    r: &Reference,
+    command: Command,
+    now: u64,
+) -> Result<String, EngineError> {
+    let (tenant, aad) = (&r.tenant_id, &r.aad_object_id);
+    let store = &engine.store;
+    Ok(match command {
+        Command::Unclear(why) => format!(
+            "{why}. Write `stop CATEGORY` or `stop all` to stop notifications, `start CATEGORY` or `start all` to get them again."
+        ),
+        Command::Stop(what) => {
+            store.set_opt_out(tenant, aad, &what, true, now).await?;
+            match what {
+                OptOut::All => "Done: you won't get notifications of any category from now on. Messages your organization sends to everyone without a category still reach you. Write `start all` to get every category again.".to_owned(),
+                OptOut::One(c) => format!("Done: you won't get {c} notifications from now on. Write `start {c}` to get them again."),
+            }
+        }
+        Command::Start(what) => {
+            let mine = store.opt_outs(tenant, aad).await?;
+            match what {
+                OptOut::All => {
+                    store.set_opt_out(tenant, aad, &OptOut::All, false, now).await?;
+                    "Done: you'll get notifications of every category again.".to_owned()
+                }
+                OptOut::One(c) if mine.contains(&OptOut::All) => format!(
+                    "You stopped every category (`stop all`), {c} included: write `start all` to get notifications again."
+                ),
+                OptOut::One(c) => {
+                    store.set_opt_out(tenant, aad, &OptOut::One(c.clone()), false, now).await?;
+                    format!("Done: you'll get {c} notifications again.")
+                }
+            }
+        }
+    })
+}
+
+fn reply(engine: &Arc<Engine>, a: &Activity, text: String) {
     let (Some(service_url), Some(conv)) = (
         a.service_url.clone(),
         a.conversation.as_ref().map(|c| c.id.clone()),
     ) else {
         return;
     };
-    let bot = a
-        .recipient
-        .as_ref()
-        .and_then(|b| b.name.clone())
-        .unwrap_or_else(|| "this bot".into());
-    let text = format!(
-        "I'm {bot}: I deliver notifications from your organization here. I can't answer messages, and you don't need to reply."
-    );
     let activity: Value = json!({"type": "message", "text": text, "replyToId": a.id});
     let Ok(permit) = engine.replies.clone().try_acquire_owned() else {
         tracing::warn!("too many replies in flight; this message gets none");

@@ -6,6 +6,7 @@
 //! types it checks; a quarter of it is tests.
 
 use herald_core::audience::CsvAudience;
+use herald_core::category::Category;
 use herald_core::ids::{AadObjectId, TeamRef, Upn, UserRef};
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use serde::{Deserialize, Serialize};
@@ -137,6 +138,20 @@ pub struct Options {
     /// How its rows share the tenant's budget with other notifications (`high`, `normal`, `bulk`).
     #[serde(default, skip_serializing_if = "is_normal")]
     pub priority: herald_store::Priority,
+    /// What it is about: recipients who opted out of it (`stop CATEGORY`, `stop all`) are
+    /// skipped. Checked at accept; read with [`Options::category`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+impl Options {
+    /// The category, as compared with opt-outs (lowercase); `None` when there is none (or, in a
+    /// request that was never validated, when it is no category).
+    pub fn category(&self) -> Option<Category> {
+        self.category
+            .as_deref()
+            .and_then(|c| Category::parse(c).ok())
+    }
 }
 
 fn is_normal(p: &herald_store::Priority) -> bool {
@@ -409,6 +424,9 @@ impl NotificationRequest {
             check_card(card)?;
         }
         let o = &self.options;
+        if let Some(c) = &o.category {
+            Category::parse(c).map_err(|e| unprocessable("/options/category", e.to_string()))?;
+        }
         if let Some(w) = &o.wait_for_response {
             self.check_wait(w, settings)?;
         }

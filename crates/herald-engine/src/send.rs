@@ -4,67 +4,27 @@
 //! `ifNotInstalled` policy answers — `fail`, `succeed`, or `install` through Graph and
 //! CreateConversation, the new reference kept for next time.
 
+use crate::claim::{claim, lease, Ahead, Ready};
 use crate::outcome::RowOutcome;
 use crate::reachability::{install, open_conversation, unreachable};
 use crate::request::{IfChatActive, IfNotInstalled};
-use crate::worker::{self, Round};
+use crate::worker;
 use crate::{message, render};
 use crate::{Engine, StoredRequest};
 use futures_util::FutureExt as _;
 use herald_connector::{ConnectorError, ErrorKind};
-use herald_core::ids::{AadObjectId, Upn};
+use herald_core::ids::Upn;
 use herald_core::reason::Reason;
 use herald_store::{
     Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, StoredReference,
     Verdict,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
-
-/// How long a claimed delivery is ours without renewal; a crashed worker's deliveries return
-/// after it. The sweeper renews the leases of the rows this node is delivering, so a row that
-/// waits (for the throttle, a `Retry-After`, an outage) is never handed to another worker.
-pub const LEASE_MS: u64 = 120_000;
-
-/// Rows claimed ahead of the senders, at most, when the tenant budget is off (or
-/// `max_in_flight` if that is more): at 5,000 deliveries a second, a fifth of a second's work.
-const CLAIM_AHEAD: usize = 1024;
-
-/// How claims keep ahead of the senders.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Ahead {
-    /// No tenant budget: the database is what senders wait for, so the next batch (up to this
-    /// many rows) is claimed while this one is sent.
-    Rows(usize),
-    /// A tenant budget: senders wait for the throttle, not for claims, and a row queued ahead
-    /// holds an urgent one behind it until a permit frees (a fiftieth of a second apart at
-    /// Teams' pace, more on one node of a cluster: five rows ahead made `?sync=true` probes
-    /// during a cluster broadcast 0.3 s slower). A claim waits for a free permit and takes
-    /// as many rows as there are free permits.
-    FreePermits,
-}
-
-impl Ahead {
-    fn of(tenant_rps: u32, in_flight: usize) -> Ahead {
-        if tenant_rps == 0 {
-            Ahead::Rows(CLAIM_AHEAD.max(in_flight))
-        } else {
-            Ahead::FreePermits
-        }
-    }
-}
-
-/// A claimed row, its reference and request read, waiting for a permit to start.
-struct Ready {
-    delivery: Delivery,
-    reference: Option<StoredReference>,
-    request: Arc<StoredRequest>,
-}
 
 pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let in_flight = engine.cfg.max_in_flight as usize;
@@ -105,116 +65,6 @@ pub async fn run(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     .await;
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
-}
-
-/// Claims as many pending rows as the buffer ahead of the senders has room for (a quarter of
-/// it at least, so claims stay batches) or, at a tenant budget, as there are free permits;
-/// reads their references, and queues them.
-async fn claim(
-    engine: &Arc<Engine>,
-    ready: &mpsc::Sender<Ready>,
-    ahead: Ahead,
-    permits: &Semaphore,
-    stop: &watch::Receiver<bool>,
-) -> Round {
-    let mut stop = stop.clone();
-    let want = match ahead {
-        Ahead::Rows(n) => {
-            tokio::select! {
-                room = ready.reserve_many((n / 4).max(1)) => if room.is_err() { return Round::Idle },
-                _ = stop.changed() => return Round::Idle,
-            }
-            ready.capacity().max(1)
-        }
-        Ahead::FreePermits => {
-            tokio::select! {
-                p = permits.acquire() => if p.is_err() { return Round::Idle },
-                _ = stop.changed() => return Round::Idle,
-            }
-            let queued = ready.max_capacity() - ready.capacity();
-            match permits.available_permits().saturating_sub(queued) {
-                // The starter took the permit for a queued row: wait for the next one.
-                0 => return Round::Busy,
-                n => n,
-            }
-        }
-    };
-    let now = engine.clock.now_ms();
-    let partition = *engine.partition.lock();
-    let batch = match engine
-        .store
-        .claim_partition(now, LEASE_MS, want as u32, partition)
-        .await
-    {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot claim deliveries");
-            Vec::new()
-        }
-    };
-    if batch.is_empty() {
-        return Round::Idle;
-    }
-    // Renewed by the sweeper from now on: a row waiting here, or for the throttle, stays ours.
-    {
-        let mut held = engine.held.lock();
-        for d in &batch {
-            if let Some(l) = lease(d) {
-                held.insert(l);
-            }
-        }
-    }
-    let aads: Vec<AadObjectId> = batch
-        .iter()
-        .filter_map(|d| d.aad_object_id.clone())
-        .collect();
-    let refs: HashMap<String, StoredReference> = match engine
-        .store
-        .references_for(&engine.tenant, &aads)
-        .await
-    {
-        Ok(r) => r
-            .into_iter()
-            .map(|r| (r.reference.aad_object_id.to_ascii_lowercase(), r))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read references; the leases will expire and the deliveries return");
-            let mut held = engine.held.lock();
-            for d in &batch {
-                if let Some(l) = lease(d) {
-                    held.remove(&l);
-                }
-            }
-            return Round::Idle;
-        }
-    };
-    for d in batch {
-        let Some(request) = engine.request(&d.notification_id).await else {
-            tracing::error!(notification = %d.notification_id, "a delivery whose notification cannot be read");
-            continue;
-        };
-        let reference = d
-            .aad_object_id
-            .as_ref()
-            .and_then(|a| refs.get(&a.to_ascii_lowercase()).cloned());
-        let item = Ready {
-            delivery: d,
-            reference,
-            request,
-        };
-        if ready.send(item).await.is_err() {
-            return Round::Idle;
-        }
-    }
-    Round::Busy
-}
-
-fn lease(d: &Delivery) -> Option<Lease> {
-    d.lease_token.map(|token| Lease {
-        notification_id: d.notification_id.clone(),
-        seq: d.seq,
-        token,
-    })
 }
 
 /// Starts each queued row as a permit frees up. After the stop, rows not started go back to the
@@ -267,6 +117,7 @@ fn spawn_delivery(
         delivery: d,
         reference,
         request: req,
+        opted_out,
     } = item;
     let (engine, tx) = (engine.clone(), tx.clone());
     let lease = lease(&d);
@@ -275,7 +126,7 @@ fn spawn_delivery(
         // A delivery that panics is recorded as failed: left leased, it would be taken
         // again after the lease and panic again, for ever.
         let (notification_id, seq, lease_token) = (d.notification_id.clone(), d.seq, d.lease_token);
-        let result = AssertUnwindSafe(deliver(&engine, d, reference, &req))
+        let result = AssertUnwindSafe(deliver(&engine, d, reference, &req, opted_out))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -308,14 +159,19 @@ async fn deliver(
     d: Delivery,
     reference: Option<StoredReference>,
     req: &Arc<StoredRequest>,
+    opted_out: bool,
 ) -> DeliveryResult {
     let started = Instant::now();
     let mut attempts = 0u32;
-    let o = herald_connector::in_lane(
-        req.lane(),
-        deliver_inner(engine, &d, reference, req, &mut attempts),
-    )
-    .await;
+    let o = if opted_out {
+        RowOutcome::of(Outcome::Skipped, None, Some(Reason::OptedOut))
+    } else {
+        herald_connector::in_lane(
+            req.lane(),
+            deliver_inner(engine, &d, reference, req, &mut attempts),
+        )
+        .await
+    };
     engine
         .metrics
         .observe_send(started.elapsed().as_secs_f64(), attempts);

@@ -203,6 +203,7 @@ fn router(state: App) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .merge(installations::routes())
         .merge(crate::cluster::routes())
+        .merge(crate::preferences::routes())
         .merge(notifications::routes())
         .fallback(|| async {
             Problem::new(

@@ -37,6 +37,8 @@ pub struct CountsDto {
     pub not_installed: u64,
     /// 300, skipped by policy
     pub chat_active: u64,
+    /// Skipped (no status code): the recipient opted out of the notification's category.
+    pub opted_out: u64,
     /// Any status, outcome failed.
     pub failed: u64,
     pub canceled: u64,
@@ -49,6 +51,7 @@ impl From<herald_store::Counts> for CountsDto {
             delivered: c.delivered,
             not_installed: c.not_installed,
             chat_active: c.chat_active,
+            opted_out: c.opted_out,
             failed: c.failed,
             canceled: c.canceled,
         }
@@ -67,7 +70,7 @@ pub struct DeliveryRow {
     /// pending, delivered, skipped, failed, canceled
     pub outcome: String,
     /// not_installed, blocked, chat_active, external_user, unknown_user, message_too_big,
-    /// template_error, throttled, service_error, bad_request, canceled
+    /// template_error, throttled, service_error, bad_request, canceled, opted_out
     pub reason: Option<String>,
     pub attempts: u32,
     pub activity_id: Option<String>,
@@ -181,6 +184,28 @@ pub struct ResponsePage {
     pub counts: ResponseCounts,
     /// Every delivery is finished and nobody is still awaited.
     pub done: bool,
+}
+
+/// `GET`/`PUT /v1/preferences/{user}`: what the person opted out of.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Preferences {
+    /// As the path named them.
+    pub user: String,
+    pub aad_object_id: String,
+    /// Categories (lowercase), or `all` for every category; notifications without a category
+    /// reach everyone.
+    pub opted_out: Vec<String>,
+}
+
+/// The body of `PUT /v1/preferences/{user}`: the opt-outs to keep, replacing what was there.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PreferencesUpdate {
+    /// Categories (`[A-Za-z0-9_-]{1,64}`, any case) or `all`; at most 256; `[]` opts back in.
+    #[schema(max_items = 256)]
+    pub opted_out: Vec<String>,
 }
 
 /// `GET /v1/cluster`: the nodes sharing this database.

@@ -17,6 +17,7 @@ mod installations;
 mod notifications;
 mod openapi;
 mod params;
+mod preferences;
 mod problem;
 mod request_schema;
 mod responses;

@@ -24,6 +24,8 @@ use utoipa::OpenApi;
         crate::installations::list_installations,
         crate::installations::import,
         crate::cluster::cluster,
+        crate::preferences::read,
+        crate::preferences::replace,
     ),
     components(schemas(
         NotificationRequestSchema, AudienceSchema, MessageSchema, OptionsSchema,
@@ -31,7 +33,7 @@ use utoipa::OpenApi;
         NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
         WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
-        ClusterView, ClusterNode,
+        ClusterView, ClusterNode, Preferences, PreferencesUpdate,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("apiKey" = [])),

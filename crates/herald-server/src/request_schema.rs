@@ -112,6 +112,12 @@ pub struct OptionsSchema {
     /// take what is left.
     #[serde(default)]
     priority: PrioritySchema,
+    /// What the notification is about (`[A-Za-z0-9_-]{1,64}`, any case; not `all`): a
+    /// recipient who wrote `stop CATEGORY` or `stop all` to the bot gets it as a `skipped` row
+    /// with reason `opted_out`. Without a category no opt-out applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    category: Option<String>,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -187,6 +193,7 @@ mod tests {
                 as_user: Some("a@x".into()),
                 group_chat_topic: Some("t".into()),
                 priority: herald_store::Priority::Bulk,
+                category: Some("payroll".into()),
             },
             send_at: Some("2030-01-01T00:00:00Z".into()),
         };

@@ -7,6 +7,7 @@
 mod cluster;
 mod migrations;
 mod model;
+mod preferences;
 mod responses;
 mod sql;
 mod store;
@@ -14,6 +15,7 @@ mod users;
 
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use model::*;
+pub use preferences::Preferences;
 pub use responses::Responses;
 pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;
@@ -35,7 +37,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
-pub trait Store: Responses + UserTokens + Cluster + Send + Sync + 'static {
+pub trait Store: Responses + UserTokens + Preferences + Cluster + Send + Sync + 'static {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

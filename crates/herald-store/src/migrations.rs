@@ -54,6 +54,18 @@ SELECT notification_id,
 FROM deliveries GROUP BY 1, 2, 3;
 "#;
 
+/// Migration 10, the same in both dialects: what each person opted out of (`stop CATEGORY`, or
+/// `all`), keyed by tenant and AAD object id (lowercase).
+const OPT_OUTS: &str = r#"
+CREATE TABLE opt_outs (
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, aad_object_id, category)
+);
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -264,6 +276,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 9,
         name: "a million rows: delivery counts kept as rows change, claim indexes of the work left",
         sql: MILLION_ROWS,
+    },
+    Migration {
+        version: 10,
+        name: "opt-outs by category",
+        sql: OPT_OUTS,
     },
 ];
 
@@ -477,5 +494,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 9,
         name: "a million rows: delivery counts kept as rows change, claim indexes of the work left",
         sql: MILLION_ROWS,
+    },
+    Migration {
+        version: 10,
+        name: "opt-outs by category",
+        sql: OPT_OUTS,
     },
 ];

@@ -394,6 +394,8 @@ pub struct Counts {
     pub delivered: u64,
     pub not_installed: u64,
     pub chat_active: u64,
+    /// Skipped: the recipient opted out of the notification's category.
+    pub opted_out: u64,
     pub failed: u64,
     pub canceled: u64,
 }
@@ -404,7 +406,12 @@ impl Counts {
     }
 
     pub fn done(&self) -> u64 {
-        self.delivered + self.not_installed + self.chat_active + self.failed + self.canceled
+        self.delivered
+            + self.not_installed
+            + self.chat_active
+            + self.opted_out
+            + self.failed
+            + self.canceled
     }
 }
 

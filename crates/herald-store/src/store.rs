@@ -1083,6 +1083,7 @@ macro_rules! impl_store {
                         _ if outcome.is_empty() => c.pending += n,
                         (Some(Outcome::Delivered), _) => c.delivered += n,
                         (Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
+                        (Some(Outcome::Skipped), Some(Reason::OptedOut)) => c.opted_out += n,
                         (Some(Outcome::Skipped), _) => c.not_installed += n,
                         (Some(Outcome::Canceled), _) => c.canceled += n,
                         _ => c.failed += n,
@@ -1135,7 +1136,7 @@ impl SqliteStore {
     /// The `n`th parameter of a statement built at run time, where every parameter is bound
     /// in the order it appears: an anonymous `?` on SQLite (see [`sql::upsert_references`]
     /// for why not `?n`).
-    fn param(&self, _n: usize) -> String {
+    pub(crate) fn param(&self, _n: usize) -> String {
         "?".to_owned()
     }
 
@@ -1149,7 +1150,7 @@ impl PgStore {
         Dialect::Postgres
     }
 
-    fn param(&self, n: usize) -> String {
+    pub(crate) fn param(&self, n: usize) -> String {
         format!("${n}")
     }
 

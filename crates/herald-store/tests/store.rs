@@ -389,6 +389,9 @@ async fn recount(s: &Arc<dyn Store>, id: &NotificationId) -> Counts {
             (_, Some((Outcome::Skipped, Some(herald_core::reason::Reason::ChatActive)))) => {
                 c.chat_active += 1
             }
+            (_, Some((Outcome::Skipped, Some(herald_core::reason::Reason::OptedOut)))) => {
+                c.opted_out += 1
+            }
             (_, Some((Outcome::Skipped, _))) => c.not_installed += 1,
             (_, Some((Outcome::Canceled, _))) => c.canceled += 1,
             _ => c.failed += 1,
@@ -780,7 +783,10 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        s.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     (s, path)
 }
 
@@ -791,7 +797,10 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(s.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        s.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     Some((s, schema))
 }
 

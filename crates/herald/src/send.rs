@@ -45,6 +45,9 @@ pub struct SendArgs {
     /// Ring the recipient's activity feed (channelData.notification.alert).
     #[arg(long)]
     alert: bool,
+    /// What it is about (`payroll`, `news` …): people who wrote `stop CATEGORY` to the bot skip it.
+    #[arg(long, value_name = "CATEGORY")]
+    category: Option<String>,
     /// Send later (RFC 3339).
     #[arg(long, value_name = "TIME")]
     send_at: Option<String>,
@@ -144,6 +147,9 @@ impl SendArgs {
         }
         if let Some(u) = &self.as_user {
             options["asUser"] = json!(u);
+        }
+        if let Some(c) = &self.category {
+            options["category"] = json!(c);
         }
         if let Some(t) = &self.group_chat_topic {
             options["groupChatTopic"] = json!(t);

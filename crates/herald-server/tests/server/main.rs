@@ -9,5 +9,6 @@ mod engine;
 mod helpers;
 mod lifecycle;
 mod once;
+mod preferences;
 mod responses;
 mod trust;
