@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod config;
 pub mod delegated;
 pub mod egress;
+pub mod erasure;
 pub mod lifecycle;
 mod message;
 pub mod metrics;
@@ -323,6 +324,13 @@ impl Engine {
     }
 
     /// The parsed request of a notification, cached.
+    /// Drops every cached request (an erasure rewrote some).
+    pub fn forget_requests(&self) {
+        let mut cache = self.requests.lock();
+        cache.entries.clear();
+        cache.bytes = 0;
+    }
+
     async fn request(&self, id: &NotificationId) -> Option<Arc<StoredRequest>> {
         if let Some(r) = self.requests.lock().entries.get(id) {
             return Some(r.clone());

@@ -130,7 +130,7 @@ enum Part {
 /// once, however often it is read again).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Cursor {
+pub(crate) struct Cursor {
     part: Part,
     /// A CSV's rows read; a Graph page's items taken.
     #[serde(default)]
@@ -149,6 +149,17 @@ impl Cursor {
         saved
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default()
+    }
+
+    /// How many of a CSV audience's rows a resolver has read (all of them once it is past the
+    /// CSV): what an erasure may no longer renumber.
+    pub(crate) fn csv_rows_read(saved: Option<&str>) -> u64 {
+        let c = Self::read(saved);
+        match c.part {
+            Part::Users => 0,
+            Part::Csv => c.done,
+            _ => u64::MAX,
+        }
     }
 
     fn at(part: Part) -> Self {

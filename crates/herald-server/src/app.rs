@@ -204,6 +204,7 @@ fn router(state: App) -> Router {
         .merge(installations::routes())
         .merge(crate::cluster::routes())
         .merge(crate::preferences::routes())
+        .merge(crate::users::routes())
         .merge(notifications::routes())
         .fallback(|| async {
             Problem::new(

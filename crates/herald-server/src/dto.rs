@@ -208,6 +208,48 @@ pub struct PreferencesUpdate {
     pub opted_out: Vec<String>,
 }
 
+/// `DELETE /v1/users/{user}`: what was erased.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureReport {
+    pub user: String,
+    pub erased: ErasedCounts,
+}
+
+/// How many of each kind of record about the person were erased.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasedCounts {
+    /// Conversation references (their 1:1 chat with the bot).
+    pub references: u64,
+    /// Opt-outs.
+    pub preferences: u64,
+    /// Tokens of `herald login` (sending as them).
+    pub sign_ins: u64,
+    /// Delivery rows that now say `erased` instead of who they were for (outcomes kept).
+    pub deliveries: u64,
+    /// Of those, rows not sent yet, now `canceled`.
+    pub canceled: u64,
+    /// Answers to cards.
+    pub responses: u64,
+    /// Notifications whose stored request named them.
+    pub notifications: u64,
+}
+
+impl From<herald_store::Erased> for ErasedCounts {
+    fn from(e: herald_store::Erased) -> Self {
+        Self {
+            references: e.references,
+            preferences: e.preferences,
+            sign_ins: e.sign_ins,
+            deliveries: e.deliveries,
+            canceled: e.canceled,
+            responses: e.responses,
+            notifications: e.notifications,
+        }
+    }
+}
+
 /// `GET /v1/cluster`: the nodes sharing this database.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

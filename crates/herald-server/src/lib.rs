@@ -23,6 +23,7 @@ mod request_schema;
 mod responses;
 mod state;
 pub mod teamsfx;
+mod users;
 
 pub use app::Server;
 pub use herald_engine::{config, delegated, egress};

@@ -26,6 +26,7 @@ use utoipa::OpenApi;
         crate::cluster::cluster,
         crate::preferences::read,
         crate::preferences::replace,
+        crate::users::erase,
     ),
     components(schemas(
         NotificationRequestSchema, AudienceSchema, MessageSchema, OptionsSchema,
@@ -34,6 +35,7 @@ use utoipa::OpenApi;
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
         WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
         ClusterView, ClusterNode, Preferences, PreferencesUpdate,
+        ErasureReport, ErasedCounts,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("apiKey" = [])),

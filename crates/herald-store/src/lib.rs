@@ -5,6 +5,7 @@
 //! Migrations are embedded in the binary.
 
 mod cluster;
+mod erasure;
 mod migrations;
 mod model;
 mod preferences;
@@ -14,6 +15,7 @@ mod store;
 mod users;
 
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
+pub use erasure::{Erased, Erasure, Person};
 pub use model::*;
 pub use preferences::Preferences;
 pub use responses::Responses;
@@ -37,7 +39,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
-pub trait Store: Responses + UserTokens + Preferences + Cluster + Send + Sync + 'static {
+pub trait Store:
+    Responses + UserTokens + Preferences + Erasure + Cluster + Send + Sync + 'static
+{
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

@@ -323,7 +323,7 @@ impl Tally {
     }
 
     /// `n` rows of `id` went from not done to `outcome` / `reason`.
-    fn finish(&mut self, id: &str, outcome: &str, reason: &str, n: i64) {
+    pub(crate) fn finish(&mut self, id: &str, outcome: &str, reason: &str, n: i64) {
         self.add(id, "", "", -n);
         self.add(id, outcome, reason, n);
     }
@@ -332,7 +332,7 @@ impl Tally {
 macro_rules! impl_store {
     ($store:ty, $backend:literal, $migrations:expr, $begin_migration:expr) => {
         impl $store {
-            async fn apply_tally(
+            pub(crate) async fn apply_tally(
                 &self,
                 tx: &mut sqlx::Transaction<'static, <$store as HasPool>::Db>,
                 tally: Tally,
@@ -385,7 +385,7 @@ macro_rules! impl_store {
                 })
             }
 
-            fn notification(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Notification> {
+            pub(crate) fn notification(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Notification> {
                 let state: String = row.try_get("state")?;
                 Ok(Notification {
                     seq: row.try_get("seq")?,

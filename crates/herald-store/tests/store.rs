@@ -1,6 +1,7 @@
 //! One suite, two backends: every test runs on a real SQLite file and, when
 //! `HERALD_TEST_POSTGRES_URL` is set, on PostgreSQL in a schema of its own.
 
+use herald_core::category::OptOut;
 use herald_core::ids::*;
 use herald_store::*;
 use std::sync::Arc;
@@ -691,6 +692,101 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     );
 }
 
+async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    s.insert_deliveries(
+        &nid("n1"),
+        1,
+        &(1..=4).map(recipient).collect::<Vec<_>>(),
+        0,
+    )
+    .await
+    .unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
+    // user1 and user2 get theirs; user3 and user4 wait.
+    let sent = s.claim_deliveries(1, 60_000, 2).await.unwrap();
+    s.record_deliveries(
+        &sent
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        2,
+    )
+    .await
+    .unwrap();
+    s.set_opt_out(&tenant(), &aad("aad-3"), &OptOut::All, true, 2)
+        .await
+        .unwrap();
+    for n in [1, 3] {
+        let who = Person {
+            tenant_id: tenant(),
+            aad_object_id: Some(aad(&format!("aad-{n}"))),
+            names: vec![format!("USER{n}@x.example")],
+        };
+        let e = s.erase_person(&who, 3).await.unwrap();
+        assert_eq!(e.deliveries, 1, "user{n}");
+        assert_eq!(
+            e.canceled,
+            u64::from(n == 3),
+            "user{n}: canceled only if not sent"
+        );
+        assert_eq!(e.preferences, u64::from(n == 3));
+        // Erasing again finds nothing.
+        let again = s.erase_person(&who, 4).await.unwrap();
+        assert_eq!(
+            (again.deliveries, again.canceled, again.preferences),
+            (0, 0, 0)
+        );
+    }
+    let c = s.delivery_counts(&nid("n1")).await.unwrap();
+    assert_eq!((c.delivered, c.canceled, c.pending), (2, 1, 1));
+    assert_eq!(c, recount(&s, &nid("n1")).await);
+    let rows = s.list_deliveries(&nid("n1"), 0, 100).await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|d| d.recipient.as_str()).collect();
+    assert_eq!(
+        names,
+        ["erased", "user2@x.example", "erased", "user4@x.example"]
+    );
+    for d in rows.iter().filter(|d| d.recipient == "erased") {
+        assert_eq!((d.aad_object_id.as_ref(), d.upn.as_ref()), (None, None));
+        assert_eq!(d.activity_id, None);
+    }
+    assert_eq!(
+        rows[1].activity_id.as_deref(),
+        Some("act-2"),
+        "others keep theirs"
+    );
+    assert!(s
+        .opt_outs(&tenant(), &aad("aad-3"))
+        .await
+        .unwrap()
+        .is_empty());
+    // The notification's request text is the engine's to rewrite: the store finds it.
+    let found = s
+        .requests_mentioning(&["b".to_owned(), "nobody_%".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(
+        s.requests_mentioning(&["_".to_owned()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "LIKE wildcards are literal"
+    );
+    s.replace_request(&nid("n1"), "c").await.unwrap();
+    assert_eq!(
+        s.get_notification(&nid("n1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .request,
+        "c"
+    );
+}
+
 async fn an_import_saves_each_person_once_and_the_later_entry_wins(s: Arc<dyn Store>) {
     // More people than one statement takes, one of them twice.
     let mut refs: Vec<Reference> = (1..=1_203).map(reference).collect();
@@ -1199,6 +1295,7 @@ macro_rules! on_both {
 
 on_both!(
     migrate_is_idempotent,
+    an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them,
     signed_in_users_are_kept_replaced_and_removed,
     answers_count_once_replays_change_nothing_and_waits_expire,
     references_round_trip_and_keep_what_an_update_lacks,

@@ -12,7 +12,12 @@ fn row_of(rows: &[Value], recipient: &str) -> Value {
 }
 
 /// Sends `text` in `category` (None: uncategorised) to `to` and waits for it to finish.
-async fn send(env: &Env, to: &[&str], text: &str, category: Option<&str>) -> (Value, Vec<Value>) {
+async fn send(
+    env: &Env,
+    to: &[&str],
+    text: &str,
+    category: Option<&str>,
+) -> (Value, Vec<Value>, String) {
     let mut body = json!({"to": {"users": to}, "message": {"text": text}});
     if let Some(c) = category {
         body["options"] = json!({"category": c});
@@ -20,7 +25,7 @@ async fn send(env: &Env, to: &[&str], text: &str, category: Option<&str>) -> (Va
     let n = notify(env, body).await;
     let id = n["id"].as_str().unwrap().to_owned();
     let done = finished(env, &id).await;
-    (done["counts"].clone(), rows(env, &id).await)
+    (done["counts"].clone(), rows(env, &id).await, id)
 }
 
 /// The bot's messages to `upn` whose text contains `needle`.
@@ -72,7 +77,7 @@ async fn opt_outs_by_category(backend: Backend) {
     assert!(answer.contains("won't get payroll"), "{answer}");
     assert!(answer.contains("start payroll"), "{answer}");
     assert_eq!(preferences(&env, &ada).await, ["payroll"]);
-    let (counts, rows) = send(
+    let (counts, rows, _) = send(
         &env,
         &[&ada, &bob],
         "Your payslip is ready",
@@ -94,25 +99,25 @@ async fn opt_outs_by_category(backend: Backend) {
     assert_eq!(received(&env, &bob, "payslip").await, 1);
 
     // Another category, and a notification without one, reach her.
-    let (counts, _) = send(&env, &[&ada], "Town hall at 3", Some("news")).await;
+    let (counts, _, _) = send(&env, &[&ada], "Town hall at 3", Some("news")).await;
     assert_eq!(counts["delivered"], 1, "{counts}");
-    let (counts, _) = send(&env, &[&ada], "The office is closed today", None).await;
+    let (counts, _, _) = send(&env, &[&ada], "The office is closed today", None).await;
     assert_eq!(counts["delivered"], 1, "{counts}");
 
     // `start payroll` restores it.
     let answer = write(&env, &ada, "start payroll").await;
     assert!(answer.contains("payroll notifications again"), "{answer}");
     assert!(preferences(&env, &ada).await.is_empty());
-    let (counts, _) = send(&env, &[&ada], "Your second payslip", Some("PAYROLL")).await;
+    let (counts, _, _) = send(&env, &[&ada], "Your second payslip", Some("PAYROLL")).await;
     assert_eq!(counts["delivered"], 1, "{counts}");
     assert_eq!(received(&env, &ada, "second payslip").await, 1);
 
     // `stop all` covers every category but not what has none; `start news` alone cannot undo it.
     let answer = write(&env, &ada, "stop all").await;
     assert!(answer.contains("any category"), "{answer}");
-    let (counts, _) = send(&env, &[&ada], "More news", Some("news")).await;
+    let (counts, _, _) = send(&env, &[&ada], "More news", Some("news")).await;
     assert_eq!(counts["optedOut"], 1, "{counts}");
-    let (counts, _) = send(&env, &[&ada], "Fire drill at noon", None).await;
+    let (counts, _, _) = send(&env, &[&ada], "Fire drill at noon", None).await;
     assert_eq!(counts["delivered"], 1, "{counts}");
     let answer = write(&env, &ada, "start news").await;
     assert!(answer.contains("start all"), "{answer}");
@@ -143,7 +148,7 @@ async fn opt_outs_by_category(backend: Backend) {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["optedOut"], json!(["it-outage", "news"]));
     assert_eq!(v["aadObjectId"], t["users"][1]["aadObjectId"]);
-    let (counts, _) = send(&env, &[&ada, &bob], "All hands", Some("news")).await;
+    let (counts, _, _) = send(&env, &[&ada, &bob], "All hands", Some("news")).await;
     assert_eq!(
         (counts["delivered"].as_u64(), counts["optedOut"].as_u64()),
         (Some(1), Some(1)),
@@ -238,6 +243,148 @@ async fn only_an_admin_token_sets_preferences() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 200);
+    env.shutdown().await;
+}
+
+async fn erasure(backend: Backend) {
+    let env = Env::start(backend, 3, &[("HERALD_WELCOME_TEXT", "")]).await;
+    let t = env.tenant().await;
+    let user = |i: usize| {
+        (
+            t["users"][i]["upn"].as_str().unwrap().to_owned(),
+            t["users"][i]["aadObjectId"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ((ada, ada_aad), (bob, _)) = (user(0), user(1));
+    for u in [&ada, &bob] {
+        env.control(&format!("/users/{u}/install"), json!({})).await;
+    }
+    env.eventually("both installed", || async {
+        env.api_get("/v1/installations").await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 2)
+    })
+    .await;
+    write(&env, &ada, "stop news").await;
+    let (_, _, first_id) = send(&env, &[&ada, &bob], "Hello both", None).await;
+    // A notification for later names her inline, with data of hers, and in a CSV.
+    let later = notify(
+        &env,
+        json!({
+            "to": {"users": [&ada, &bob], "csv": format!("upn,team\n{},red\n{bob},blue\n", ada.to_uppercase())},
+            "message": {"card": {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "${team}"}]},
+                        "data": {(&ada): {"team": "red"}, (&bob): {"team": "blue"}}},
+            "sendAt": "2099-01-01T00:00:00Z"
+        }),
+    )
+    .await;
+    let later_id = later["id"].as_str().unwrap().to_owned();
+
+    let r = env
+        .api(Method::DELETE, &format!("/v1/users/{ada}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    let erased = &report["erased"];
+    assert_eq!(erased["references"], 1, "{report}");
+    assert_eq!(erased["preferences"], 1, "{report}");
+    assert_eq!(erased["deliveries"], 1, "{report}");
+    assert_eq!(erased["notifications"], 2, "{report}");
+
+    // What Herald kept of her is gone; the report still adds up.
+    assert!(env.reference(&ada_aad).await.is_none());
+    assert!(preferences(&env, &ada).await.is_empty());
+    let s = env.api_get(&format!("/v1/notifications/{first_id}")).await;
+    assert_eq!(s["counts"]["delivered"], 2, "{s}");
+    let rows = rows(&env, &first_id).await;
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["recipient"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"erased") && names.contains(&bob.as_str()),
+        "{names:?}"
+    );
+    let csv = env
+        .api(
+            Method::GET,
+            &format!("/v1/notifications/{first_id}/deliveries"),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.to_lowercase().contains(&ada.to_lowercase()), "{csv}");
+    for id in [&first_id, &later_id] {
+        let n = env
+            .store()
+            .get_notification(&herald_core::ids::NotificationId::parse(id.as_str()).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = n.request.to_lowercase();
+        assert!(!text.contains(&ada.to_lowercase()), "{id}: {text}");
+        assert!(!text.contains(&ada_aad.to_lowercase()), "{id}: {text}");
+        assert!(text.contains(&bob.to_lowercase()), "{id}: Bob stays");
+    }
+
+    // Again: nothing left to erase.
+    let again: Value = env
+        .api(Method::DELETE, &format!("/v1/users/{ada}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for k in ["references", "preferences", "deliveries", "notifications"] {
+        assert_eq!(again["erased"][k], 0, "{k}: {again}");
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_person_is_gone_from_references_rows_and_requests_sqlite() {
+    erasure(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_person_is_gone_from_references_rows_and_requests_postgres() {
+    if postgres_url().is_some() {
+        erasure(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admin_erases_and_a_bad_name_is_a_422() {
+    let env = Env::start(
+        Backend::Sqlite,
+        2,
+        &[(
+            "HERALD_API_TOKENS",
+            "sender:send-secret:read+send,ops:ops-secret:admin",
+        )],
+    )
+    .await;
+    let t = env.tenant().await;
+    let upn = t["users"][0]["upn"].as_str().unwrap();
+    let del = |user: String, token: &'static str| {
+        env.http
+            .delete(format!("{}/v1/users/{user}", env.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let r = del(upn.to_owned(), "send-secret").await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = del("a%0Ab".to_owned(), "ops-secret").await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = del(upn.to_owned(), "ops-secret").await.unwrap();
     assert_eq!(r.status(), 200);
     env.shutdown().await;
 }
