@@ -31,6 +31,12 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_emulator/users/{user}/unblock", post(unblock))
         .route("/_emulator/users/{user}/messages", post(message))
         .route("/_emulator/users/{user}/actions", post(action))
+        .route("/_emulator/users/{user}/read", post(read))
+        .route("/_emulator/users/{user}/react", post(react))
+        .route(
+            "/_emulator/users/{user}/settings",
+            get(settings).put(put_settings),
+        )
         .route("/_emulator/users/{user}/transcript", get(transcript))
         .route("/_emulator/users/{user}/feed", get(feed))
         .route("/_emulator/teams/{team}/install", post(team_install))
@@ -100,6 +106,7 @@ fn people_problem(e: PeopleError) -> Response {
             (StatusCode::CONFLICT, "conflict")
         }
         PeopleError::NoSuchActivity(_) => (StatusCode::NOT_FOUND, "unknown-activity"),
+        PeopleError::NothingToRead => (StatusCode::CONFLICT, "conflict"),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-action"),
     };
     problem(status, kind, e.to_string(), e.pointer().as_deref())
@@ -303,6 +310,144 @@ async fn unblock(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Respo
         let u = user(&s, &key)?;
         people::set_blocked(&s, u, false);
         Ok(Json(json!({"blocked": false})).into_response())
+    })())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReadBody {
+    #[serde(default)]
+    activity_id: Option<String>,
+}
+
+/// The user reads their chat up to a message (default: the bot's latest).
+async fn read(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let b: ReadBody = control_json(&headers, &body)?;
+            let r = people::read(&s, u, b.activity_id.as_deref())
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!(r)).into_response())
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReactBody {
+    activity_id: String,
+    reaction: String,
+    #[serde(default)]
+    remove: bool,
+}
+
+/// Reaction types are open strings in Teams; this bounds what one may be here.
+const MAX_REACTION_LEN: usize = 64;
+
+async fn react(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done(
+        async {
+            let u = user(&s, &key)?;
+            let b: ReactBody = control_json(&headers, &body)?;
+            let r = b.reaction.trim();
+            if r.is_empty() || r.len() > MAX_REACTION_LEN || r.chars().any(char::is_control) {
+                return Err(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    format!("a reaction is 1 to {MAX_REACTION_LEN} bytes of text (like, heart, laugh …)"),
+                    Some("/reaction"),
+                ));
+            }
+            let reply = people::react(&s, u, &b.activity_id, r, b.remove)
+                .await
+                .map_err(people_problem)?;
+            Ok(Json(json!({"botResponse": reply})).into_response())
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(default)]
+    read_receipts: Option<bool>,
+    /// An IANA zone name; `null` or absent leaves it.
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+fn settings_of(s: &Shared, u: usize) -> Value {
+    let w = s.world.lock();
+    let st = &w.users[u];
+    json!({
+        "readReceipts": !st.receipts_off,
+        "timeZone": st.time_zone.clone().unwrap_or_else(|| "Etc/UTC".to_owned()),
+    })
+}
+
+async fn settings(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        Ok(Json(settings_of(&s, u)).into_response())
+    })())
+}
+
+/// An IANA zone name as Teams' clients send it: `Area/Location[/More]` or `UTC`, at most 64
+/// bytes of letters, digits and `_+-/`.
+fn is_zone_name(z: &str) -> bool {
+    !z.is_empty()
+        && z.len() <= 64
+        && z.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '/'))
+        && !z.starts_with('/')
+        && !z.ends_with('/')
+        && !z.contains("//")
+}
+
+async fn put_settings(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    done((|| {
+        let u = user(&s, &key)?;
+        let b: SettingsBody = control_json(&headers, &body)?;
+        if let Some(z) = &b.time_zone {
+            if !is_zone_name(z) {
+                return Err(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    format!("`{z}` is not an IANA time zone name (like Europe/Paris)"),
+                    Some("/timeZone"),
+                ));
+            }
+        }
+        {
+            let mut w = s.world.lock();
+            let st = &mut w.users[u];
+            if let Some(r) = b.read_receipts {
+                st.receipts_off = !r;
+            }
+            if let Some(z) = b.time_zone {
+                st.time_zone = Some(z);
+            }
+        }
+        Ok(Json(settings_of(&s, u)).into_response())
     })())
 }
 

@@ -1,14 +1,14 @@
-//! The simulated people: they install and remove the bot, block it, write to it and press the
-//! buttons of its cards. Each act makes Teams call the bot with the activities Teams sends,
+//! The simulated people: they install and remove the bot, block it, write to it, read and react
+//! to what it sent, and press the buttons of its cards. Each act makes Teams call the bot with the activities Teams sends,
 //! signed with the emulator's key.
 //!
 //! Over 600 lines because it is one function per act of a simulated person, each building the
 //! activities Teams would send.
 
 use crate::bot::BotReply;
-use crate::world::ConvKind;
+use crate::world::{ConvKind, World};
 use crate::Shared;
-use herald_wire::activity::{kinds, INVOKE_ADAPTIVE_CARD_ACTION};
+use herald_wire::activity::{kinds, EVENT_READ_RECEIPT, INVOKE_ADAPTIVE_CARD_ACTION};
 use herald_wire::card;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub enum PeopleError {
     TeamWithoutBot,
     #[error("`{0}` is not a member of the group chat")]
     NotAMember(String),
+    #[error("the bot has sent nothing in the user's chat to read")]
+    NothingToRead,
 }
 
 impl PeopleError {
@@ -275,6 +277,120 @@ pub async fn message(
     };
     let id = activity["id"].as_str().unwrap_or_default().to_owned();
     Ok((id, s.bot.deliver(s, &activity).await))
+}
+
+/// What reading produced: nothing for the bot when the user turned read receipts off.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Read {
+    /// The message read up to.
+    pub activity_id: String,
+    /// Teams' read-receipt event was sent to the bot (its answer), or not (receipts off).
+    pub bot_response: Option<BotReply>,
+}
+
+/// The latest message the bot sent in a conversation (with transcripts on).
+fn latest_from_bot(w: &World, conv: &str, bot_id: &str) -> Option<String> {
+    let c = w.conversation(conv)?;
+    c.log.iter().rev().find_map(|a| {
+        let v: Value = serde_json::from_str(&a.raw).ok()?;
+        (v["from"]["id"] == bot_id && !a.deleted).then(|| a.id.clone())
+    })
+}
+
+/// The user reads their 1:1 chat up to `activity_id` (default: the bot's latest message), and
+/// Teams tells the bot so — unless the user turned read receipts off.
+pub async fn read(
+    s: &Arc<Shared>,
+    user: usize,
+    activity_id: Option<&str>,
+) -> Result<Read, PeopleError> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let transcripts = s.config.read().transcripts;
+    let (id, event) = {
+        let mut w = s.world.lock();
+        if !w.reachable(user) {
+            return Err(PeopleError::NotInstalled);
+        }
+        let conv = w.personal_conversation(user);
+        let bot_id = w.bot_id();
+        let id = match activity_id {
+            Some(id) if transcripts && w.conversation(&conv).and_then(|c| c.find(id)).is_none() => {
+                return Err(PeopleError::NoSuchActivity(id.to_owned()))
+            }
+            Some(id) => id.to_owned(),
+            None if !transcripts => return Err(PeopleError::TranscriptsOff),
+            None => latest_from_bot(&w, &conv, &bot_id).ok_or(PeopleError::NothingToRead)?,
+        };
+        if w.users[user].receipts_off {
+            return Ok(Read {
+                activity_id: id,
+                bot_response: None,
+            });
+        }
+        let from = w.sender(user);
+        let mut e = w.inbound(
+            kinds::EVENT,
+            ConvKind::Personal(user),
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        e.insert("name".into(), json!(EVENT_READ_RECEIPT));
+        e.insert("value".into(), json!({"lastReadMessageId": id}));
+        (id, Value::Object(e))
+    };
+    Ok(Read {
+        activity_id: id,
+        bot_response: Some(s.bot.deliver(s, &event).await),
+    })
+}
+
+/// The user adds (or removes) a reaction to a message in their 1:1 chat; Teams tells the bot.
+pub async fn react(
+    s: &Arc<Shared>,
+    user: usize,
+    activity_id: &str,
+    reaction: &str,
+    remove: bool,
+) -> Result<BotReply, PeopleError> {
+    let now = s.clock.now_ms();
+    let service_url = s.service_url();
+    let transcripts = s.config.read().transcripts;
+    let event = {
+        let mut w = s.world.lock();
+        if !w.reachable(user) {
+            return Err(PeopleError::NotInstalled);
+        }
+        let conv = w.personal_conversation(user);
+        if transcripts
+            && w.conversation(&conv)
+                .and_then(|c| c.find(activity_id))
+                .is_none()
+        {
+            return Err(PeopleError::NoSuchActivity(activity_id.to_owned()));
+        }
+        let from = w.sender(user);
+        let mut m = w.inbound(
+            kinds::MESSAGE_REACTION,
+            ConvKind::Personal(user),
+            &conv,
+            from,
+            now,
+            &service_url,
+        );
+        let list = if remove {
+            "reactionsRemoved"
+        } else {
+            "reactionsAdded"
+        };
+        m.insert(list.into(), json!([{"type": reaction}]));
+        m.insert("replyToId".into(), json!(activity_id));
+        Value::Object(m)
+    };
+    Ok(s.bot.deliver(s, &event).await)
 }
 
 /// What pressing a button produced.

@@ -11,6 +11,10 @@ pub struct UserState {
     /// The `installedApps` id while the bot is installed in the user's personal scope.
     pub installation: Option<String>,
     pub blocked: bool,
+    /// The user turned read receipts off in Teams: reading sends the bot nothing.
+    pub receipts_off: bool,
+    /// The user's IANA time zone, sent in `clientInfo` (`None`: `Etc/UTC`).
+    pub time_zone: Option<String>,
     /// Activity-feed notifications sent to the user through Graph.
     pub feed: Vec<Value>,
 }
@@ -415,6 +419,11 @@ impl World {
             channel_data["channel"] = json!({"id": team.thread_id, "name": "General"});
         }
         let id = self.new_id();
+        let zone = match conv {
+            ConvKind::Personal(u) => self.users[u].time_zone.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| "Etc/UTC".to_owned());
         let v = json!({
             "type": kind,
             "id": id,
@@ -427,7 +436,8 @@ impl World {
             "conversation": self.conversation_account(conv, conv_id),
             "channelData": channel_data,
             "locale": "en-US",
-            "entities": [{"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web", "timezone": "Etc/UTC"}],
+            "localTimezone": zone,
+            "entities": [{"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web", "timezone": zone}],
         });
         match v {
             Value::Object(m) => m,

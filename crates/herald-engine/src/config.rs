@@ -119,6 +119,9 @@ pub struct Config {
     /// How long a send keeps retrying what is transient (timeouts, 5xx, 429) before its row
     /// fails: an outage shorter than this delays messages, it does not lose them.
     pub delivery_deadline_s: u64,
+    /// Notifications finished more than this many days ago are purged with their rows, answers
+    /// and counts (`None`, the default: kept).
+    pub retention_days: Option<u64>,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -156,6 +159,7 @@ struct FileConfig {
     max_inline_users: Option<u64>,
     max_csv_rows: Option<u64>,
     delivery_deadline_s: Option<u64>,
+    retention_days: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +420,11 @@ impl Config {
             max_inline_users: positive("max_inline_users", f.max_inline_users, 10_000)? as usize,
             max_csv_rows: positive("max_csv_rows", f.max_csv_rows, 1_000_000)?,
             delivery_deadline_s: positive("delivery_deadline_s", f.delivery_deadline_s, 3600)?,
+            retention_days: match number("retention_days", f.retention_days, 0)? {
+                0 => None,
+                // A hundred years is forever enough, and keeps the cutoff's arithmetic in range.
+                n => Some(n.min(36_500)),
+            },
         };
         cfg.validate(require_bot)?;
         Ok(cfg)

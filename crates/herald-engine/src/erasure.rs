@@ -1,3 +1,6 @@
+//! Forgetting. `purge`: with `retention_days`, notifications that finished longer ago go, rows,
+//! answers and counts with them, a few thousand rows a step so the writer is never held long.
+//!
 //! Erasing a person for a data-protection request (`DELETE /v1/users/{user}`): the store forgets
 //! their reference, opt-outs, sign-in and answers, cancels what was not sent to them yet and
 //! strips their name from every delivery row; here, the stored requests that name them (inline,
@@ -5,10 +8,14 @@
 
 use crate::recipients;
 use crate::resolve::Cursor;
+use crate::worker::{self, Round};
 use crate::{Engine, StoredRequest};
 use herald_core::ids::UserRef;
-use herald_store::{Erased, Notification, Person, StoreError};
+use herald_store::{Erased, Notification, Person, Purged, StoreError};
 use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// Why a person could not be erased.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +24,37 @@ pub enum EraseError {
     DirectoryDown(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Delivery rows removed per purge step: a step holds SQLite's one writer for milliseconds.
+const PURGE_STEP_ROWS: u32 = 5_000;
+
+/// The retention worker: each minute (at once again while there is more), removes what finished
+/// before `retention_days` ago.
+pub(crate) async fn purge(engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+    let Some(days) = engine.cfg.retention_days else {
+        return;
+    };
+    worker::run(stop, None, Duration::from_secs(60), || async {
+        let before = engine.clock.now_ms().saturating_sub(days * 86_400_000);
+        match engine.store.purge_finished(before, PURGE_STEP_ROWS).await {
+            Ok(p) if p == Purged::default() => Round::Idle,
+            Ok(p) => {
+                if p.notifications > 0 {
+                    tracing::info!(
+                        retention_days = days,
+                        "a notification past its retention was purged"
+                    );
+                }
+                Round::Busy
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot purge old notifications");
+                Round::Idle
+            }
+        }
+    })
+    .await
 }
 
 /// Erases the person `input` names (a UPN, an AAD object id or a Teams user id). Someone the

@@ -22,6 +22,7 @@ mod message;
 pub mod metrics;
 mod outcome;
 mod reachability;
+mod reads;
 pub mod recipients;
 pub mod render;
 pub mod request;
@@ -265,6 +266,8 @@ impl Engine {
             tokio::spawn(sweep(self.clone(), stop.clone())),
             tokio::spawn(checkpoint(self.clone(), stop.clone())),
             tokio::spawn(give_back_memory(stop.clone())),
+            tokio::spawn(erasure::purge(self.clone(), stop.clone())),
+            tokio::spawn(reads::reapply(self.clone(), stop.clone())),
             tokio::spawn(welcome::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::record_updates(self.clone(), stop.clone())),

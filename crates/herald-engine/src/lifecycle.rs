@@ -5,7 +5,7 @@ use crate::{BotReply, Engine, EngineError};
 use herald_core::category::{Command, OptOut};
 use herald_core::ids::{AadObjectId, ConversationId, TeamsUserId, TenantId, Upn};
 use herald_store::{ChatReference, ChatState, Reference, Source, TeamReference, TeamState};
-use herald_wire::activity::{kinds, Activity, ChannelAccount};
+use herald_wire::activity::{kinds, Activity, ChannelAccount, EVENT_READ_RECEIPT};
 use herald_wire::card;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -194,6 +194,11 @@ pub async fn handle(engine: &Arc<Engine>, a: Activity) -> Result<BotReply, Engin
             }
         }
         kinds::MESSAGE if !is_channel(&a) => return user_message(engine, &a, now).await,
+        kinds::EVENT
+            if where_of(&a) == Where::Personal && a.name.as_deref() == Some(EVENT_READ_RECEIPT) =>
+        {
+            read_receipt(engine, &a, now).await?
+        }
         kinds::INVOKE => {
             // Card actions are answered in the HTTP response; collecting them is a later feature.
             return Ok(BotReply::Invoke(json!({
@@ -205,6 +210,29 @@ pub async fn handle(engine: &Arc<Engine>, a: Activity) -> Result<BotReply, Engin
         _ => {}
     }
     Ok(BotReply::Accepted)
+}
+
+/// A user read their 1:1 chat up to a message: the rows delivered there up to it are read. A
+/// receipt that names no message id (or one that is not digits) marks nothing.
+async fn read_receipt(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<(), EngineError> {
+    let Some(conv) = a
+        .conversation
+        .as_ref()
+        .and_then(|c| ConversationId::parse(c.id.as_str()).ok())
+    else {
+        return Ok(());
+    };
+    let Some(up_to) = a
+        .value
+        .as_ref()
+        .and_then(|v| v.get("lastReadMessageId"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let n = engine.store.apply_read(&conv, up_to, now).await?;
+    engine.metrics.reads(n);
+    Ok(())
 }
 
 /// A group chat: the bot joins or leaves it, or someone @mentions it there. The chat is kept as

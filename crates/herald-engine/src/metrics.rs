@@ -31,6 +31,8 @@ pub struct Metrics {
     pub callbacks_failed: AtomicU64,
     /// Outcomes not recorded because another claim had taken the row.
     pub leases_lost: AtomicU64,
+    /// Delivered rows marked read by read receipts.
+    pub read: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -51,6 +53,11 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// `n` delivered rows were marked read.
+    pub fn reads(&self, n: u64) {
+        self.read.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `n` deliveries finished at `now_ms`.
@@ -151,6 +158,12 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE herald_leases_lost_total counter");
         let _ = writeln!(s, "herald_leases_lost_total {}", g(&self.leases_lost));
+        let _ = writeln!(
+            s,
+            "# HELP herald_reads_total Delivered messages the recipient read (Teams' read receipts)."
+        );
+        let _ = writeln!(s, "# TYPE herald_reads_total counter");
+        let _ = writeln!(s, "herald_reads_total {}", g(&self.read));
         let _ = writeln!(
             s,
             "# HELP herald_queue_depth Deliveries waiting or in flight."

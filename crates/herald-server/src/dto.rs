@@ -39,6 +39,9 @@ pub struct CountsDto {
     pub chat_active: u64,
     /// Skipped (no status code): the recipient opted out of the notification's category.
     pub opted_out: u64,
+    /// Of `delivered`, how many the recipient read (Teams' read receipts; people who turned
+    /// them off never count). Not part of the partition that sums to `total`.
+    pub seen: u64,
     /// Any status, outcome failed.
     pub failed: u64,
     pub canceled: u64,
@@ -52,6 +55,7 @@ impl From<herald_store::Counts> for CountsDto {
             not_installed: c.not_installed,
             chat_active: c.chat_active,
             opted_out: c.opted_out,
+            seen: c.seen,
             failed: c.failed,
             canceled: c.canceled,
         }
@@ -81,6 +85,10 @@ pub struct DeliveryRow {
     /// A send to this recipient went unanswered (Teams may have taken it) before one
     /// succeeded: the person may have the message twice.
     pub possible_duplicate: bool,
+    /// When the recipient read it (RFC 3339): Teams' read receipt from their 1:1 chat. Absent
+    /// while unread, and for anyone who turned read receipts off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
     /// Set on `?sync=true` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,

@@ -5,7 +5,7 @@
 use crate::dto::DeliveryRow;
 
 /// The header line; columns added later go at the end.
-pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate\n";
+pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -36,6 +36,7 @@ pub fn csv_rows(rows: &[DeliveryRow]) -> Vec<u8> {
             opt(&r.conversation_id),
             opt(&r.detail),
             r.possible_duplicate.to_string(),
+            opt(&r.read_at),
         ]);
     }
     w.into_inner().unwrap_or_default()

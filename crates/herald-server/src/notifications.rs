@@ -338,6 +338,7 @@ fn delivery_row(d: &Delivery) -> DeliveryRow {
         conversation_id: d.conversation_id.as_ref().map(ToString::to_string),
         detail: d.detail.clone(),
         possible_duplicate: d.possible_duplicate,
+        read_at: d.read_at.map(herald_core::clock::rfc3339_ms),
         notification_id: None,
     }
 }

@@ -1,4 +1,7 @@
-//! Erasing a person (a data-protection request): their conversation reference, opt-outs and
+//! Forgetting: a person erased for a data-protection request, and old notifications purged
+//! after `retention_days`.
+//!
+//! Erasing a person: their conversation reference, opt-outs and
 //! sign-in tokens are deleted, their answers to cards too; their delivery rows stay (a report's
 //! counts must still add up) but lose everything that says who they were, and rows not yet sent
 //! to them are canceled. The notifications' stored requests are the engine's to rewrite (the
@@ -54,8 +57,21 @@ pub struct Erased {
     pub touched: Vec<NotificationId>,
 }
 
+/// What one purge step removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Notifications removed whole (their rows were all gone).
+    pub notifications: u64,
+    pub deliveries: u64,
+}
+
 #[async_trait]
 pub trait Erasure: Send + Sync {
+    /// One step of the retention purge: up to `max_rows` delivery rows of the oldest notification
+    /// that finished before `before` (completed or canceled, with no answer still awaited and no
+    /// callback still to send), and the notification itself with its counts, answers and
+    /// callbacks once its rows are gone. Nothing to do: `Purged::default()`.
+    async fn purge_finished(&self, before: u64, max_rows: u32) -> Result<Purged>;
     /// Erases the person everywhere but inside stored requests, in one transaction.
     async fn erase_person(&self, p: &Person, now: u64) -> Result<Erased>;
     /// Notifications whose stored request holds any of these (lowercase) strings.
@@ -150,6 +166,14 @@ macro_rules! impl_erasure {
                 let mut b = Binds::new($postgres);
                 let tenant = b.p(p.tenant_id.as_str());
                 let who = b.person(p, "aad_object_id", "upn", None);
+                // What they read, kept by their chat's id.
+                run!(b, format!(
+                    "DELETE FROM read_marks WHERE conversation_id IN \
+                     (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
+                ));
+                let mut b = Binds::new($postgres);
+                let tenant = b.p(p.tenant_id.as_str());
+                let who = b.person(p, "aad_object_id", "upn", None);
                 out.references = run!(b, format!("DELETE FROM conversation_refs WHERE tenant_id = {tenant} AND {who}"));
                 if let Some(a) = p.aad() {
                     let mut b = Binds::new($postgres);
@@ -203,6 +227,47 @@ macro_rules! impl_erasure {
                      upn = NULL, display_name = NULL, data = NULL, detail = NULL, activity_id = NULL, \
                      conversation_id = NULL, updated_at = {now} WHERE {who}"
                 ));
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn purge_finished(&self, before: u64, max_rows: u32) -> Result<Purged> {
+                let before = crate::store::db(before);
+                let mut tx = self.pool.begin().await?;
+                let oldest = format!(
+                    "SELECT id FROM notifications n WHERE state IN ('completed', 'canceled') \
+                     AND finished_at IS NOT NULL AND finished_at < {before} \
+                     AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.notification_id = n.id AND r.state = 'waiting') \
+                     AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.notification_id = n.id AND c.state IN ('pending', 'sending')) \
+                     ORDER BY finished_at LIMIT 1"
+                );
+                let Some(row) = sqlx::query(&oldest).fetch_optional(&mut *tx).await? else {
+                    return Ok(Purged::default());
+                };
+                let id: String = row.try_get("id")?;
+                let mut b = Binds::new($postgres);
+                let (a, c) = (b.p(id.as_str()), b.p(id.as_str()));
+                let sql = format!(
+                    "DELETE FROM deliveries WHERE notification_id = {a} AND seq IN \
+                     (SELECT seq FROM deliveries WHERE notification_id = {c} ORDER BY seq LIMIT {max_rows})"
+                );
+                let mut q = sqlx::query(&sql);
+                for v in &b.values {
+                    q = q.bind(v.as_str());
+                }
+                let deliveries = q.execute(&mut *tx).await?.rows_affected();
+                let mut out = Purged { notifications: 0, deliveries };
+                if deliveries < u64::from(max_rows) {
+                    for table in ["response_events", "responses", "callbacks", "delivery_tally"] {
+                        let mut b = Binds::new($postgres);
+                        let sql = format!("DELETE FROM {table} WHERE notification_id = {}", b.p(id.as_str()));
+                        sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await?;
+                    }
+                    let mut b = Binds::new($postgres);
+                    let sql = format!("DELETE FROM notifications WHERE id = {}", b.p(id.as_str()));
+                    sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await?;
+                    out.notifications = 1;
+                }
                 tx.commit().await?;
                 Ok(out)
             }

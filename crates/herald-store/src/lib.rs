@@ -9,15 +9,17 @@ mod erasure;
 mod migrations;
 mod model;
 mod preferences;
+mod reads;
 mod responses;
 mod sql;
 mod store;
 mod users;
 
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
-pub use erasure::{Erased, Erasure, Person};
+pub use erasure::{Erased, Erasure, Person, Purged};
 pub use model::*;
 pub use preferences::Preferences;
+pub use reads::{message_number, Reads, Reapplied, MAX_MESSAGE_ID_LEN};
 pub use responses::Responses;
 pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;
@@ -40,7 +42,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
 pub trait Store:
-    Responses + UserTokens + Preferences + Erasure + Cluster + Send + Sync + 'static
+    Responses + UserTokens + Preferences + Reads + Erasure + Cluster + Send + Sync + 'static
 {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

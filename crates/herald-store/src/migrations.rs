@@ -66,6 +66,23 @@ CREATE TABLE opt_outs (
 );
 "#;
 
+/// Migration 11, the same in both dialects: read receipts. A row is read (`read_at`) when its
+/// conversation was read up to its message; `read_marks` keeps each conversation's furthest
+/// receipt (message ids are digits, compared as numbers), so one that came before the row
+/// recorded its message id is applied after; `seen` counts a notification's read rows. The
+/// unread index holds only rows with a message and no receipt yet.
+const READ_RECEIPTS: &str = r#"
+ALTER TABLE deliveries ADD COLUMN read_at BIGINT;
+ALTER TABLE notifications ADD COLUMN seen BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_unread ON deliveries (conversation_id) WHERE read_at IS NULL AND activity_id IS NOT NULL;
+CREATE TABLE read_marks (
+    conversation_id TEXT PRIMARY KEY,
+    up_to TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX read_marks_at ON read_marks (at);
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -281,6 +298,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 10,
         name: "opt-outs by category",
         sql: OPT_OUTS,
+    },
+    Migration {
+        version: 11,
+        name: "read receipts",
+        sql: READ_RECEIPTS,
     },
 ];
 
@@ -499,5 +521,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 10,
         name: "opt-outs by category",
         sql: OPT_OUTS,
+    },
+    Migration {
+        version: 11,
+        name: "read receipts",
+        sql: READ_RECEIPTS,
     },
 ];

@@ -345,6 +345,8 @@ pub struct Delivery {
     pub lease_token: Option<i64>,
     /// A POST for this row went unanswered (it may have arrived) before one succeeded.
     pub possible_duplicate: bool,
+    /// When Teams said the recipient read it (a read receipt in their 1:1 chat).
+    pub read_at: Option<u64>,
 }
 
 /// How a claimed delivery ended.
@@ -396,6 +398,8 @@ pub struct Counts {
     pub chat_active: u64,
     /// Skipped: the recipient opted out of the notification's category.
     pub opted_out: u64,
+    /// Delivered rows the recipient read (a subset of `delivered`, outside the partition).
+    pub seen: u64,
     pub failed: u64,
     pub canceled: u64,
 }

@@ -25,7 +25,7 @@ pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
     status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail, \
-    lease_token, possible_duplicate";
+    lease_token, possible_duplicate, read_at";
 
 /// `a, b` → `t.a, t.b`: RETURNING after `UPDATE … FROM` must say which table it means.
 fn qualify(table: &str, cols: &str) -> String {
@@ -416,7 +416,8 @@ RETURNING {delivery_cols}"#
                  WHERE notification_id = $1 AND status = 'pending'",
             ),
             delivery_counts: q(
-                "SELECT outcome, reason, n FROM delivery_tally WHERE notification_id = $1 AND n <> 0",
+                "SELECT outcome, reason, n FROM delivery_tally WHERE notification_id = $1 AND n <> 0 \
+                 UNION ALL SELECT 'seen', '', seen FROM notifications WHERE id = $1 AND seen <> 0",
             ),
             tally: q(
                 "INSERT INTO delivery_tally (notification_id, outcome, reason, n) VALUES ($1, $2, $3, $4) \

@@ -447,6 +447,7 @@ macro_rules! impl_store {
                     detail: row.try_get("detail")?,
                     lease_token: row.try_get("lease_token")?,
                     possible_duplicate: row.try_get::<i64, _>("possible_duplicate")? != 0,
+                    read_at: row.try_get::<Option<i64>, _>("read_at")?.map(ms),
                 })
             }
 
@@ -1081,6 +1082,7 @@ macro_rules! impl_store {
                     let n = ms(row.try_get::<i64, _>("n")?);
                     match (Outcome::parse(&outcome), Reason::parse(&reason)) {
                         _ if outcome.is_empty() => c.pending += n,
+                        _ if outcome == "seen" => c.seen += n,
                         (Some(Outcome::Delivered), _) => c.delivered += n,
                         (Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
                         (Some(Outcome::Skipped), Some(Reason::OptedOut)) => c.opted_out += n,

@@ -383,6 +383,9 @@ fn recipient(n: u32) -> NewDelivery {
 async fn recount(s: &Arc<dyn Store>, id: &NotificationId) -> Counts {
     let mut c = Counts::default();
     for d in s.list_deliveries(id, 0, 10_000).await.unwrap() {
+        if d.read_at.is_some() {
+            c.seen += 1;
+        }
         let verdict = d.result.map(|v| (v.outcome, v.reason));
         match (d.status, verdict) {
             (DeliveryStatus::Pending | DeliveryStatus::Sending, _) => c.pending += 1,
@@ -787,6 +790,121 @@ async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(
     );
 }
 
+async fn notifications_past_retention_are_purged_a_step_at_a_time(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    s.insert_deliveries(
+        &nid("n1"),
+        1,
+        &(1..=7).map(recipient).collect::<Vec<_>>(),
+        0,
+    )
+    .await
+    .unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
+    let sent = s.claim_deliveries(1, 60_000, 10).await.unwrap();
+    s.record_deliveries(
+        &sent
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        2,
+    )
+    .await
+    .unwrap();
+    assert!(s.complete_if_done(&nid("n1"), 3).await.unwrap());
+    // n2 is still going: never purged, however old.
+    s.create_notification(&notification("n2", None, "c", None), 0)
+        .await
+        .unwrap();
+    s.insert_deliveries(&nid("n2"), 1, &[recipient(1)], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.purge_finished(3, 5).await.unwrap(),
+        Purged::default(),
+        "not older than the cutoff"
+    );
+    assert_eq!(
+        s.purge_finished(10, 5).await.unwrap(),
+        Purged {
+            notifications: 0,
+            deliveries: 5
+        }
+    );
+    assert!(
+        s.get_notification(&nid("n1")).await.unwrap().is_some(),
+        "kept until its rows are gone"
+    );
+    assert_eq!(
+        s.purge_finished(10, 5).await.unwrap(),
+        Purged {
+            notifications: 1,
+            deliveries: 2
+        }
+    );
+    assert!(s.get_notification(&nid("n1")).await.unwrap().is_none());
+    assert_eq!(
+        s.delivery_counts(&nid("n1")).await.unwrap(),
+        Counts::default()
+    );
+    assert_eq!(s.purge_finished(10, 5).await.unwrap(), Purged::default());
+    assert!(s.get_notification(&nid("n2")).await.unwrap().is_some());
+    assert_eq!(s.delivery_counts(&nid("n2")).await.unwrap().pending, 1);
+}
+
+async fn read_receipts_mark_rows_up_to_their_message_even_when_they_come_first(s: Arc<dyn Store>) {
+    s.create_notification(&notification("n1", None, "b", None), 0)
+        .await
+        .unwrap();
+    s.insert_deliveries(
+        &nid("n1"),
+        1,
+        &(1..=3).map(recipient).collect::<Vec<_>>(),
+        0,
+    )
+    .await
+    .unwrap();
+    s.finish_resolution(&nid("n1")).await.unwrap();
+    let claimed = s.claim_deliveries(1, 60_000, 3).await.unwrap();
+    let conv = |seq: i64| ConversationId::parse(format!("a:chat-{seq}")).unwrap();
+    // Ada read her chat before her row recorded its message id.
+    assert_eq!(s.apply_read(&conv(1), "1700000000100", 5).await.unwrap(), 0);
+    let ids = ["1700000000100", "99", "not-digits"];
+    let results: Vec<DeliveryResult> = claimed
+        .iter()
+        .map(|d| DeliveryResult {
+            activity_id: Some(ids[(d.seq - 1) as usize].to_owned()),
+            conversation_id: Some(conv(d.seq)),
+            ..done(d, Outcome::Delivered, 200)
+        })
+        .collect();
+    s.record_deliveries(&results, 6).await.unwrap();
+    // Ids compare as numbers: 99 is before 100 (as text it would not be).
+    assert_eq!(s.apply_read(&conv(2), "100", 7).await.unwrap(), 1);
+    assert_eq!(s.apply_read(&conv(2), "100", 8).await.unwrap(), 0, "once");
+    assert_eq!(
+        s.apply_read(&conv(3), "999", 7).await.unwrap(),
+        0,
+        "an id that is no number is never read"
+    );
+    assert_eq!(s.apply_read(&conv(3), "12x", 7).await.unwrap(), 0);
+    // Ada's early receipt is applied again, as read when it came.
+    let r = s.reapply_reads(0, 10, 1000).await.unwrap();
+    assert_eq!((r.marks, r.rows, r.last_at), (3, 1, Some(7)));
+    assert_eq!(
+        s.reapply_reads(7, 10, 1000).await.unwrap(),
+        Reapplied::default()
+    );
+    let rows = s.list_deliveries(&nid("n1"), 0, 10).await.unwrap();
+    let read: Vec<Option<u64>> = rows.iter().map(|d| d.read_at).collect();
+    assert_eq!(read, [Some(5), Some(7), None]);
+    let c = s.delivery_counts(&nid("n1")).await.unwrap();
+    assert_eq!((c.delivered, c.seen), (3, 2));
+    assert_eq!(c, recount(&s, &nid("n1")).await);
+}
+
 async fn an_import_saves_each_person_once_and_the_later_entry_wins(s: Arc<dyn Store>) {
     // More people than one statement takes, one of them twice.
     let mut refs: Vec<Reference> = (1..=1_203).map(reference).collect();
@@ -881,7 +999,7 @@ async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     (s, path)
 }
@@ -895,7 +1013,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     Some((s, schema))
 }
@@ -1295,6 +1413,8 @@ macro_rules! on_both {
 
 on_both!(
     migrate_is_idempotent,
+    read_receipts_mark_rows_up_to_their_message_even_when_they_come_first,
+    notifications_past_retention_are_purged_a_step_at_a_time,
     an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them,
     signed_in_users_are_kept_replaced_and_removed,
     answers_count_once_replays_change_nothing_and_waits_expire,

@@ -109,7 +109,13 @@ pub mod kinds {
     pub const CONVERSATION_UPDATE: &str = "conversationUpdate";
     pub const INSTALLATION_UPDATE: &str = "installationUpdate";
     pub const INVOKE: &str = "invoke";
+    pub const EVENT: &str = "event";
+    pub const MESSAGE_REACTION: &str = "messageReaction";
 }
+
+/// The `name` of the event a user's 1:1 chat sends when they read it: `value.lastReadMessageId`
+/// is the id of the last message read (ids there are numeric and grow with time).
+pub const EVENT_READ_RECEIPT: &str = "application/vnd.microsoft.readReceipt";
 
 /// The name of the invoke an `Action.Execute` produces.
 pub const INVOKE_ADAPTIVE_CARD_ACTION: &str = "adaptiveCard/action";

@@ -352,3 +352,122 @@ async fn team_install_makes_members_reachable_and_team_events_reach_the_bot() {
         "teamRestored"
     );
 }
+
+#[tokio::test]
+async fn reading_and_reacting_reach_the_bot_as_teams_sends_them() {
+    let env = Env::start(3).await;
+    let token = env.token().await;
+    let (upn, conv) = env.installed_conversation(&token, 2).await;
+    let upn = upn.as_str();
+    let before = env.bot.count();
+    let r = env
+        .control(&format!("/_emulator/users/{upn}/read"), json!({}))
+        .await;
+    assert_eq!(r.status(), 409, "nothing from the bot to read yet");
+    let sent: Value = env
+        .send_text(&token, &conv, "first")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = sent["id"].as_str().unwrap().to_owned();
+    let sent: Value = env
+        .send_text(&token, &conv, "second")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = sent["id"].as_str().unwrap().to_owned();
+    assert!(
+        second.parse::<u64>().unwrap() > first.parse::<u64>().unwrap(),
+        "ids grow"
+    );
+
+    // Read (the latest by default): Teams' read-receipt event.
+    let r: Value = env
+        .control(&format!("/_emulator/users/{upn}/read"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["activityId"], second.as_str());
+    let e = env.bot.wait_for(before + 1).await.last().unwrap().clone();
+    assert_eq!(e["type"], "event");
+    assert_eq!(e["name"], "application/vnd.microsoft.readReceipt");
+    assert_eq!(e["value"]["lastReadMessageId"], second.as_str());
+    assert_eq!(e["conversation"]["id"], conv.as_str());
+    assert_eq!(e["conversation"]["conversationType"], "personal");
+    let r = env
+        .control(
+            &format!("/_emulator/users/{upn}/read"),
+            json!({"activityId": "999999"}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // A reaction to the first message.
+    let r = env
+        .control(
+            &format!("/_emulator/users/{upn}/react"),
+            json!({"activityId": first, "reaction": "like"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let m = env.bot.wait_for(before + 2).await.last().unwrap().clone();
+    assert_eq!(m["type"], "messageReaction");
+    assert_eq!(m["replyToId"], first.as_str());
+    assert_eq!(m["reactionsAdded"], json!([{"type": "like"}]));
+    let r = env
+        .control(
+            &format!("/_emulator/users/{upn}/react"),
+            json!({"activityId": first, "reaction": "like", "remove": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let m = env.bot.wait_for(before + 3).await.last().unwrap().clone();
+    assert_eq!(m["reactionsRemoved"], json!([{"type": "like"}]));
+    let r = env
+        .control(
+            &format!("/_emulator/users/{upn}/react"),
+            json!({"activityId": first, "reaction": ""}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+
+    // Receipts off: reading sends nothing. The time zone goes into what the user sends.
+    let settings = |body: Value| {
+        env.http
+            .put(env.url(&format!("/_emulator/users/{upn}/settings")))
+            .json(&body)
+            .send()
+    };
+    let r: Value = settings(json!({"readReceipts": false, "timeZone": "Europe/Paris"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        json!({"readReceipts": false, "timeZone": "Europe/Paris"})
+    );
+    let r: Value = env
+        .control(&format!("/_emulator/users/{upn}/read"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["botResponse"].is_null(), "{r}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(env.bot.count(), before + 3, "no receipt with receipts off");
+    env.control(
+        &format!("/_emulator/users/{upn}/messages"),
+        json!({"text": "hello"}),
+    )
+    .await;
+    let m = env.bot.wait_for(before + 4).await.last().unwrap().clone();
+    assert_eq!(m["localTimezone"], "Europe/Paris");
+    assert_eq!(m["entities"][0]["timezone"], "Europe/Paris");
+    let r = settings(json!({"timeZone": "Not A Zone"})).await.unwrap();
+    assert_eq!(r.status(), 422);
+}

@@ -10,5 +10,6 @@ mod helpers;
 mod lifecycle;
 mod once;
 mod preferences;
+mod reads;
 mod responses;
 mod trust;

@@ -388,3 +388,52 @@ async fn only_an_admin_erases_and_a_bad_name_is_a_422() {
     assert_eq!(r.status(), 200);
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_past_retention_are_purged_and_newer_ones_kept() {
+    let clock = herald_core::ManualClock::new(1_800_000_000_000);
+    let mut env = Env::start_with_clock(
+        Backend::Sqlite,
+        3,
+        &[
+            ("HERALD_WELCOME_TEXT", ""),
+            ("HERALD_TENANT_RPS", "0"),
+            ("HERALD_RETENTION_DAYS", "30"),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let t = env.tenant().await;
+    let ada = t["users"][0]["upn"].as_str().unwrap().to_owned();
+    env.control(&format!("/users/{ada}/install"), json!({}))
+        .await;
+    env.eventually("installed", || async {
+        env.api_get("/v1/installations").await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    let (_, _, old) = send(&env, &[&ada], "Old news", None).await;
+    clock.advance(std::time::Duration::from_secs(29 * 86_400));
+    let (_, _, newer) = send(&env, &[&ada], "Newer news", None).await;
+    // 31 days after the first finished, 2 after the second.
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    env.restart().await;
+    let status = |id: String| {
+        let env = &env;
+        async move {
+            env.api(Method::GET, &format!("/v1/notifications/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    env.eventually("the old one purged", || async {
+        status(old.clone()).await == 404
+    })
+    .await;
+    assert_eq!(status(newer.clone()).await, 200);
+    assert_eq!(rows(&env, &newer).await.len(), 1);
+    env.shutdown().await;
+}

@@ -1,0 +1,150 @@
+//! Read receipts over the emulator: who has read a notification.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn send_text(env: &Env, to: &[String], text: &str) -> String {
+    let n = notify(env, json!({"to": {"users": to}, "message": {"text": text}})).await;
+    let id = n["id"].as_str().unwrap().to_owned();
+    finished(env, &id).await;
+    id
+}
+
+/// The id of the bot's message to `upn` whose text is `text`.
+async fn message_id(env: &Env, upn: &str, text: &str) -> String {
+    env.bot_messages(upn)
+        .await
+        .iter()
+        .find(|m| m["text"] == text)
+        .and_then(|m| m["id"].as_str())
+        .unwrap_or_else(|| panic!("{upn} has no message {text:?}"))
+        .to_owned()
+}
+
+async fn read(env: &Env, upn: &str, activity_id: Option<&str>) -> Value {
+    let body = match activity_id {
+        Some(id) => json!({"activityId": id}),
+        None => json!({}),
+    };
+    env.control(&format!("/users/{upn}/read"), body).await
+}
+
+async fn seen(env: &Env, id: &str) -> u64 {
+    env.api_get(&format!("/v1/notifications/{id}")).await["counts"]["seen"]
+        .as_u64()
+        .unwrap()
+}
+
+async fn receipts(backend: Backend) {
+    let env = Env::start(backend, 12, &[("HERALD_WELCOME_TEXT", "")]).await;
+    let t = env.tenant().await;
+    let upns: Vec<String> = (0..12)
+        .map(|i| t["users"][i]["upn"].as_str().unwrap().to_owned())
+        .collect();
+    for u in &upns {
+        env.control(&format!("/users/{u}/install"), json!({})).await;
+    }
+    env.eventually("all installed", || async {
+        env.api_get("/v1/installations?limit=100").await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 12)
+    })
+    .await;
+    // Two of the readers turned read receipts off.
+    for u in &upns[6..8] {
+        let r = env
+            .http
+            .put(format!("{}/_emulator/users/{u}/settings", env.emu.origin()))
+            .json(&json!({"readReceipts": false}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let first = send_text(&env, &upns, "Quarterly results are out").await;
+    assert_eq!(seen(&env, &first).await, 0);
+
+    // Eight read it; the two without receipts never count.
+    for u in &upns[..8] {
+        let r = read(&env, u, None).await;
+        assert_eq!(
+            r["botResponse"].is_null(),
+            upns[6..8].contains(u),
+            "{u}: {r}"
+        );
+    }
+    env.eventually("six seen", || async { seen(&env, &first).await == 6 })
+        .await;
+    let rows = rows(&env, &first).await;
+    let read_by: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["readAt"].is_string())
+        .map(|r| r["recipient"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = upns[..6].iter().map(String::as_str).collect();
+    let mut got = read_by.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    let s = env.api_get(&format!("/v1/notifications/{first}")).await;
+    assert_eq!(
+        s["counts"]["delivered"], 12,
+        "seen is a subset of delivered: {s}"
+    );
+
+    // A second message: reading up to the first one leaves it unread; reading on marks it.
+    let second = send_text(&env, &upns[..2], "Town hall moved to 4 pm").await;
+    let older = message_id(&env, &upns[0], "Quarterly results are out").await;
+    read(&env, &upns[0], Some(&older)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        seen(&env, &second).await,
+        0,
+        "an older receipt marks nothing newer"
+    );
+    read(&env, &upns[0], None).await;
+    env.eventually("the second seen", || async {
+        seen(&env, &second).await == 1
+    })
+    .await;
+    // Reading again, or an older receipt after a newer one, changes nothing.
+    read(&env, &upns[0], None).await;
+    read(&env, &upns[0], Some(&older)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        (seen(&env, &first).await, seen(&env, &second).await),
+        (6, 1)
+    );
+
+    // The report's CSV and /metrics say it too.
+    let csv = env
+        .api(
+            Method::GET,
+            &format!("/v1/notifications/{first}/deliveries"),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",readAt"));
+    let with_time = csv.lines().skip(1).filter(|l| l.ends_with('Z')).count();
+    assert_eq!(with_time, 6, "{csv}");
+    assert!(metrics(&env).await.contains("herald_reads_total 7"));
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_count_who_has_seen_it_sqlite() {
+    receipts(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_count_who_has_seen_it_postgres() {
+    if postgres_url().is_some() {
+        receipts(Backend::Postgres).await;
+    }
+}
