@@ -199,6 +199,7 @@ pub async fn handle(engine: &Arc<Engine>, a: Activity) -> Result<BotReply, Engin
         {
             read_receipt(engine, &a, now).await?
         }
+        kinds::MESSAGE_REACTION if where_of(&a) == Where::Personal => reaction(engine, &a).await?,
         kinds::INVOKE => {
             // Card actions are answered in the HTTP response; collecting them is a later feature.
             return Ok(BotReply::Invoke(json!({
@@ -232,6 +233,50 @@ async fn read_receipt(engine: &Arc<Engine>, a: &Activity, now: u64) -> Result<()
     };
     let n = engine.store.apply_read(&conv, up_to, now).await?;
     engine.metrics.reads(n);
+    Ok(())
+}
+
+/// The most reactions one activity may change, and the longest reaction type kept: Teams sends
+/// one at a time, with short names (`like`, `heart` …); types are open strings.
+const MAX_REACTIONS: usize = 16;
+const MAX_REACTION_LEN: usize = 64;
+
+/// A user added or removed a reaction on a message in their 1:1 chat: counted on that message.
+async fn reaction(engine: &Arc<Engine>, a: &Activity) -> Result<(), EngineError> {
+    let (Some(conv), Some(message)) = (
+        a.conversation
+            .as_ref()
+            .and_then(|c| ConversationId::parse(c.id.as_str()).ok()),
+        a.reply_to_id
+            .as_deref()
+            .filter(|m| !m.is_empty() && m.len() <= herald_core::ids::MAX_ID_LEN),
+    ) else {
+        return Ok(());
+    };
+    let kinds_of = |field: &str| -> Vec<String> {
+        a.extra
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .take(MAX_REACTIONS)
+                    .filter_map(|r| r.get("type").and_then(Value::as_str))
+                    .map(str::trim)
+                    .filter(|t| {
+                        !t.is_empty()
+                            && t.len() <= MAX_REACTION_LEN
+                            && !t.chars().any(char::is_control)
+                    })
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (field, delta) in [("reactionsAdded", 1), ("reactionsRemoved", -1)] {
+        for kind in kinds_of(field) {
+            engine.store.react(&conv, message, &kind, delta).await?;
+        }
+    }
     Ok(())
 }
 

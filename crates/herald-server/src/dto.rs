@@ -89,6 +89,9 @@ pub struct DeliveryRow {
     /// while unread, and for anyone who turned read receipts off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_at: Option<String>,
+    /// Reactions on the message, by type (open strings: `like`, `heart` …) — absent when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reactions: std::collections::BTreeMap<String, u64>,
     /// Set on `?sync=true` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,

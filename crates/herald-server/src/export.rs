@@ -1,11 +1,78 @@
-//! The delivery report as CSV (`Accept: text/csv` on `GET /v1/notifications/{id}/deliveries`):
-//! the columns of a delivery row, in a fixed order, with cells a spreadsheet would run as
-//! formulas written as text.
+//! The delivery report: each row as the API shows it (with the reactions on its message), and as
+//! CSV (`Accept: text/csv` on `GET /v1/notifications/{id}/deliveries`): the columns of a delivery
+//! row, in a fixed order, with cells a spreadsheet would run as formulas written as text.
 
 use crate::dto::DeliveryRow;
+use herald_store::{Delivery, Outcome};
+
+/// A page of rows as the report shows them, with the reactions on each row's message.
+pub(crate) async fn report_rows(
+    store: &dyn herald_store::Store,
+    rows: &[Delivery],
+) -> Result<Vec<DeliveryRow>, herald_store::StoreError> {
+    let mut out: Vec<DeliveryRow> = rows.iter().map(delivery_row).collect();
+    let messages: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.conversation_id.as_ref()?.to_string(),
+                d.activity_id.clone()?,
+            ))
+        })
+        .collect();
+    if messages.is_empty() {
+        return Ok(out);
+    }
+    let mut on: std::collections::HashMap<
+        (String, String),
+        std::collections::BTreeMap<String, u64>,
+    > = std::collections::HashMap::new();
+    for r in store.reactions_on(&messages).await? {
+        on.entry((r.conversation_id, r.activity_id))
+            .or_default()
+            .insert(r.kind, r.n);
+    }
+    for (row, d) in out.iter_mut().zip(rows) {
+        if let (Some(c), Some(a)) = (&d.conversation_id, &d.activity_id) {
+            if let Some(r) = on.remove(&(c.to_string(), a.clone())) {
+                row.reactions = r;
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn delivery_row(d: &Delivery) -> DeliveryRow {
+    let (outcome, code, reason) = match &d.result {
+        Some(r) => (
+            r.outcome.as_str(),
+            r.status_code,
+            r.reason.map(|r| r.as_str().to_owned()),
+        ),
+        None => ("pending", None, None),
+    };
+    DeliveryRow {
+        recipient: d.recipient.clone(),
+        status_code: code,
+        succeeded: code == Some(200)
+            && d.result
+                .as_ref()
+                .is_some_and(|r| r.outcome == Outcome::Delivered),
+        outcome: outcome.to_owned(),
+        reason,
+        attempts: d.attempts,
+        activity_id: d.activity_id.clone(),
+        conversation_id: d.conversation_id.as_ref().map(ToString::to_string),
+        detail: d.detail.clone(),
+        possible_duplicate: d.possible_duplicate,
+        read_at: d.read_at.map(herald_core::clock::rfc3339_ms),
+        reactions: Default::default(),
+        notification_id: None,
+    }
+}
 
 /// The header line; columns added later go at the end.
-pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt\n";
+pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -37,6 +104,13 @@ pub fn csv_rows(rows: &[DeliveryRow]) -> Vec<u8> {
             opt(&r.detail),
             r.possible_duplicate.to_string(),
             opt(&r.read_at),
+            cell(
+                &r.reactions
+                    .iter()
+                    .map(|(k, n)| format!("{k}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
         ]);
     }
     w.into_inner().unwrap_or_default()

@@ -21,8 +21,7 @@ use herald_engine::recipients::{self, Recipient};
 use herald_engine::request::{self, NotificationRequest};
 use herald_engine::StoredRequest;
 use herald_store::{
-    Counts, Created, Delivery, DeliveryStatus, NewNotification, Notification, NotificationState,
-    Outcome,
+    Counts, Created, DeliveryStatus, NewNotification, Notification, NotificationState,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -303,7 +302,10 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
             .await
             .map_err(store_err)?;
         if let Some(d) = rows.first().filter(|d| d.status == DeliveryStatus::Done) {
-            let mut row = delivery_row(d);
+            let mut row = crate::export::report_rows(app.store.as_ref(), std::slice::from_ref(d))
+                .await
+                .map_err(store_err)?
+                .remove(0);
             row.notification_id = Some(n.id.to_string());
             return Ok(Json(row).into_response());
         }
@@ -312,34 +314,6 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
             return Ok((StatusCode::ACCEPTED, Json(summary)).into_response());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn delivery_row(d: &Delivery) -> DeliveryRow {
-    let (outcome, code, reason) = match &d.result {
-        Some(r) => (
-            r.outcome.as_str(),
-            r.status_code,
-            r.reason.map(|r| r.as_str().to_owned()),
-        ),
-        None => ("pending", None, None),
-    };
-    DeliveryRow {
-        recipient: d.recipient.clone(),
-        status_code: code,
-        succeeded: code == Some(200)
-            && d.result
-                .as_ref()
-                .is_some_and(|r| r.outcome == Outcome::Delivered),
-        outcome: outcome.to_owned(),
-        reason,
-        attempts: d.attempts,
-        activity_id: d.activity_id.clone(),
-        conversation_id: d.conversation_id.as_ref().map(ToString::to_string),
-        detail: d.detail.clone(),
-        possible_duplicate: d.possible_duplicate,
-        read_at: d.read_at.map(herald_core::clock::rfc3339_ms),
-        notification_id: None,
     }
 }
 
@@ -491,8 +465,16 @@ pub(crate) async fn deliveries(
                             Ok(rows) if rows.is_empty() => None,
                             Ok(rows) => {
                                 let next = rows.last().map(|d| d.seq);
-                                let report: Vec<DeliveryRow> =
-                                    rows.iter().map(delivery_row).collect();
+                                let report =
+                                    match crate::export::report_rows(store.as_ref(), &rows).await {
+                                        Ok(r) => r,
+                                        Err(e) => {
+                                            return Some((
+                                                Err(std::io::Error::other(e.to_string())),
+                                                None,
+                                            ))
+                                        }
+                                    };
                                 let chunk = if after == 0 {
                                     [
                                         crate::export::CSV_HEADER.as_bytes(),
@@ -526,7 +508,9 @@ pub(crate) async fn deliveries(
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last().map(|d| d.seq.to_string()))
                 .flatten();
-            let items = rows.iter().map(delivery_row).collect();
+            let items = crate::export::report_rows(app.store.as_ref(), &rows)
+                .await
+                .map_err(store_err)?;
             Ok(Json(DeliveryPage { items, next }).into_response())
         }
         .await,

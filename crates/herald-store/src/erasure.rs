@@ -166,9 +166,16 @@ macro_rules! impl_erasure {
                 let mut b = Binds::new($postgres);
                 let tenant = b.p(p.tenant_id.as_str());
                 let who = b.person(p, "aad_object_id", "upn", None);
-                // What they read, kept by their chat's id.
+                // What they read and how they reacted, kept by their chat's id.
                 run!(b, format!(
                     "DELETE FROM read_marks WHERE conversation_id IN \
+                     (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
+                ));
+                let mut b = Binds::new($postgres);
+                let tenant = b.p(p.tenant_id.as_str());
+                let who = b.person(p, "aad_object_id", "upn", None);
+                run!(b, format!(
+                    "DELETE FROM reactions WHERE conversation_id IN \
                      (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
                 ));
                 let mut b = Binds::new($postgres);
@@ -245,6 +252,22 @@ macro_rules! impl_erasure {
                     return Ok(Purged::default());
                 };
                 let id: String = row.try_get("id")?;
+                // The step's rows: their reactions first (kept by message), then the rows.
+                let mut b = Binds::new($postgres);
+                let (a, c) = (b.p(id.as_str()), b.p(id.as_str()));
+                let step = format!(
+                    "SELECT seq FROM deliveries WHERE notification_id = {c} ORDER BY seq LIMIT {max_rows}"
+                );
+                let sql = format!(
+                    "DELETE FROM reactions WHERE (conversation_id, activity_id) IN \
+                     (SELECT conversation_id, activity_id FROM deliveries WHERE notification_id = {a} \
+                     AND activity_id IS NOT NULL AND seq IN ({step}))"
+                );
+                let mut q = sqlx::query(&sql);
+                for v in &b.values {
+                    q = q.bind(v.as_str());
+                }
+                q.execute(&mut *tx).await?;
                 let mut b = Binds::new($postgres);
                 let (a, c) = (b.p(id.as_str()), b.p(id.as_str()));
                 let sql = format!(

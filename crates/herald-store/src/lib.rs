@@ -19,7 +19,7 @@ pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use erasure::{Erased, Erasure, Person, Purged};
 pub use model::*;
 pub use preferences::Preferences;
-pub use reads::{message_number, Reads, Reapplied, MAX_MESSAGE_ID_LEN};
+pub use reads::{message_number, Reaction, Reads, Reapplied, MAX_MESSAGE_ID_LEN};
 pub use responses::Responses;
 pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;

@@ -70,7 +70,8 @@ CREATE TABLE opt_outs (
 /// conversation was read up to its message; `read_marks` keeps each conversation's furthest
 /// receipt (message ids are digits, compared as numbers), so one that came before the row
 /// recorded its message id is applied after; `seen` counts a notification's read rows. The
-/// unread index holds only rows with a message and no receipt yet.
+/// unread index holds only rows with a message and no receipt yet. Reactions are counted per
+/// message (`reactions`), found by the conversation and message ids a row records.
 const READ_RECEIPTS: &str = r#"
 ALTER TABLE deliveries ADD COLUMN read_at BIGINT;
 ALTER TABLE notifications ADD COLUMN seen BIGINT NOT NULL DEFAULT 0;
@@ -81,6 +82,13 @@ CREATE TABLE read_marks (
     at BIGINT NOT NULL
 );
 CREATE INDEX read_marks_at ON read_marks (at);
+CREATE TABLE reactions (
+    conversation_id TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, activity_id, kind)
+);
 "#;
 
 pub const SQLITE: &[Migration] = &[
@@ -301,7 +309,7 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
     },
     Migration {
         version: 11,
-        name: "read receipts",
+        name: "read receipts and reactions",
         sql: READ_RECEIPTS,
     },
 ];
@@ -524,7 +532,7 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
     },
     Migration {
         version: 11,
-        name: "read receipts",
+        name: "read receipts and reactions",
         sql: READ_RECEIPTS,
     },
 ];

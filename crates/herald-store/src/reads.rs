@@ -4,6 +4,9 @@
 //! `ReadReceiptInfo` does) — by length, then as text, so ids of any length compare right. A
 //! receipt is also kept as the conversation's furthest mark (`read_marks`): a row that records
 //! its message id after the receipt came is marked by [`Reads::reapply_reads`].
+//!
+//! Reactions (`messageReaction`) are counted per message, by the conversation and message ids a
+//! row records: a report reads them for the rows of its page.
 
 use crate::store::{db, ms, PgStore, SqliteStore};
 use crate::*;
@@ -51,6 +54,27 @@ pub trait Reads: Send + Sync {
     /// first), to rows that recorded their message after the receipt came (each marked as read
     /// when its receipt came).
     async fn reapply_reads(&self, after: u64, until: u64, limit: u32) -> Result<Reapplied>;
+    /// A reaction of `kind` added (`delta` 1) or removed (-1) on a message; a count never goes
+    /// below zero.
+    async fn react(
+        &self,
+        conversation: &ConversationId,
+        activity_id: &str,
+        kind: &str,
+        delta: i64,
+    ) -> Result<()>;
+    /// The reactions on these messages (conversation id, message id): each message's kinds and
+    /// counts, those above zero.
+    async fn reactions_on(&self, messages: &[(String, String)]) -> Result<Vec<Reaction>>;
+}
+
+/// Reactions of one kind on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub conversation_id: String,
+    pub activity_id: String,
+    pub kind: String,
+    pub n: u64,
 }
 
 macro_rules! impl_reads {
@@ -160,6 +184,61 @@ macro_rules! impl_reads {
                     out.last_at = Some(at);
                 }
                 tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn react(&self, conversation: &ConversationId, activity_id: &str, kind: &str, delta: i64) -> Result<()> {
+                let sql = if $postgres {
+                    "INSERT INTO reactions (conversation_id, activity_id, kind, n) VALUES ($1, $2, $3, GREATEST($4, 0)) \
+                     ON CONFLICT (conversation_id, activity_id, kind) DO UPDATE SET n = GREATEST(reactions.n + $4, 0)"
+                } else {
+                    "INSERT INTO reactions (conversation_id, activity_id, kind, n) VALUES (?1, ?2, ?3, MAX(?4, 0)) \
+                     ON CONFLICT (conversation_id, activity_id, kind) DO UPDATE SET n = MAX(reactions.n + ?4, 0)"
+                };
+                sqlx::query(sql)
+                    .bind(conversation.as_str())
+                    .bind(activity_id)
+                    .bind(kind)
+                    .bind(delta)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn reactions_on(&self, messages: &[(String, String)]) -> Result<Vec<Reaction>> {
+                let mut out = Vec::new();
+                for chunk in messages.chunks(400) {
+                    let mut binds = Vec::with_capacity(chunk.len() * 2);
+                    let pairs: Vec<String> = chunk
+                        .iter()
+                        .map(|(c, a)| {
+                            binds.push(c.as_str());
+                            binds.push(a.as_str());
+                            if $postgres {
+                                format!("(${}, ${})", binds.len() - 1, binds.len())
+                            } else {
+                                "(?, ?)".to_owned()
+                            }
+                        })
+                        .collect();
+                    let sql = format!(
+                        "SELECT conversation_id, activity_id, kind, n FROM reactions \
+                         WHERE n > 0 AND (conversation_id, activity_id) IN (VALUES {})",
+                        pairs.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for b in binds {
+                        q = q.bind(b);
+                    }
+                    for row in q.fetch_all(self.readers()).await? {
+                        out.push(Reaction {
+                            conversation_id: row.try_get("conversation_id")?,
+                            activity_id: row.try_get("activity_id")?,
+                            kind: row.try_get("kind")?,
+                            n: ms(row.try_get("n")?),
+                        });
+                    }
+                }
                 Ok(out)
             }
         }

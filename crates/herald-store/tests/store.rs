@@ -903,6 +903,29 @@ async fn read_receipts_mark_rows_up_to_their_message_even_when_they_come_first(s
     let c = s.delivery_counts(&nid("n1")).await.unwrap();
     assert_eq!((c.delivered, c.seen), (3, 2));
     assert_eq!(c, recount(&s, &nid("n1")).await);
+
+    // Reactions are counted per message, never below zero.
+    let m = "1700000000100";
+    s.react(&conv(1), m, "like", 1).await.unwrap();
+    s.react(&conv(1), m, "heart", 1).await.unwrap();
+    s.react(&conv(1), m, "like", -1).await.unwrap();
+    s.react(&conv(1), m, "like", -1).await.unwrap();
+    s.react(&conv(2), "99", "sad", -1).await.unwrap();
+    let on = s
+        .reactions_on(&[
+            ("a:chat-1".to_owned(), m.to_owned()),
+            ("a:chat-2".to_owned(), "99".to_owned()),
+        ])
+        .await
+        .unwrap();
+    let got: Vec<(&str, u64)> = on.iter().map(|r| (r.kind.as_str(), r.n)).collect();
+    assert_eq!(got, [("heart", 1)]);
+    s.react(&conv(1), m, "like", 1).await.unwrap();
+    let on = s
+        .reactions_on(&[("a:chat-1".to_owned(), m.to_owned())])
+        .await
+        .unwrap();
+    assert_eq!(on.len(), 2, "like is back at 1 (it never went below 0)");
 }
 
 async fn an_import_saves_each_person_once_and_the_later_entry_wins(s: Arc<dyn Store>) {

@@ -76,8 +76,8 @@ async fn receipts(backend: Backend) {
     }
     env.eventually("six seen", || async { seen(&env, &first).await == 6 })
         .await;
-    let rows = rows(&env, &first).await;
-    let read_by: Vec<&str> = rows
+    let first_rows = rows(&env, &first).await;
+    let read_by: Vec<&str> = first_rows
         .iter()
         .filter(|r| r["readAt"].is_string())
         .map(|r| r["recipient"].as_str().unwrap())
@@ -130,10 +130,63 @@ async fn receipts(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(csv.lines().next().unwrap().ends_with(",readAt"));
-    let with_time = csv.lines().skip(1).filter(|l| l.ends_with('Z')).count();
+    assert!(csv.lines().next().unwrap().ends_with(",readAt,reactions"));
+    // readAt, then an empty reactions cell.
+    let with_time = csv.lines().skip(1).filter(|l| l.ends_with("Z,")).count();
     assert_eq!(with_time, 6, "{csv}");
     assert!(metrics(&env).await.contains("herald_reads_total 7"));
+
+    // Reactions are counted on the row of the message reacted to.
+    let ada = &upns[0];
+    let older = message_id(&env, ada, "Quarterly results are out").await;
+    let react = |reaction: &'static str, remove: bool| {
+        let (env, upn, id) = (&env, ada.clone(), older.clone());
+        async move {
+            env.control(
+                &format!("/users/{upn}/react"),
+                json!({"activityId": id, "reaction": reaction, "remove": remove}),
+            )
+            .await;
+        }
+    };
+    let reactions_of = |id: String| {
+        let (env, upn) = (&env, ada.clone());
+        async move {
+            rows(env, &id)
+                .await
+                .into_iter()
+                .find(|r| r["recipient"] == upn.as_str())
+                .map(|r| r["reactions"].clone())
+                .unwrap()
+        }
+    };
+    react("like", false).await;
+    react("heart", false).await;
+    react("like", true).await;
+    react("like", true).await;
+    assert_eq!(reactions_of(first.clone()).await, json!({"heart": 1}));
+    assert_eq!(
+        reactions_of(second.clone()).await,
+        Value::Null,
+        "only the message reacted to"
+    );
+    let csv = env
+        .api(
+            Method::GET,
+            &format!("/v1/notifications/{first}/deliveries"),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().filter(|l| l.ends_with("Z,heart:1")).count(),
+        1,
+        "{csv}"
+    );
     env.shutdown().await;
 }
 
