@@ -163,21 +163,16 @@ macro_rules! impl_erasure {
                         q.execute(&mut *tx).await?.rows_affected()
                     }};
                 }
-                let mut b = Binds::new($postgres);
-                let tenant = b.p(p.tenant_id.as_str());
-                let who = b.person(p, "aad_object_id", "upn", None);
                 // What they read and how they reacted, kept by their chat's id.
-                run!(b, format!(
-                    "DELETE FROM read_marks WHERE conversation_id IN \
-                     (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
-                ));
-                let mut b = Binds::new($postgres);
-                let tenant = b.p(p.tenant_id.as_str());
-                let who = b.person(p, "aad_object_id", "upn", None);
-                run!(b, format!(
-                    "DELETE FROM reactions WHERE conversation_id IN \
-                     (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
-                ));
+                for table in ["read_marks", "reactions"] {
+                    let mut b = Binds::new($postgres);
+                    let tenant = b.p(p.tenant_id.as_str());
+                    let who = b.person(p, "aad_object_id", "upn", None);
+                    run!(b, format!(
+                        "DELETE FROM {table} WHERE conversation_id IN \
+                         (SELECT conversation_id FROM conversation_refs WHERE tenant_id = {tenant} AND {who})"
+                    ));
+                }
                 let mut b = Binds::new($postgres);
                 let tenant = b.p(p.tenant_id.as_str());
                 let who = b.person(p, "aad_object_id", "upn", None);

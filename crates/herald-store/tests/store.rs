@@ -695,23 +695,24 @@ async fn cancel_stops_what_has_not_been_sent(s: Arc<dyn Store>) {
     );
 }
 
-async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(s: Arc<dyn Store>) {
-    s.create_notification(&notification("n1", None, "b", None), 0)
+/// Notification `id` with `rows` recipients (user1…), resolved; the first `sent` of them are
+/// claimed at 1 and recorded delivered at 2.
+async fn with_rows_delivered(s: &Arc<dyn Store>, id: &str, rows: u32, sent: u32) {
+    s.create_notification(&notification(id, None, "b", None), 0)
         .await
         .unwrap();
     s.insert_deliveries(
-        &nid("n1"),
+        &nid(id),
         1,
-        &(1..=4).map(recipient).collect::<Vec<_>>(),
+        &(1..=rows).map(recipient).collect::<Vec<_>>(),
         0,
     )
     .await
     .unwrap();
-    s.finish_resolution(&nid("n1")).await.unwrap();
-    // user1 and user2 get theirs; user3 and user4 wait.
-    let sent = s.claim_deliveries(1, 60_000, 2).await.unwrap();
+    s.finish_resolution(&nid(id)).await.unwrap();
+    let claimed = s.claim_deliveries(1, 60_000, sent).await.unwrap();
     s.record_deliveries(
-        &sent
+        &claimed
             .iter()
             .map(|d| done(d, Outcome::Delivered, 200))
             .collect::<Vec<_>>(),
@@ -719,6 +720,11 @@ async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(
     )
     .await
     .unwrap();
+}
+
+async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(s: Arc<dyn Store>) {
+    // user1 and user2 get theirs; user3 and user4 wait.
+    with_rows_delivered(&s, "n1", 4, 2).await;
     s.set_opt_out(&tenant(), &aad("aad-3"), &OptOut::All, true, 2)
         .await
         .unwrap();
@@ -791,28 +797,7 @@ async fn an_erased_person_leaves_rows_that_still_add_up_and_say_nothing_of_them(
 }
 
 async fn notifications_past_retention_are_purged_a_step_at_a_time(s: Arc<dyn Store>) {
-    s.create_notification(&notification("n1", None, "b", None), 0)
-        .await
-        .unwrap();
-    s.insert_deliveries(
-        &nid("n1"),
-        1,
-        &(1..=7).map(recipient).collect::<Vec<_>>(),
-        0,
-    )
-    .await
-    .unwrap();
-    s.finish_resolution(&nid("n1")).await.unwrap();
-    let sent = s.claim_deliveries(1, 60_000, 10).await.unwrap();
-    s.record_deliveries(
-        &sent
-            .iter()
-            .map(|d| done(d, Outcome::Delivered, 200))
-            .collect::<Vec<_>>(),
-        2,
-    )
-    .await
-    .unwrap();
+    with_rows_delivered(&s, "n1", 7, 10).await;
     assert!(s.complete_if_done(&nid("n1"), 3).await.unwrap());
     // n2 is still going: never purged, however old.
     s.create_notification(&notification("n2", None, "c", None), 0)

@@ -309,6 +309,31 @@ pub async fn finished(env: &Env, id: &str) -> Value {
     panic!("notification {id} did not finish");
 }
 
+/// Installs the bot for each of `upns` and waits until every installation is stored.
+pub async fn install_and_wait(env: &Env, upns: &[&str]) {
+    for u in upns {
+        env.control(&format!("/users/{u}/install"), json!({})).await;
+    }
+    env.eventually("every installation stored", || async {
+        env.api_get("/v1/installations?limit=1000").await["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == upns.len())
+    })
+    .await;
+}
+
+/// The delivery report as CSV (`Accept: text/csv`).
+pub async fn report_csv(env: &Env, id: &str) -> String {
+    env.api(Method::GET, &format!("/v1/notifications/{id}/deliveries"))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The first 1,000 delivery rows.
 pub async fn rows(env: &Env, id: &str) -> Vec<Value> {
     let v = env

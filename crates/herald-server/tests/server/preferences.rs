@@ -62,15 +62,7 @@ async fn opt_outs_by_category(backend: Backend) {
     let t = env.tenant().await;
     let upn = |i: usize| t["users"][i]["upn"].as_str().unwrap().to_owned();
     let (ada, bob) = (upn(0), upn(1));
-    for u in [&ada, &bob] {
-        env.control(&format!("/users/{u}/install"), json!({})).await;
-    }
-    env.eventually("both installed", || async {
-        env.api_get("/v1/installations").await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 2)
-    })
-    .await;
+    install_and_wait(&env, &[&ada, &bob]).await;
 
     // `stop payroll`: confirmed, and the next payroll notification skips Ada, not Bob.
     let answer = write(&env, &ada, "Stop Payroll").await;
@@ -257,15 +249,7 @@ async fn erasure(backend: Backend) {
         )
     };
     let ((ada, ada_aad), (bob, _)) = (user(0), user(1));
-    for u in [&ada, &bob] {
-        env.control(&format!("/users/{u}/install"), json!({})).await;
-    }
-    env.eventually("both installed", || async {
-        env.api_get("/v1/installations").await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 2)
-    })
-    .await;
+    install_and_wait(&env, &[&ada, &bob]).await;
     write(&env, &ada, "stop news").await;
     let (_, _, first_id) = send(&env, &[&ada, &bob], "Hello both", None).await;
     // A notification for later names her inline, with data of hers, and in a CSV.
@@ -308,18 +292,7 @@ async fn erasure(backend: Backend) {
         names.contains(&"erased") && names.contains(&bob.as_str()),
         "{names:?}"
     );
-    let csv = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{first_id}/deliveries"),
-        )
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = report_csv(&env, &first_id).await;
     assert!(!csv.to_lowercase().contains(&ada.to_lowercase()), "{csv}");
     for id in [&first_id, &later_id] {
         let n = env
@@ -405,14 +378,7 @@ async fn notifications_past_retention_are_purged_and_newer_ones_kept() {
     .await;
     let t = env.tenant().await;
     let ada = t["users"][0]["upn"].as_str().unwrap().to_owned();
-    env.control(&format!("/users/{ada}/install"), json!({}))
-        .await;
-    env.eventually("installed", || async {
-        env.api_get("/v1/installations").await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 1)
-    })
-    .await;
+    install_and_wait(&env, &[&ada]).await;
     let (_, _, old) = send(&env, &[&ada], "Old news", None).await;
     clock.advance(std::time::Duration::from_secs(29 * 86_400));
     let (_, _, newer) = send(&env, &[&ada], "Newer news", None).await;

@@ -1,7 +1,6 @@
 //! Read receipts over the emulator: who has read a notification.
 
 use crate::helpers::*;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn send_text(env: &Env, to: &[String], text: &str) -> String {
@@ -42,15 +41,7 @@ async fn receipts(backend: Backend) {
     let upns: Vec<String> = (0..12)
         .map(|i| t["users"][i]["upn"].as_str().unwrap().to_owned())
         .collect();
-    for u in &upns {
-        env.control(&format!("/users/{u}/install"), json!({})).await;
-    }
-    env.eventually("all installed", || async {
-        env.api_get("/v1/installations?limit=100").await["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 12)
-    })
-    .await;
+    install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
     // Two of the readers turned read receipts off.
     for u in &upns[6..8] {
         let r = env
@@ -118,18 +109,7 @@ async fn receipts(backend: Backend) {
     );
 
     // The report's CSV and /metrics say it too.
-    let csv = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{first}/deliveries"),
-        )
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = report_csv(&env, &first).await;
     assert!(csv.lines().next().unwrap().ends_with(",readAt,reactions"));
     // readAt, then an empty reactions cell.
     let with_time = csv.lines().skip(1).filter(|l| l.ends_with("Z,")).count();
@@ -170,18 +150,7 @@ async fn receipts(backend: Backend) {
         Value::Null,
         "only the message reacted to"
     );
-    let csv = env
-        .api(
-            Method::GET,
-            &format!("/v1/notifications/{first}/deliveries"),
-        )
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = report_csv(&env, &first).await;
     assert_eq!(
         csv.lines().filter(|l| l.ends_with("Z,heart:1")).count(),
         1,

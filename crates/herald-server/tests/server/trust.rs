@@ -518,15 +518,7 @@ async fn the_csv_export_writes_formulas_as_text() {
     .await;
     let id = n["id"].as_str().unwrap();
     finished(&env, id).await;
-    let text = env
-        .api(Method::GET, &format!("/v1/notifications/{id}/deliveries"))
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = report_csv(&env, id).await;
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let recipients: Vec<String> = rdr
         .records()
