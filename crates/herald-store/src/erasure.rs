@@ -7,6 +7,7 @@
 //! to them are canceled. The notifications' stored requests are the engine's to rewrite (the
 //! store does not read inside them): [`Erasure::requests_mentioning`] finds them.
 
+use crate::sql::Binds;
 use crate::store::{PgStore, SqliteStore, Tally};
 use crate::*;
 use async_trait::async_trait;
@@ -80,39 +81,8 @@ pub trait Erasure: Send + Sync {
     async fn replace_request(&self, id: &NotificationId, request: &str) -> Result<()>;
 }
 
-/// A statement's parameters, each bound where it appears: an anonymous `?` on SQLite (bound in
-/// order), `$n` on PostgreSQL.
-struct Binds {
-    postgres: bool,
-    values: Vec<String>,
-}
-
+/// The erasure's one kind of condition: every way a row can name the person.
 impl Binds {
-    fn new(postgres: bool) -> Self {
-        Self {
-            postgres,
-            values: Vec::new(),
-        }
-    }
-
-    fn p(&mut self, v: impl Into<String>) -> String {
-        self.values.push(v.into());
-        if self.postgres {
-            format!("${}", self.values.len())
-        } else {
-            "?".to_owned()
-        }
-    }
-
-    fn list(&mut self, vs: &[String]) -> String {
-        if vs.is_empty() {
-            // Matches nothing, and stays valid SQL.
-            return "(NULL)".to_owned();
-        }
-        let marks: Vec<String> = vs.iter().map(|v| self.p(v.clone())).collect();
-        format!("({})", marks.join(", "))
-    }
-
     /// `(lower(aad_col) = aad OR lower(name_col) IN names [OR key_col IN keys])`.
     fn person(
         &mut self,
@@ -276,14 +246,17 @@ macro_rules! impl_erasure {
                 let deliveries = q.execute(&mut *tx).await?.rows_affected();
                 let mut out = Purged { notifications: 0, deliveries };
                 if deliveries < u64::from(max_rows) {
-                    for table in ["response_events", "responses", "callbacks", "delivery_tally"] {
-                        let mut b = Binds::new($postgres);
-                        let sql = format!("DELETE FROM {table} WHERE notification_id = {}", b.p(id.as_str()));
+                    let placeholder = if $postgres { "$1" } else { "?" };
+                    for (table, column) in [
+                        ("response_events", "notification_id"),
+                        ("responses", "notification_id"),
+                        ("callbacks", "notification_id"),
+                        ("delivery_tally", "notification_id"),
+                        ("notifications", "id"),
+                    ] {
+                        let sql = format!("DELETE FROM {table} WHERE {column} = {placeholder}");
                         sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await?;
                     }
-                    let mut b = Binds::new($postgres);
-                    let sql = format!("DELETE FROM notifications WHERE id = {}", b.p(id.as_str()));
-                    sqlx::query(&sql).bind(id.as_str()).execute(&mut *tx).await?;
                     out.notifications = 1;
                 }
                 tx.commit().await?;

@@ -8,6 +8,7 @@
 //! Reactions (`messageReaction`) are counted per message, by the conversation and message ids a
 //! row records: a report reads them for the rows of its page.
 
+use crate::sql::Binds;
 use crate::store::{db, ms, PgStore, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
@@ -87,11 +88,9 @@ macro_rules! impl_reads {
                 up_to: &str,
                 at: u64,
             ) -> Result<u64> {
-                let (c, x1, x2, x3) = if $postgres {
-                    ("$1", "$2", "$2", "$2")
-                } else {
-                    ("?", "?", "?", "?")
-                };
+                let mut b = Binds::new($postgres);
+                let c = b.p(conversation);
+                let (x1, x2, x3) = (b.p(up_to), b.p(up_to), b.p(up_to));
                 let digits = if $postgres {
                     "activity_id ~ '^[0-9]+$'"
                 } else {
@@ -104,9 +103,9 @@ macro_rules! impl_reads {
                      RETURNING notification_id",
                     at = db(at)
                 );
-                let mut q = sqlx::query(&sql).bind(conversation).bind(up_to);
-                if !$postgres {
-                    q = q.bind(up_to).bind(up_to);
+                let mut q = sqlx::query(&sql);
+                for v in &b.values {
+                    q = q.bind(v.as_str());
                 }
                 let mut seen: BTreeMap<String, i64> = BTreeMap::new();
                 for row in q.fetch_all(&mut **tx).await? {

@@ -27,6 +27,40 @@ pub const DELIVERY_COLS: &str =
     status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail, \
     lease_token, possible_duplicate, read_at";
 
+/// A statement's parameters, each bound where it appears: an anonymous `?` on SQLite (bound in
+/// order), `$n` on PostgreSQL.
+pub(crate) struct Binds {
+    postgres: bool,
+    pub(crate) values: Vec<String>,
+}
+
+impl Binds {
+    pub(crate) fn new(postgres: bool) -> Self {
+        Self {
+            postgres,
+            values: Vec::new(),
+        }
+    }
+
+    pub(crate) fn p(&mut self, v: impl Into<String>) -> String {
+        self.values.push(v.into());
+        if self.postgres {
+            format!("${}", self.values.len())
+        } else {
+            "?".to_owned()
+        }
+    }
+
+    pub(crate) fn list(&mut self, vs: &[String]) -> String {
+        if vs.is_empty() {
+            // Matches nothing, and stays valid SQL.
+            return "(NULL)".to_owned();
+        }
+        let marks: Vec<String> = vs.iter().map(|v| self.p(v.clone())).collect();
+        format!("({})", marks.join(", "))
+    }
+}
+
 /// `a, b` → `t.a, t.b`: RETURNING after `UPDATE … FROM` must say which table it means.
 fn qualify(table: &str, cols: &str) -> String {
     cols.split(',')
