@@ -24,6 +24,7 @@ mod outcome;
 mod reachability;
 mod reads;
 pub mod recipients;
+mod remind;
 pub mod render;
 pub mod request;
 mod resolve;
@@ -268,6 +269,7 @@ impl Engine {
             tokio::spawn(give_back_memory(stop.clone())),
             tokio::spawn(erasure::purge(self.clone(), stop.clone())),
             tokio::spawn(reads::reapply(self.clone(), stop.clone())),
+            tokio::spawn(remind::run(self.clone(), stop.clone())),
             tokio::spawn(welcome::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::record_updates(self.clone(), stop.clone())),

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub leases_lost: AtomicU64,
     /// Delivered rows marked read by read receipts.
     pub read: AtomicU64,
+    /// Reminders (`remindIfUnread`) sent, and not sent.
+    pub reminders_sent: AtomicU64,
+    pub reminders_failed: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -58,6 +61,16 @@ impl Metrics {
     /// `n` delivered rows were marked read.
     pub fn reads(&self, n: u64) {
         self.read.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A reminder was sent (`true`) or could not be.
+    pub fn reminder(&self, sent: bool) {
+        let c = if sent {
+            &self.reminders_sent
+        } else {
+            &self.reminders_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `n` deliveries finished at `now_ms`.
@@ -164,6 +177,21 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE herald_reads_total counter");
         let _ = writeln!(s, "herald_reads_total {}", g(&self.read));
+        let _ = writeln!(
+            s,
+            "# HELP herald_reminders_total Reminders to recipients who had not read a notification (remindIfUnread), by outcome."
+        );
+        let _ = writeln!(s, "# TYPE herald_reminders_total counter");
+        let _ = writeln!(
+            s,
+            "herald_reminders_total{{outcome=\"sent\"}} {}",
+            g(&self.reminders_sent)
+        );
+        let _ = writeln!(
+            s,
+            "herald_reminders_total{{outcome=\"failed\"}} {}",
+            g(&self.reminders_failed)
+        );
         let _ = writeln!(
             s,
             "# HELP herald_queue_depth Deliveries waiting or in flight."

@@ -142,6 +142,32 @@ pub struct Options {
     /// skipped. Checked at accept; read with [`Options::category`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// One reminder, in the same chat, to each recipient who has not read it this long after
+    /// it was delivered (read receipts exist only in the bot's 1:1 chats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_if_unread: Option<RemindIfUnread>,
+}
+
+/// The shortest wait before a reminder: a minute.
+pub const MIN_REMIND_AFTER_S: u64 = 60;
+/// The longest reminder text (characters): Teams shows long text collapsed, and a reminder is a
+/// nudge.
+pub const MAX_REMIND_TEXT_CHARS: usize = 4_000;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemindIfUnread {
+    /// How long after its delivery a row without a read receipt is reminded (at least 60 s, at
+    /// most 30 days).
+    pub after_seconds: u64,
+    /// The reminder's text (Markdown as Teams renders it).
+    pub text: String,
+}
+
+impl RemindIfUnread {
+    pub fn after_ms(&self) -> u64 {
+        self.after_seconds.saturating_mul(1000)
+    }
 }
 
 impl Options {
@@ -273,6 +299,34 @@ fn pointer_of(path: &str) -> String {
         }
     }
     out
+}
+
+/// A reminder needs read receipts, which Teams sends only from the bot's 1:1 chats.
+fn check_reminder(r: &RemindIfUnread, o: &Options) -> Result<(), RequestError> {
+    let at = "/options/remindIfUnread";
+    if o.as_user.is_some() {
+        return Err(unprocessable(
+            at,
+            "a reminder follows read receipts, which Teams sends only for the bot's messages in its 1:1 chats, not for messages sent as a user",
+        ));
+    }
+    if !(MIN_REMIND_AFTER_S..=MAX_RESPONSE_TIMEOUT_S).contains(&r.after_seconds) {
+        return Err(unprocessable(
+            &format!("{at}/afterSeconds"),
+            format!(
+                "{} s: a reminder waits {MIN_REMIND_AFTER_S} s to {MAX_RESPONSE_TIMEOUT_S} s (30 days)",
+                r.after_seconds
+            ),
+        ));
+    }
+    let chars = r.text.chars().count();
+    if r.text.trim().is_empty() || chars > MAX_REMIND_TEXT_CHARS {
+        return Err(unprocessable(
+            &format!("{at}/text"),
+            format!("{chars} characters: the reminder's text is 1 to {MAX_REMIND_TEXT_CHARS}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses the body: 400 when it is not JSON, 422 (with the field) when it is not a request.
@@ -429,6 +483,9 @@ impl NotificationRequest {
         }
         if let Some(w) = &o.wait_for_response {
             self.check_wait(w, settings)?;
+        }
+        if let Some(r) = &o.remind_if_unread {
+            check_reminder(r, o)?;
         }
         if let Some(upn) = &o.as_user {
             if Upn::parse(upn.as_str()).is_err() {

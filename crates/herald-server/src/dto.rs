@@ -92,6 +92,10 @@ pub struct DeliveryRow {
     /// Reactions on the message, by type (open strings: `like`, `heart` …) — absent when none.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub reactions: std::collections::BTreeMap<String, u64>,
+    /// When a reminder (`options.remindIfUnread`) was sent to this recipient (RFC 3339): absent
+    /// when none was due, or when it could not be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<String>,
     /// Set on `?sync=true` answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,

@@ -67,12 +67,13 @@ pub(crate) fn delivery_row(d: &Delivery) -> DeliveryRow {
         possible_duplicate: d.possible_duplicate,
         read_at: d.read_at.map(herald_core::clock::rfc3339_ms),
         reactions: Default::default(),
+        reminded_at: d.reminded_at.map(herald_core::clock::rfc3339_ms),
         notification_id: None,
     }
 }
 
 /// The header line; columns added later go at the end.
-pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions\n";
+pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,remindedAt\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -111,6 +112,7 @@ pub fn csv_rows(rows: &[DeliveryRow]) -> Vec<u8> {
                     .collect::<Vec<_>>()
                     .join(";"),
             ),
+            opt(&r.reminded_at),
         ]);
     }
     w.into_inner().unwrap_or_default()

@@ -242,6 +242,7 @@ pub(crate) async fn create(
             let priority = req.options.priority;
             // One group chat for everyone, made by one node: its rows stay together.
             let keep_together = req.options.group_chat_topic.is_some();
+            let remind_after_ms = req.options.remind_if_unread.as_ref().map(|r| r.after_ms());
             let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
@@ -254,6 +255,7 @@ pub(crate) async fn create(
                 created_by: Some(caller.name.clone()),
                 priority,
                 keep_together,
+                remind_after_ms,
             };
             let n = match app
                 .store

@@ -4,7 +4,8 @@
 use crate::dto::*;
 use crate::request_schema::{
     AudienceSchema, IfChatActiveSchema, IfNotInstalledSchema, MessageSchema,
-    NotificationRequestSchema, OptionsSchema, PrioritySchema, WaitForResponseSchema,
+    NotificationRequestSchema, OptionsSchema, PrioritySchema, RemindIfUnreadSchema,
+    WaitForResponseSchema,
 };
 use crate::state::App;
 use axum::extract::State;
@@ -33,7 +34,7 @@ use utoipa::OpenApi;
         IfNotInstalledSchema, IfChatActiveSchema,
         NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
-        WaitForResponseSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
+        WaitForResponseSchema, RemindIfUnreadSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
         ClusterView, ClusterNode, Preferences, PreferencesUpdate,
         ErasureReport, ErasedCounts,
     )),

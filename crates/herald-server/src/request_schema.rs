@@ -118,6 +118,24 @@ pub struct OptionsSchema {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     category: Option<String>,
+    /// One reminder, in the same 1:1 chat, to each recipient without a read receipt this long
+    /// after their delivery (not with `asUser`: Teams sends read receipts only for the bot's
+    /// messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remind_if_unread: Option<RemindIfUnreadSchema>,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[schema(as = RemindIfUnread)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RemindIfUnreadSchema {
+    /// Seconds after a recipient's delivery (60 to 2,592,000).
+    #[schema(minimum = 60, maximum = 2592000)]
+    after_seconds: u64,
+    /// The reminder (1 to 4,000 characters).
+    #[schema(min_length = 1, max_length = 4000)]
+    text: String,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -153,7 +171,7 @@ mod tests {
     use crate::openapi::ApiDoc;
     use herald_engine::request::{
         Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options,
-        WaitForResponse,
+        RemindIfUnread, WaitForResponse,
     };
     use serde_json::{json, Value};
     use std::collections::BTreeSet;
@@ -194,6 +212,10 @@ mod tests {
                 group_chat_topic: Some("t".into()),
                 priority: herald_store::Priority::Bulk,
                 category: Some("payroll".into()),
+                remind_if_unread: Some(RemindIfUnread {
+                    after_seconds: 3600,
+                    text: "Have you read it?".into(),
+                }),
             },
             send_at: Some("2030-01-01T00:00:00Z".into()),
         };

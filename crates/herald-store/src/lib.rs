@@ -10,6 +10,7 @@ mod migrations;
 mod model;
 mod preferences;
 mod reads;
+mod reminders;
 mod responses;
 mod sql;
 mod store;
@@ -20,6 +21,7 @@ pub use erasure::{Erased, Erasure, Person, Purged};
 pub use model::*;
 pub use preferences::Preferences;
 pub use reads::{message_number, Reaction, Reads, Reapplied, MAX_MESSAGE_ID_LEN};
+pub use reminders::{Due, Reminders, Reminding, Taken};
 pub use responses::Responses;
 pub use store::{open, redact, PgStore, SqliteStore};
 pub use users::UserTokens;
@@ -42,7 +44,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
 pub trait Store:
-    Responses + UserTokens + Preferences + Reads + Erasure + Cluster + Send + Sync + 'static
+    Responses + UserTokens + Preferences + Reads + Reminders + Erasure + Cluster + Send + Sync + 'static
 {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -91,6 +91,19 @@ CREATE TABLE reactions (
 );
 "#;
 
+/// Migration 12, the same in both dialects: reminders (`options.remindIfUnread`). A
+/// notification that asks for one keeps its delay (`remind_after_ms`), how far its rows have been
+/// looked at (`remind_seq`: rows before it are reminded or never will be) and whether it is done;
+/// a row records when its reminder was taken (`reminded_at`). The partial index holds only the
+/// notifications still reminding.
+const REMINDERS: &str = r#"
+ALTER TABLE notifications ADD COLUMN remind_after_ms BIGINT;
+ALTER TABLE notifications ADD COLUMN remind_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN reminders_done BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN reminded_at BIGINT;
+CREATE INDEX notifications_reminding ON notifications (seq) WHERE remind_after_ms IS NOT NULL AND reminders_done = 0;
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -311,6 +324,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 11,
         name: "read receipts and reactions",
         sql: READ_RECEIPTS,
+    },
+    Migration {
+        version: 12,
+        name: "reminders to those who have not read",
+        sql: REMINDERS,
     },
 ];
 
@@ -534,5 +552,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 11,
         name: "read receipts and reactions",
         sql: READ_RECEIPTS,
+    },
+    Migration {
+        version: 12,
+        name: "reminders to those who have not read",
+        sql: REMINDERS,
     },
 ];

@@ -258,6 +258,8 @@ pub struct NewNotification {
     pub priority: Priority,
     /// Every row goes to one node (a group chat sent as a user must be made once).
     pub keep_together: bool,
+    /// `options.remindIfUnread`: how long after its delivery an unread row is reminded.
+    pub remind_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,6 +349,8 @@ pub struct Delivery {
     pub possible_duplicate: bool,
     /// When Teams said the recipient read it (a read receipt in their 1:1 chat).
     pub read_at: Option<u64>,
+    /// When its reminder (`options.remindIfUnread`) was taken to be sent.
+    pub reminded_at: Option<u64>,
 }
 
 /// How a claimed delivery ended.

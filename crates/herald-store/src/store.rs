@@ -448,6 +448,7 @@ macro_rules! impl_store {
                     lease_token: row.try_get("lease_token")?,
                     possible_duplicate: row.try_get::<i64, _>("possible_duplicate")? != 0,
                     read_at: row.try_get::<Option<i64>, _>("read_at")?.map(ms),
+                    reminded_at: row.try_get::<Option<i64>, _>("reminded_at")?.map(ms),
                 })
             }
 
@@ -822,6 +823,7 @@ macro_rules! impl_store {
                     .bind(&n.created_by)
                     .bind(n.priority.rank())
                     .bind(i64::from(n.keep_together))
+                    .bind(n.remind_after_ms.map(db))
                     .fetch_optional(&self.pool)
                     .await?;
                 if let Some(row) = row {

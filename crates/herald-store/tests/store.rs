@@ -364,6 +364,7 @@ fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -
         created_by: Some("integration-a".into()),
         priority: Priority::Normal,
         keep_together: false,
+        remind_after_ms: None,
     }
 }
 
@@ -1007,7 +1008,7 @@ async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     (s, path)
 }
@@ -1021,7 +1022,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     );
     Some((s, schema))
 }
@@ -1343,6 +1344,7 @@ async fn each_person_is_claimed_by_one_node(s: Arc<dyn Store>) {
     // A notification whose rows must stay together (one group chat) goes to one node whole.
     let together = NewNotification {
         keep_together: true,
+        remind_after_ms: None,
         ..notification("chat", None, "c", None)
     };
     s.create_notification(&together, 0).await.unwrap();
@@ -1392,6 +1394,102 @@ async fn each_person_is_claimed_by_one_node(s: Arc<dyn Store>) {
     }
 }
 
+/// Reminders: only delivered, unread rows at least `after` old are taken, each by one caller;
+/// the walk stops at a row still being sent and goes on from there later.
+async fn each_unread_row_is_taken_for_a_reminder_once_and_in_its_time(s: Arc<dyn Store>) {
+    for n in 1..=6 {
+        s.upsert_reference(&reference(n), false, 0).await.unwrap();
+    }
+    let id = nid("remind");
+    s.create_notification(
+        &NewNotification {
+            remind_after_ms: Some(1_000),
+            ..notification("remind", None, "r", None)
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    s.insert_deliveries(&id, 1, &(1..=6).map(recipient).collect::<Vec<_>>(), 0)
+        .await
+        .unwrap();
+    s.finish_resolution(&id).await.unwrap();
+    // Rows 1-4 are delivered at 10, row 5 is still being sent, row 6 waits.
+    let claimed = s.claim_deliveries(10, 60_000, 5).await.unwrap();
+    let (sent, held): (Vec<_>, Vec<_>) = claimed.iter().partition(|d| d.seq <= 4);
+    s.record_deliveries(
+        &sent
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        10,
+    )
+    .await
+    .unwrap();
+    let reminding = s.reminding(10).await.unwrap();
+    assert_eq!(reminding.len(), 1);
+    assert!(!reminding[0].finished);
+    assert_eq!(reminding[0].after_ms, 1_000);
+    // Too early: nothing, and the walk stays put.
+    let t = s.take_reminders(&reminding[0], 500, 100).await.unwrap();
+    assert!(t.due.is_empty() && !t.at_end);
+    assert_eq!(t.from_seq, 0);
+    // In time: rows 1-4, stopping at row 5 (read rows are left out: the server's tests read them).
+    let now = 1_010;
+    let t = s.take_reminders(&reminding[0], now, 100).await.unwrap();
+    assert_eq!(
+        t.due.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert!(t
+        .due
+        .iter()
+        .all(|d| d.service_url.as_deref() == Some("https://smba.trafficmanager.net/teams/")));
+    assert_eq!((t.from_seq, t.at_end), (5, false));
+    // A second caller that read the same start takes none of them.
+    let again = s.take_reminders(&reminding[0], now, 100).await.unwrap();
+    assert!(again.due.is_empty(), "{again:?}");
+    // Row 3's reminder failed: the row shows none, and it is not tried again.
+    s.reminder_failed(&id, 3).await.unwrap();
+    let rows = s.list_deliveries(&id, 0, 100).await.unwrap();
+    let reminded: Vec<i64> = rows
+        .iter()
+        .filter(|d| d.reminded_at == Some(now))
+        .map(|d| d.seq)
+        .collect();
+    assert_eq!(reminded, vec![1, 2, 4]);
+    // Rows 5 and 6 end (one delivered, one failed); the notification completes.
+    let held: Vec<Delivery> = held.into_iter().cloned().collect();
+    s.record_deliveries(
+        &held
+            .iter()
+            .map(|d| done(d, Outcome::Delivered, 200))
+            .collect::<Vec<_>>(),
+        2_000,
+    )
+    .await
+    .unwrap();
+    let last = s.claim_deliveries(2_000, 60_000, 5).await.unwrap();
+    s.record_deliveries(
+        &last
+            .iter()
+            .map(|d| done(d, Outcome::Failed, 403))
+            .collect::<Vec<_>>(),
+        2_000,
+    )
+    .await
+    .unwrap();
+    assert!(s.complete_if_done(&id, 2_000).await.unwrap());
+    let reminding = s.reminding(10).await.unwrap();
+    assert!(reminding[0].finished, "{reminding:?}");
+    assert_eq!(reminding[0].from_seq, 5);
+    let t = s.take_reminders(&reminding[0], 3_000, 100).await.unwrap();
+    assert_eq!(t.due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![5]);
+    assert!(t.at_end);
+    s.reminders_done(&id).await.unwrap();
+    assert!(s.reminding(10).await.unwrap().is_empty());
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1420,6 +1518,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    each_unread_row_is_taken_for_a_reminder_once_and_in_its_time,
     migrate_is_idempotent,
     read_receipts_mark_rows_up_to_their_message_even_when_they_come_first,
     notifications_past_retention_are_purged_a_step_at_a_time,

@@ -638,6 +638,7 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
                 created_by: None,
                 priority: herald_store::Priority::Normal,
                 keep_together: false,
+                remind_after_ms: None,
             },
             now,
         )
