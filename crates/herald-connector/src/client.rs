@@ -319,6 +319,35 @@ impl Connector {
         }
     }
 
+    /// DeleteActivity: removes a message the bot sent. Teams answers 404 for one already gone.
+    pub async fn delete_activity(
+        &self,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+    ) -> Sent<()> {
+        let path = format!(
+            "/v3/conversations/{}/activities/{}",
+            encode(conversation_id),
+            encode(activity_id)
+        );
+        let s = self
+            .call(
+                Method::DELETE,
+                service_url,
+                &path,
+                conversation_id,
+                OpClass::Send,
+                None,
+            )
+            .await;
+        Sent {
+            result: s.result.map(|_| ()),
+            attempts: s.attempts,
+            unanswered: s.unanswered,
+        }
+    }
+
     pub async fn update_activity(
         &self,
         service_url: &str,

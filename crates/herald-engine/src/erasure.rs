@@ -90,6 +90,18 @@ pub async fn erase(engine: &Engine, input: &str, who: &UserRef) -> Result<Erased
             erased.notifications += 1;
         }
     }
+    // An edit's per-recipient data may name them too.
+    let named = |s: &str| needles.iter().any(|n| n == &s.trim().to_lowercase());
+    for (id, version, text) in engine.store.edits_mentioning(&needles).await? {
+        let Ok(mut message) = serde_json::from_str::<crate::request::Message>(&text) else {
+            continue;
+        };
+        if without_data_of(&mut message.data, &named) {
+            if let Ok(t) = serde_json::to_string(&message) {
+                engine.store.replace_edit_message(&id, version, &t).await?;
+            }
+        }
+    }
     // A notification whose last rows were this person's is finished now.
     for id in &erased.touched {
         engine.store.complete_if_done(id, now).await?;
@@ -120,11 +132,7 @@ fn rewrite(n: &Notification, needles: &[String]) -> Option<String> {
             || u.aad_object_id.as_ref().is_some_and(|a| named(a.as_str())))
     });
     changed |= r.users.len() != before;
-    if let Some(Value::Object(data)) = &mut r.request.message.data {
-        let before = data.len();
-        data.retain(|k, _| !named(k));
-        changed |= data.len() != before;
-    }
+    changed |= without_data_of(&mut r.request.message.data, &named);
     if let Some(csv) = &r.request.to.csv {
         let read = if n.resolved {
             u64::MAX
@@ -137,6 +145,16 @@ fn rewrite(n: &Notification, needles: &[String]) -> Option<String> {
         }
     }
     changed.then(|| r.to_stored())
+}
+
+/// Per-recipient template data without the person's entry; true if it had one.
+fn without_data_of(data: &mut Option<Value>, named: &dyn Fn(&str) -> bool) -> bool {
+    let Some(Value::Object(data)) = data else {
+        return false;
+    };
+    let before = data.len();
+    data.retain(|k, _| !named(k));
+    data.len() != before
 }
 
 /// A CSV audience without the rows whose first cell names the person. Rows a resolver has

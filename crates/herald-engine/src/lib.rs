@@ -8,6 +8,7 @@
 //! and maps this crate's errors to problem+json. `scripts/check-architecture` keeps it so.
 
 pub mod access;
+mod amend;
 pub mod answers;
 mod as_user;
 pub mod callbacks;
@@ -270,6 +271,7 @@ impl Engine {
             tokio::spawn(erasure::purge(self.clone(), stop.clone())),
             tokio::spawn(reads::reapply(self.clone(), stop.clone())),
             tokio::spawn(remind::run(self.clone(), stop.clone())),
+            tokio::spawn(amend::run(self.clone(), stop.clone())),
             tokio::spawn(welcome::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::run(self.clone(), stop.clone())),
             tokio::spawn(callbacks::record_updates(self.clone(), stop.clone())),

@@ -329,6 +329,34 @@ fn check_reminder(r: &RemindIfUnread, o: &Options) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// The body of an edit: the new message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EditBody {
+    message: Message,
+}
+
+/// Parses an edit's body (`{"message": …}`): 400 when it is not JSON, 422 when it is not an edit.
+pub fn parse_edit(body: &[u8]) -> Result<Message, RequestError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, EditBody>(de)
+        .map(|b| b.message)
+        .map_err(|e| {
+            let pointer = pointer_of(&e.path().to_string());
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                RequestError::new(
+                    Refusal::Unparseable,
+                    "invalid-json",
+                    format!("the body is not JSON: {inner}"),
+                )
+                .at(pointer)
+            } else {
+                unprocessable(&pointer, format!("{inner}"))
+            }
+        })
+}
+
 /// Parses the body: 400 when it is not JSON, 422 (with the field) when it is not a request.
 pub fn parse(body: &[u8]) -> Result<NotificationRequest, RequestError> {
     let de = &mut serde_json::Deserializer::from_slice(body);

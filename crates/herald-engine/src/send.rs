@@ -378,7 +378,7 @@ async fn deliver_inner(
 
 /// The recipient's card. Expanding a template is CPU work (bounded by the templating budget,
 /// tens of milliseconds at worst): it runs on the blocking pool, never on an async worker.
-async fn render_for(
+pub(crate) async fn render_for(
     engine: &Engine,
     req: &Arc<StoredRequest>,
     d: &Delivery,

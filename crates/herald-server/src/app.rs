@@ -206,6 +206,7 @@ fn router(state: App) -> Router {
         .merge(crate::preferences::routes())
         .merge(crate::users::routes())
         .merge(notifications::routes())
+        .merge(crate::amendments::routes())
         .fallback(|| async {
             Problem::new(
                 StatusCode::NOT_FOUND,

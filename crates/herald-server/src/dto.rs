@@ -25,6 +25,28 @@ pub struct NotificationSummary {
     pub eta: Option<String>,
     /// The name of the API token that created it (`sandbox` in a sandbox without tokens).
     pub created_by: Option<String>,
+    /// The recall's progress, once one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<AmendmentProgress>,
+    /// The last edit's progress, once one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit: Option<AmendmentProgress>,
+}
+
+/// How far a recall or an edit has got.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmendmentProgress {
+    /// running, done
+    pub state: String,
+    /// Messages deleted (a recall) or updated (an edit).
+    pub done: u64,
+    /// Messages Teams would not change.
+    pub failed: u64,
+    /// The API token's name that asked.
+    pub requested_by: Option<String>,
+    pub requested_at: String,
+    pub finished_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +64,8 @@ pub struct CountsDto {
     /// Of `delivered`, how many the recipient read (Teams' read receipts; people who turned
     /// them off never count). Not part of the partition that sums to `total`.
     pub seen: u64,
+    /// Of `delivered`, how many messages a recall deleted (a recalled row stays delivered).
+    pub recalled: u64,
     /// Any status, outcome failed.
     pub failed: u64,
     pub canceled: u64,
@@ -56,6 +80,7 @@ impl From<herald_store::Counts> for CountsDto {
             chat_active: c.chat_active,
             opted_out: c.opted_out,
             seen: c.seen,
+            recalled: c.recalled,
             failed: c.failed,
             canceled: c.canceled,
         }
@@ -92,6 +117,16 @@ pub struct DeliveryRow {
     /// Reactions on the message, by type (open strings: `like`, `heart` …) — absent when none.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub reactions: std::collections::BTreeMap<String, u64>,
+    /// When a recall deleted the message (RFC 3339), and the API token's name that asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_by: Option<String>,
+    /// When an edit last changed the message (RFC 3339), and the API token's name that asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_by: Option<String>,
     /// When a reminder (`options.remindIfUnread`) was sent to this recipient (RFC 3339): absent
     /// when none was due, or when it could not be sent.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -68,12 +68,16 @@ pub(crate) fn delivery_row(d: &Delivery) -> DeliveryRow {
         read_at: d.read_at.map(herald_core::clock::rfc3339_ms),
         reactions: Default::default(),
         reminded_at: d.reminded_at.map(herald_core::clock::rfc3339_ms),
+        recalled_at: d.recalled_at.map(herald_core::clock::rfc3339_ms),
+        recalled_by: d.recalled_by.clone(),
+        edited_at: d.edited_at.map(herald_core::clock::rfc3339_ms),
+        edited_by: d.edited_by.clone(),
         notification_id: None,
     }
 }
 
 /// The header line; columns added later go at the end.
-pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,remindedAt\n";
+pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -112,6 +116,10 @@ pub fn csv_rows(rows: &[DeliveryRow]) -> Vec<u8> {
                     .collect::<Vec<_>>()
                     .join(";"),
             ),
+            opt(&r.recalled_at),
+            opt(&r.recalled_by),
+            opt(&r.edited_at),
+            opt(&r.edited_by),
             opt(&r.reminded_at),
         ]);
     }

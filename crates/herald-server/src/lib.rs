@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+mod amendments;
 mod app;
 pub mod auth;
 mod bot;

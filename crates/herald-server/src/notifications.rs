@@ -3,8 +3,8 @@
 
 use crate::access::Scope;
 use crate::dto::{
-    CountsDto, DeliveryPage, DeliveryRow, NotificationList, NotificationListItem,
-    NotificationSummary, ProblemDetails,
+    AmendmentProgress, CountsDto, DeliveryPage, DeliveryRow, NotificationList,
+    NotificationListItem, NotificationSummary, ProblemDetails,
 };
 use crate::params::{paging, query};
 use crate::problem::Problem;
@@ -21,7 +21,7 @@ use herald_engine::recipients::{self, Recipient};
 use herald_engine::request::{self, NotificationRequest};
 use herald_engine::StoredRequest;
 use herald_store::{
-    Counts, Created, DeliveryStatus, NewNotification, Notification, NotificationState,
+    AmendKind, Counts, Created, DeliveryStatus, NewNotification, Notification, NotificationState,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -186,13 +186,7 @@ pub(crate) async fn create(
                 }
             };
             let bytes = app.read_body(body).await?;
-            let settings = request::Settings {
-                has_teams_app: app.cfg.teams_app_id.is_some(),
-                has_callback_secret: app.cfg.callback_secret.is_some(),
-                has_secret_key: app.cfg.secret_key.is_some(),
-                max_inline_users: app.cfg.max_inline_users,
-                max_csv_rows: app.cfg.max_csv_rows,
-            };
+            let settings = settings(&app);
             // Parsing and checking a card (compiling, validating, a trial expansion) is CPU work
             // bounded by the templating budget: it runs off the async workers.
             let req = tokio::task::spawn_blocking(move || {
@@ -319,8 +313,20 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
     }
 }
 
-async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Problem> {
+/// What checking a request needs from the configuration.
+pub(crate) fn settings(app: &App) -> request::Settings {
+    request::Settings {
+        has_teams_app: app.cfg.teams_app_id.is_some(),
+        has_callback_secret: app.cfg.callback_secret.is_some(),
+        has_secret_key: app.cfg.secret_key.is_some(),
+        max_inline_users: app.cfg.max_inline_users,
+        max_csv_rows: app.cfg.max_csv_rows,
+    }
+}
+
+pub(crate) async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Problem> {
     let counts: Counts = app.store.delivery_counts(&n.id).await.map_err(store_err)?;
+    let amendments = app.store.amendments(&n.id).await.map_err(store_err)?;
     let now = app.clock.now_ms();
     let active = matches!(
         n.state,
@@ -345,7 +351,24 @@ async fn summary(app: &App, n: &Notification) -> Result<NotificationSummary, Pro
         rate_per_second: (rate * 10.0).round() / 10.0,
         eta,
         created_by: n.created_by.clone(),
+        recall: latest(&amendments, AmendKind::Recall),
+        edit: latest(&amendments, AmendKind::Edit),
     })
+}
+
+/// The progress of the last recall or edit.
+fn latest(all: &[herald_store::Amendment], kind: AmendKind) -> Option<AmendmentProgress> {
+    all.iter()
+        .rev()
+        .find(|a| a.kind == kind)
+        .map(|a| AmendmentProgress {
+            state: if a.running { "running" } else { "done" }.to_owned(),
+            done: a.done,
+            failed: a.failed,
+            requested_by: a.requested_by.clone(),
+            requested_at: rfc3339_ms(a.requested_at),
+            finished_at: a.finished_at.map(rfc3339_ms),
+        })
 }
 
 async fn find(app: &App, id: &NotificationId) -> Result<Notification, Problem> {

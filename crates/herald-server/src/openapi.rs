@@ -21,6 +21,8 @@ use utoipa::OpenApi;
         crate::notifications::status,
         crate::notifications::deliveries,
         crate::notifications::cancel,
+        crate::amendments::recall,
+        crate::amendments::edit,
         crate::responses::responses,
         crate::installations::list_installations,
         crate::installations::import,
@@ -32,7 +34,7 @@ use utoipa::OpenApi;
     components(schemas(
         NotificationRequestSchema, AudienceSchema, MessageSchema, OptionsSchema,
         IfNotInstalledSchema, IfChatActiveSchema,
-        NotificationSummary, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
+        NotificationSummary, AmendmentProgress, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
         WaitForResponseSchema, RemindIfUnreadSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
         ClusterView, ClusterNode, Preferences, PreferencesUpdate,

@@ -108,7 +108,7 @@ impl Binds {
 }
 
 /// `%` and `_` in a LIKE pattern stand for themselves.
-fn like_escaped(s: &str) -> String {
+pub(crate) fn like_escaped(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
@@ -252,6 +252,7 @@ macro_rules! impl_erasure {
                         ("responses", "notification_id"),
                         ("callbacks", "notification_id"),
                         ("delivery_tally", "notification_id"),
+                        ("amendments", "notification_id"),
                         ("notifications", "id"),
                     ] {
                         let sql = format!("DELETE FROM {table} WHERE {column} = {placeholder}");

@@ -4,6 +4,7 @@
 //! instantiated per backend; only the SQL dialect differs, and the same test suite runs on both.
 //! Migrations are embedded in the binary.
 
+mod amendments;
 mod cluster;
 mod erasure;
 mod migrations;
@@ -16,6 +17,7 @@ mod sql;
 mod store;
 mod users;
 
+pub use amendments::{AmendKind, Amended, Amendment, Amendments, Walk};
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use erasure::{Erased, Erasure, Person, Purged};
 pub use model::*;
@@ -44,7 +46,17 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Everything Herald keeps. Times are Unix milliseconds from the caller's clock.
 #[async_trait]
 pub trait Store:
-    Responses + UserTokens + Preferences + Reads + Reminders + Erasure + Cluster + Send + Sync + 'static
+    Responses
+    + UserTokens
+    + Preferences
+    + Reads
+    + Reminders
+    + Amendments
+    + Erasure
+    + Cluster
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

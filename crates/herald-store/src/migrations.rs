@@ -1,5 +1,8 @@
 //! Embedded migrations, one list per dialect, applied in order and recorded in
 //! `herald_migrations`. Never edit a shipped migration: add the next one.
+//!
+//! Over 600 lines because the schema's whole history is here, both dialects side by side, so a
+//! change to one is seen next to the other.
 
 pub struct Migration {
     pub version: i64,
@@ -102,6 +105,36 @@ ALTER TABLE notifications ADD COLUMN remind_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE notifications ADD COLUMN reminders_done BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN reminded_at BIGINT;
 CREATE INDEX notifications_reminding ON notifications (seq) WHERE remind_after_ms IS NOT NULL AND reminders_done = 0;
+"#;
+
+/// Migration 13, the same in both dialects: recall and edit. Each is an `amendment` of a
+/// notification (numbered per notification: edits may follow one another), walked over its rows
+/// in order from `next_seq` by whichever node holds its lease; `done` / `failed` count the rows
+/// it changed or could not. A row records when it was recalled or edited, and by which token;
+/// `recalled` counts a notification's recalled rows. The partial index holds only the running
+/// ones.
+const AMENDMENTS: &str = r#"
+CREATE TABLE amendments (
+    notification_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT,
+    requested_by TEXT,
+    requested_at BIGINT NOT NULL,
+    next_seq BIGINT NOT NULL DEFAULT 0,
+    done BIGINT NOT NULL DEFAULT 0,
+    failed BIGINT NOT NULL DEFAULT 0,
+    lease_until BIGINT,
+    finished_at BIGINT,
+    PRIMARY KEY (notification_id, version)
+);
+CREATE INDEX amendments_running ON amendments (requested_at) WHERE state = 'running';
+ALTER TABLE deliveries ADD COLUMN recalled_at BIGINT;
+ALTER TABLE deliveries ADD COLUMN recalled_by TEXT;
+ALTER TABLE deliveries ADD COLUMN edited_at BIGINT;
+ALTER TABLE deliveries ADD COLUMN edited_by TEXT;
+ALTER TABLE notifications ADD COLUMN recalled BIGINT NOT NULL DEFAULT 0;
 "#;
 
 pub const SQLITE: &[Migration] = &[
@@ -330,6 +363,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         name: "reminders to those who have not read",
         sql: REMINDERS,
     },
+    Migration {
+        version: 13,
+        name: "recall and edit",
+        sql: AMENDMENTS,
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -557,5 +595,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 12,
         name: "reminders to those who have not read",
         sql: REMINDERS,
+    },
+    Migration {
+        version: 13,
+        name: "recall and edit",
+        sql: AMENDMENTS,
     },
 ];

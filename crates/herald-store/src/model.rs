@@ -351,6 +351,12 @@ pub struct Delivery {
     pub read_at: Option<u64>,
     /// When its reminder (`options.remindIfUnread`) was taken to be sent.
     pub reminded_at: Option<u64>,
+    /// When its message was deleted by a recall, and the token that asked.
+    pub recalled_at: Option<u64>,
+    pub recalled_by: Option<String>,
+    /// When its message was last changed by an edit, and the token that asked.
+    pub edited_at: Option<u64>,
+    pub edited_by: Option<String>,
 }
 
 /// How a claimed delivery ended.
@@ -404,6 +410,9 @@ pub struct Counts {
     pub opted_out: u64,
     /// Delivered rows the recipient read (a subset of `delivered`, outside the partition).
     pub seen: u64,
+    /// Delivered rows whose message a recall deleted (a subset of `delivered`, outside the
+    /// partition: a recalled row stays delivered).
+    pub recalled: u64,
     pub failed: u64,
     pub canceled: u64,
 }

@@ -25,7 +25,7 @@ pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
     status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail, \
-    lease_token, possible_duplicate, read_at, reminded_at";
+    lease_token, possible_duplicate, read_at, reminded_at, recalled_at, recalled_by, edited_at, edited_by";
 
 /// A statement's parameters, each bound where it appears: an anonymous `?` on SQLite (bound in
 /// order), `$n` on PostgreSQL.
@@ -451,7 +451,8 @@ RETURNING {delivery_cols}"#
             ),
             delivery_counts: q(
                 "SELECT outcome, reason, n FROM delivery_tally WHERE notification_id = $1 AND n <> 0 \
-                 UNION ALL SELECT 'seen', '', seen FROM notifications WHERE id = $1 AND seen <> 0",
+                 UNION ALL SELECT 'seen', '', seen FROM notifications WHERE id = $1 AND seen <> 0 \
+                 UNION ALL SELECT 'recalled', '', recalled FROM notifications WHERE id = $1 AND recalled <> 0",
             ),
             tally: q(
                 "INSERT INTO delivery_tally (notification_id, outcome, reason, n) VALUES ($1, $2, $3, $4) \

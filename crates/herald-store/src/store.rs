@@ -409,7 +409,7 @@ macro_rules! impl_store {
                 })
             }
 
-            fn delivery(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Delivery> {
+            pub(crate) fn delivery(row: &<<$store as HasPool>::Db as sqlx::Database>::Row) -> Result<Delivery> {
                 let status: String = row.try_get("status")?;
                 let outcome: Option<String> = row.try_get("outcome")?;
                 let result = match outcome {
@@ -449,6 +449,10 @@ macro_rules! impl_store {
                     possible_duplicate: row.try_get::<i64, _>("possible_duplicate")? != 0,
                     read_at: row.try_get::<Option<i64>, _>("read_at")?.map(ms),
                     reminded_at: row.try_get::<Option<i64>, _>("reminded_at")?.map(ms),
+                    recalled_at: row.try_get::<Option<i64>, _>("recalled_at")?.map(ms),
+                    recalled_by: row.try_get("recalled_by")?,
+                    edited_at: row.try_get::<Option<i64>, _>("edited_at")?.map(ms),
+                    edited_by: row.try_get("edited_by")?,
                 })
             }
 
@@ -1085,6 +1089,7 @@ macro_rules! impl_store {
                     match (Outcome::parse(&outcome), Reason::parse(&reason)) {
                         _ if outcome.is_empty() => c.pending += n,
                         _ if outcome == "seen" => c.seen += n,
+                        _ if outcome == "recalled" => c.recalled += n,
                         (Some(Outcome::Delivered), _) => c.delivered += n,
                         (Some(Outcome::Skipped), Some(Reason::ChatActive)) => c.chat_active += n,
                         (Some(Outcome::Skipped), Some(Reason::OptedOut)) => c.opted_out += n,

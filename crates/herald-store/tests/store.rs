@@ -1008,7 +1008,7 @@ async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     (s, path)
 }
@@ -1022,7 +1022,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     Some((s, schema))
 }
@@ -1490,6 +1490,117 @@ async fn each_unread_row_is_taken_for_a_reminder_once_and_in_its_time(s: Arc<dyn
     assert!(s.reminding(10).await.unwrap().is_empty());
 }
 
+/// Recall and edit: one edit at a time, nothing after a recall; a leased amendment is another
+/// node's only once its lease is over, and a repeated step does not count twice.
+async fn amendments_conflict_lease_and_count_each_row_once(s: Arc<dyn Store>) {
+    with_rows_delivered(&s, "amend", 5, 5).await;
+    let id = nid("amend");
+    assert!(s.complete_if_done(&id, 50).await.unwrap());
+    let edit = s
+        .amend(
+            &id,
+            AmendKind::Edit,
+            Some(r#"{"card":{},"data":{"User1@x.example":{"desk":"4F"}}}"#),
+            Some("ops"),
+            100,
+        )
+        .await
+        .unwrap();
+    let Amended::Started(edit) = edit else {
+        panic!("{edit:?}")
+    };
+    assert!(edit.running && edit.notification_finished);
+    assert!(matches!(
+        s.amend(&id, AmendKind::Edit, Some("{}"), None, 101)
+            .await
+            .unwrap(),
+        Amended::Conflict(_)
+    ));
+    // An erasure finds the person in an edit's data, and rewrites it.
+    let found = s
+        .edits_mentioning(&["user1@x.example".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    s.replace_edit_message(&id, found[0].1, r#"{"card":{},"data":{}}"#)
+        .await
+        .unwrap();
+    assert!(s
+        .edits_mentioning(&["user1@x.example".to_owned()])
+        .await
+        .unwrap()
+        .is_empty());
+    // Leased by one node; another gets it only after the lease.
+    let claimed = s.claim_amendment(200, 1_000).await.unwrap().unwrap();
+    assert_eq!(claimed.version, 1);
+    assert!(s.claim_amendment(500, 1_000).await.unwrap().is_none());
+    let walk = s.amendment_rows(&claimed, 3).await.unwrap();
+    assert_eq!(
+        walk.rows.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(!walk.at_end && !walk.blocked);
+    assert!(s
+        .save_step(&claimed, &[1, 2, 3], 0, walk.next_seq, 300, 1_300)
+        .await
+        .unwrap());
+    // The node dies; the step is repeated by the next one: the rows count once.
+    let again = s.claim_amendment(1_400, 1_000).await.unwrap().unwrap();
+    assert_eq!(again.next_seq, 4);
+    assert!(s
+        .save_step(&again, &[2, 3], 0, 4, 1_450, 1_450)
+        .await
+        .unwrap());
+    let edit = s.amendments(&id).await.unwrap().pop().unwrap();
+    assert_eq!((edit.done, edit.failed), (3, 0));
+    // A recall stops the edit where it is; nothing can follow a recall.
+    let Amended::Started(recall) = s
+        .amend(&id, AmendKind::Recall, None, Some("ops"), 2_000)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(recall.version, 2);
+    let all = s.amendments(&id).await.unwrap();
+    assert!(!all[0].running && all[0].finished_at == Some(2_000));
+    assert!(
+        !s.save_step(&all[0], &[4], 0, 5, 2_001, 2_001)
+            .await
+            .unwrap(),
+        "a stopped edit saves nothing"
+    );
+    for kind in [AmendKind::Edit, AmendKind::Recall] {
+        assert!(matches!(
+            s.amend(&id, kind, Some("{}"), None, 2_100).await.unwrap(),
+            Amended::Conflict(_)
+        ));
+    }
+    let recall = s.claim_amendment(2_200, 1_000).await.unwrap().unwrap();
+    let walk = s.amendment_rows(&recall, 100).await.unwrap();
+    assert_eq!(walk.rows.len(), 5);
+    assert!(walk.at_end);
+    assert!(s
+        .save_step(&recall, &[1, 2, 3, 4, 5], 0, walk.next_seq, 2_300, 2_300)
+        .await
+        .unwrap());
+    assert!(s
+        .save_step(&recall, &[5], 0, walk.next_seq, 2_301, 2_301)
+        .await
+        .unwrap());
+    s.finish_amendment(&recall, 2_400).await.unwrap();
+    assert_eq!(s.delivery_counts(&id).await.unwrap().recalled, 5);
+    let rows = s.list_deliveries(&id, 0, 10).await.unwrap();
+    assert!(rows
+        .iter()
+        .all(|d| d.recalled_at == Some(2_300) && d.recalled_by.as_deref() == Some("ops")));
+    assert_eq!(rows.iter().filter(|d| d.edited_at == Some(300)).count(), 3);
+    assert!(
+        s.claim_amendment(10_000, 1_000).await.unwrap().is_none(),
+        "done"
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1518,6 +1629,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    amendments_conflict_lease_and_count_each_row_once,
     each_unread_row_is_taken_for_a_reminder_once_and_in_its_time,
     migrate_is_idempotent,
     read_receipts_mark_rows_up_to_their_message_even_when_they_come_first,

@@ -99,6 +99,14 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
+    /// Take a notification back: cancel what is not sent and delete every delivered message.
+    Recall {
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Change every delivered message of a notification (a card is rendered for each recipient).
+    Edit(send::EditArgs),
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -165,6 +173,16 @@ fn main() -> ExitCode {
             }
             Command::Cancel { id, server } => {
                 return send::cancel(&id, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Recall { id, server } => {
+                return send::recall(&id, &client::Client::new(&server))
+                    .await
+                    .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
+            }
+            Command::Edit(args) => {
+                return send::edit(&args, &client::Client::new(&args.server))
                     .await
                     .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
             }

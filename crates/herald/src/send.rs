@@ -93,7 +93,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is not a positive duration"))
 }
 
-fn read(path: &PathBuf) -> Result<String, Failure> {
+fn read(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))
 }
@@ -116,22 +116,11 @@ impl SendArgs {
         if let Some(csv) = &self.csv {
             to["csv"] = json!(read(csv)?);
         }
-        let message = match (&self.text, &self.card) {
-            (Some(t), _) => json!({"text": t}),
-            (None, Some(path)) => {
-                let card: Value = serde_json::from_str(&read(path)?)
-                    .map_err(|e| Failure::usage(format!("{} is not JSON: {e}", path.display())))?;
-                let mut m = json!({"card": card});
-                if let Some(data) = &self.data {
-                    let data: Value = serde_json::from_str(&read(data)?).map_err(|e| {
-                        Failure::usage(format!("{} is not JSON: {e}", data.display()))
-                    })?;
-                    m["data"] = data;
-                }
-                m
-            }
-            (None, None) => return Err(Failure::usage("give --text or --card")),
-        };
+        let message = message_of(
+            self.text.as_deref(),
+            self.card.as_deref(),
+            self.data.as_deref(),
+        )?;
         let mut options = json!({});
         if let Some(p) = &self.if_not_installed {
             options["ifNotInstalled"] = json!(p);
@@ -404,6 +393,80 @@ pub async fn status(id: &str, client: &Client) -> Result<(), Failure> {
     if let Some(eta) = s["eta"].as_str() {
         println!("eta {eta} at {}/s", s["ratePerSecond"]);
     }
+    Ok(())
+}
+
+/// `message` of a request: text, or a card from a file with its template data.
+fn message_of(
+    text: Option<&str>,
+    card: Option<&std::path::Path>,
+    data: Option<&std::path::Path>,
+) -> Result<Value, Failure> {
+    Ok(match (text, card) {
+        (Some(t), _) => json!({"text": t}),
+        (None, Some(path)) => {
+            let card: Value = serde_json::from_str(&read(path)?)
+                .map_err(|e| Failure::usage(format!("{} is not JSON: {e}", path.display())))?;
+            let mut m = json!({"card": card});
+            if let Some(data) = data {
+                let data: Value = serde_json::from_str(&read(data)?)
+                    .map_err(|e| Failure::usage(format!("{} is not JSON: {e}", data.display())))?;
+                m["data"] = data;
+            }
+            m
+        }
+        (None, None) => return Err(Failure::usage("give --text or --card")),
+    })
+}
+
+/// `herald edit`: what every delivered message becomes.
+#[derive(clap::Args)]
+pub struct EditArgs {
+    pub id: String,
+    /// The new text.
+    #[arg(long, conflicts_with = "card")]
+    text: Option<String>,
+    /// The new Adaptive Card, from this JSON file (a template, rendered for each recipient).
+    #[arg(long, value_name = "FILE")]
+    card: Option<PathBuf>,
+    /// Per-recipient template data for the card.
+    #[arg(long, value_name = "FILE", requires = "card")]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: crate::client::ServerArgs,
+}
+
+/// Deletes every delivered message of a notification (and cancels what is not sent yet).
+pub async fn recall(id: &str, client: &Client) -> Result<(), Failure> {
+    let s = client
+        .call(
+            Method::POST,
+            &format!("/v1/notifications/{id}/recall"),
+            None,
+        )
+        .await?;
+    print_summary(&s);
+    println!("recalling: follow it with `herald status {id}`");
+    Ok(())
+}
+
+/// Replaces every delivered message of a notification.
+pub async fn edit(args: &EditArgs, client: &Client) -> Result<(), Failure> {
+    let message = message_of(
+        args.text.as_deref(),
+        args.card.as_deref(),
+        args.data.as_deref(),
+    )?;
+    let id = &args.id;
+    let s = client
+        .call(
+            Method::POST,
+            &format!("/v1/notifications/{id}/edit"),
+            Some(json!({"message": message}).to_string().into_bytes()),
+        )
+        .await?;
+    print_summary(&s);
+    println!("editing: follow it with `herald status {id}`");
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `herald serve` in-process against the emulator, over real HTTP on loopback.
 
+mod amend;
 mod api;
 mod as_user;
 mod auth;

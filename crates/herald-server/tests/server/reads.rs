@@ -114,9 +114,13 @@ async fn receipts(backend: Backend) {
         .lines()
         .next()
         .unwrap()
-        .ends_with(",readAt,reactions,remindedAt"));
+        .ends_with(",readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt"));
     // readAt, then empty reactions and remindedAt cells.
-    let with_time = csv.lines().skip(1).filter(|l| l.ends_with("Z,,")).count();
+    let with_time = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with("Z,,,,,,"))
+        .count();
     assert_eq!(with_time, 6, "{csv}");
     assert!(metrics(&env).await.contains("herald_reads_total 7"));
 
@@ -156,7 +160,9 @@ async fn receipts(backend: Backend) {
     );
     let csv = report_csv(&env, &first).await;
     assert_eq!(
-        csv.lines().filter(|l| l.ends_with("Z,heart:1,")).count(),
+        csv.lines()
+            .filter(|l| l.ends_with("Z,heart:1,,,,,"))
+            .count(),
         1,
         "{csv}"
     );
