@@ -122,6 +122,9 @@ pub struct Config {
     /// Notifications finished more than this many days ago are purged with their rows, answers
     /// and counts (`None`, the default: kept).
     pub retention_days: Option<u64>,
+    /// The time zone of recipients who chose none and whose Teams client never reported one
+    /// (`recipientLocalTime`): an IANA name, UTC by default.
+    pub default_time_zone: String,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -160,6 +163,7 @@ struct FileConfig {
     max_csv_rows: Option<u64>,
     delivery_deadline_s: Option<u64>,
     retention_days: Option<u64>,
+    default_time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -424,6 +428,15 @@ impl Config {
                 0 => None,
                 // A hundred years is forever enough, and keeps the cutoff's arithmetic in range.
                 n => Some(n.min(36_500)),
+            },
+            default_time_zone: match pick("default_time_zone", f.default_time_zone) {
+                None => "UTC".to_owned(),
+                Some((v, from_env)) => {
+                    let v = v.trim().to_owned();
+                    crate::local_time::zone(&v)
+                        .map_err(|e| value_err(&key_name("default_time_zone", from_env), e))?;
+                    v
+                }
             },
         };
         cfg.validate(require_bot)?;

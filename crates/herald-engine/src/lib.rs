@@ -19,6 +19,7 @@ pub mod delegated;
 pub mod egress;
 pub mod erasure;
 pub mod lifecycle;
+pub mod local_time;
 mod message;
 pub mod metrics;
 mod outcome;
@@ -472,5 +473,14 @@ async fn sweep_once(engine: &Engine) {
         Ok(n) if n > 0 => engine.wake().await,
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot start scheduled notifications"),
+    }
+    // Rows placed in their recipients' hours whose time has come.
+    match engine.store.start_waiting(now, 10_000).await {
+        Ok(n) if n > 0 => {
+            engine.send_due.notify_one();
+            cluster::announce(engine, herald_store::Work::Send).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot start rows whose local time has come"),
     }
 }

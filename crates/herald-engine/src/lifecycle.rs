@@ -353,8 +353,34 @@ async fn install_personal(engine: &Arc<Engine>, a: &Activity, now: u64) -> Resul
     };
     let welcome = !engine.cfg.welcome_text.is_empty() || engine.cfg.welcome_card.is_some();
     engine.store.upsert_reference(&r, welcome, now).await?;
+    learn_time_zone(engine, a, &r).await?;
     if welcome {
         engine.welcome_due.notify_one();
+    }
+    Ok(())
+}
+
+/// The time zone the person's Teams client reports (`clientInfo.timezone`, else
+/// `localTimezone`), kept on their reference for `recipientLocalTime`. A name that is not a time
+/// zone is ignored.
+async fn learn_time_zone(engine: &Engine, a: &Activity, r: &Reference) -> Result<(), EngineError> {
+    let from_entities = a
+        .extra
+        .get("entities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "clientInfo")
+        .find_map(|e| e["timezone"].as_str());
+    let reported = from_entities.or_else(|| a.extra.get("localTimezone").and_then(Value::as_str));
+    if let Some(zone) = reported
+        .map(str::trim)
+        .filter(|z| crate::local_time::zone(z).is_ok())
+    {
+        engine
+            .store
+            .learn_time_zone(&r.tenant_id, &r.aad_object_id, zone)
+            .await?;
     }
     Ok(())
 }
@@ -427,6 +453,9 @@ async fn user_message(
                 .record_activity(&r.tenant_id, &r.aad_object_id, now)
                 .await?;
         }
+    }
+    if let Some(r) = &reference {
+        learn_time_zone(engine, a, r).await?;
     }
     let is_submit = a.value.is_some() && a.text.as_deref().unwrap_or("").trim().is_empty();
     if is_submit {

@@ -146,6 +146,11 @@ pub struct Options {
     /// it was delivered (read receipts exist only in the bot's 1:1 chats).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remind_if_unread: Option<RemindIfUnread>,
+    /// With `sendAt`: its date and time (offset ignored) happen in each recipient's own time
+    /// zone (their preference, else the one their Teams client reported, else
+    /// `default_time_zone`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recipient_local_time: bool,
 }
 
 /// The shortest wait before a reminder: a minute.
@@ -515,6 +520,12 @@ impl NotificationRequest {
         if let Some(r) = &o.remind_if_unread {
             check_reminder(r, o)?;
         }
+        if o.recipient_local_time && self.send_at.is_none() {
+            return Err(unprocessable(
+                "/options/recipientLocalTime",
+                "a local time is sendAt's date and time in each recipient's zone: give sendAt too",
+            ));
+        }
         if let Some(upn) = &o.as_user {
             if Upn::parse(upn.as_str()).is_err() {
                 return Err(unprocessable(
@@ -625,7 +636,42 @@ impl NotificationRequest {
                     format!("`{s}` is not an RFC 3339 time like 2026-11-21T09:00:00Z"),
                 )
             })?;
+        if self.options.recipient_local_time {
+            // It happens first where the clock is furthest ahead: resolution starts then, and
+            // each row waits for its own zone.
+            let wall = crate::local_time::wall_clock(s);
+            let first = wall.and_then(crate::local_time::in_utc).ok_or_else(|| {
+                unprocessable(
+                    "/sendAt",
+                    format!("`{s}` is outside the calendar Herald keeps"),
+                )
+            })?;
+            return Ok(Some(first.saturating_sub(crate::local_time::MAX_AHEAD_MS)));
+        }
         Ok(Some((t.unix_timestamp_nanos() / 1_000_000).max(0) as u64))
+    }
+
+    /// With `recipientLocalTime`, `sendAt`'s time must not have passed where it comes first
+    /// (UTC+14) at `now`: someone would get it late.
+    pub fn check_local_time(&self, now: u64) -> Result<(), RequestError> {
+        if !self.options.recipient_local_time {
+            return Ok(());
+        }
+        match self.send_at_ms()? {
+            Some(first) if first < now => Err(unprocessable(
+                "/sendAt",
+                "with recipientLocalTime, sendAt's date and time have already passed where the clock is furthest ahead (UTC+14): some recipients would get it late; pick a later time",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// With `recipientLocalTime`: `sendAt`'s date and time, to be placed in each zone.
+    pub fn local_wall_clock(&self) -> Option<jiff::civil::DateTime> {
+        if !self.options.recipient_local_time {
+            return None;
+        }
+        crate::local_time::wall_clock(self.send_at.as_deref()?)
     }
 
     /// The request's canonical JSON (what is stored and hashed for idempotency).

@@ -83,6 +83,7 @@ fn unknown(input: &str) -> NewDelivery {
             status_code: Some(404),
             reason: Some(Reason::UnknownUser),
         }),
+        due_at: None,
     }
 }
 
@@ -105,6 +106,7 @@ fn row(r: &Recipient, data: Option<RowData>) -> NewDelivery {
         display_name: r.display_name.clone(),
         data,
         decided: None,
+        due_at: None,
     };
     if r.guest {
         external(d)
@@ -179,6 +181,8 @@ struct Sink<'a> {
     canceled: bool,
     /// Where the rows pushed so far end.
     at: Cursor,
+    /// `recipientLocalTime`: the date and time each row is due at in its recipient's zone.
+    wall: Option<jiff::civil::DateTime>,
 }
 
 impl Sink<'_> {
@@ -196,6 +200,9 @@ impl Sink<'_> {
         }
         let now = self.engine.clock.now_ms();
         let n = self.rows.len() as i64;
+        if let Some(wall) = self.wall {
+            self.place_in_time(wall).await?;
+        }
         self.engine
             .store
             .insert_deliveries(self.id, self.next_seq, &self.rows, now)
@@ -221,8 +228,46 @@ impl Sink<'_> {
         self.keep_behind().await
     }
 
-    /// Waits while `AHEAD` rows or more wait to be sent (renewing the lease meanwhile).
+    /// Sets each row's due time: `wall` in the recipient's zone (their preference, else their
+    /// client's, else `default_time_zone`).
+    async fn place_in_time(&mut self, wall: jiff::civil::DateTime) -> Result<(), String> {
+        let people: Vec<AadObjectId> = self
+            .rows
+            .iter()
+            .filter(|d| d.decided.is_none())
+            .filter_map(|d| d.aad_object_id.clone())
+            .collect();
+        let zones = self
+            .engine
+            .store
+            .time_zones(&self.engine.tenant, &people)
+            .await
+            .map_err(|e| e.to_string())?;
+        let fallback = crate::local_time::zone(&self.engine.cfg.default_time_zone)?;
+        let mut cache: std::collections::HashMap<&str, Option<u64>> = Default::default();
+        let fallback_at = crate::local_time::instant(wall, &fallback);
+        for d in self.rows.iter_mut().filter(|d| d.decided.is_none()) {
+            let zone = d.aad_object_id.as_ref().and_then(|a| zones.get(a.as_str()));
+            let own = zone.and_then(|z| {
+                *cache.entry(z.as_str()).or_insert_with(|| {
+                    crate::local_time::zone(z)
+                        .ok()
+                        .and_then(|tz| crate::local_time::instant(wall, &tz))
+                })
+            });
+            // A zone stored before it was checked, or since dropped from the database, falls
+            // back like no zone at all.
+            d.due_at = own.or(fallback_at);
+        }
+        Ok(())
+    }
+
+    /// Waits while `AHEAD` rows or more wait to be sent (renewing the lease meanwhile). Rows
+    /// placed in their recipients' hours are not held back: each must be there at its time.
     async fn keep_behind(&mut self) -> Result<(), String> {
+        if self.wall.is_some() {
+            return Ok(());
+        }
         let store = &self.engine.store;
         let mut renewed = self.engine.clock.now_ms();
         while !self.canceled {
@@ -276,6 +321,7 @@ async fn resolve(engine: &Engine, id: &NotificationId, from: Cursor) -> Result<(
         rows: Vec::new(),
         canceled: false,
         at: Cursor::default(),
+        wall: request.request.local_wall_clock(),
     };
     let to = &request.request.to;
     let tenant = engine.tenant.clone();

@@ -127,6 +127,9 @@ pub struct DeliveryRow {
     pub edited_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edited_by: Option<String>,
+    /// When it was due: `sendAt` in the recipient's time zone (`recipientLocalTime`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
     /// When a reminder (`options.remindIfUnread`) was sent to this recipient (RFC 3339): absent
     /// when none was due, or when it could not be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +249,9 @@ pub struct Preferences {
     /// Categories (lowercase), or `all` for every category; notifications without a category
     /// reach everyone.
     pub opted_out: Vec<String>,
+    /// The time zone they chose (an IANA name), for `recipientLocalTime`; without one, the one
+    /// their Teams client reports is used, else `default_time_zone`.
+    pub time_zone: Option<String>,
 }
 
 /// The body of `PUT /v1/preferences/{user}`: the opt-outs to keep, replacing what was there.
@@ -254,8 +260,12 @@ pub struct Preferences {
 #[allow(dead_code)]
 pub struct PreferencesUpdate {
     /// Categories (`[A-Za-z0-9_-]{1,64}`, any case) or `all`; at most 256; `[]` opts back in.
+    /// Left out: unchanged.
     #[schema(max_items = 256)]
-    pub opted_out: Vec<String>,
+    pub opted_out: Option<Vec<String>>,
+    /// An IANA time zone (`Europe/Berlin`), or `null` to forget it. Left out: unchanged.
+    #[schema(nullable, max_length = 64)]
+    pub time_zone: Option<String>,
 }
 
 /// `DELETE /v1/users/{user}`: what was erased.

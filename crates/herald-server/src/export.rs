@@ -72,12 +72,13 @@ pub(crate) fn delivery_row(d: &Delivery) -> DeliveryRow {
         recalled_by: d.recalled_by.clone(),
         edited_at: d.edited_at.map(herald_core::clock::rfc3339_ms),
         edited_by: d.edited_by.clone(),
+        due_at: d.due_at.map(herald_core::clock::rfc3339_ms),
         notification_id: None,
     }
 }
 
 /// The header line; columns added later go at the end.
-pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt\n";
+pub const CSV_HEADER: &str = "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt,dueAt\n";
 
 /// A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
 /// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV exports. Recipients are
@@ -121,6 +122,7 @@ pub fn csv_rows(rows: &[DeliveryRow]) -> Vec<u8> {
             opt(&r.edited_at),
             opt(&r.edited_by),
             opt(&r.reminded_at),
+            opt(&r.due_at),
         ]);
     }
     w.into_inner().unwrap_or_default()

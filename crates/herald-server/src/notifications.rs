@@ -233,6 +233,7 @@ pub(crate) async fn create(
             let canonical = req.canonical();
             let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
             let send_at = req.send_at_ms()?;
+            req.check_local_time(app.clock.now_ms())?;
             let priority = req.options.priority;
             // One group chat for everyone, made by one node: its rows stay together.
             let keep_together = req.options.group_chat_topic.is_some();

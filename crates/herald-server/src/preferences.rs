@@ -1,6 +1,6 @@
 //! `/v1/preferences/{user}`: what a person asked not to receive (the categories they opted out
-//! of, or `all`), read with `read`, set with `admin` — the same opt-outs a person changes by
-//! writing `stop …` / `start …` to the bot.
+//! of, or `all`) and the time zone they chose (for `recipientLocalTime`), read with `read`, set
+//! with `admin` — the same opt-outs a person changes by writing `stop …` / `start …` to the bot.
 
 use crate::access::Scope;
 use crate::dto::{Preferences, PreferencesUpdate, ProblemDetails};
@@ -66,10 +66,17 @@ async fn view(app: &App, aad: &AadObjectId, user: String) -> Result<Response, Pr
         .opt_outs(&app.engine.tenant, aad)
         .await
         .map_err(store_err)?;
+    let time_zone = app
+        .engine
+        .store
+        .preferred_time_zone(&app.engine.tenant, aad)
+        .await
+        .map_err(store_err)?;
     Ok(Json(Preferences {
         user,
         aad_object_id: aad.as_str().to_owned(),
         opted_out: opted_out.iter().map(|o| o.as_str().to_owned()).collect(),
+        time_zone,
     })
     .into_response())
 }
@@ -125,22 +132,39 @@ pub(crate) async fn replace(
     let result: Result<Response, Problem> = async {
         app.authorize(&headers, Scope::Admin)?;
         let bytes = app.read_body(body).await?;
-        let opted_out = parse(&bytes)?;
+        let update = parse_update(&bytes)?;
         let (aad, user) = person(&app, &user).await?;
         let now = app.engine.clock.now_ms();
-        app.engine
-            .store
-            .replace_opt_outs(&app.engine.tenant, &aad, &opted_out, now)
-            .await
-            .map_err(store_err)?;
+        let store = &app.engine.store;
+        if let Some(opted_out) = &update.opted_out {
+            store
+                .replace_opt_outs(&app.engine.tenant, &aad, opted_out, now)
+                .await
+                .map_err(store_err)?;
+        }
+        if let Some(zone) = &update.time_zone {
+            store
+                .set_preferred_time_zone(&app.engine.tenant, &aad, zone.as_deref(), now)
+                .await
+                .map_err(store_err)?;
+        }
         view(&app, &aad, user).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `{"optedOut": ["payroll", …]}`, each a category or `all`, at most [`MAX_OPT_OUTS`].
-fn parse(bytes: &[u8]) -> Result<Vec<OptOut>, Problem> {
+/// What a PUT changes: the opt-outs (replaced), the time zone (set, or forgotten with `null`);
+/// a field left out is left as it is.
+#[derive(Debug, PartialEq)]
+struct Update {
+    opted_out: Option<Vec<OptOut>>,
+    time_zone: Option<Option<String>>,
+}
+
+/// `{"optedOut": ["payroll", …], "timeZone": "Europe/Berlin"}`: each a category or `all`, at
+/// most [`MAX_OPT_OUTS`]; the zone an IANA name (or `null`).
+fn parse_update(bytes: &[u8]) -> Result<Update, Problem> {
     let body: Value = serde_json::from_slice(bytes).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -151,16 +175,51 @@ fn parse(bytes: &[u8]) -> Result<Vec<OptOut>, Problem> {
     let Some(obj) = body.as_object() else {
         return Err(invalid(
             "",
-            "the body is an object: {\"optedOut\": [categories]}",
+            "the body is an object: {\"optedOut\": [categories], \"timeZone\": \"Europe/Berlin\"}",
         ));
     };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "optedOut") {
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "optedOut" | "timeZone"))
+    {
         return Err(invalid(
             &format!("/{}", k.replace('~', "~0").replace('/', "~1")),
-            format!("unknown field `{k}`: preferences hold `optedOut`"),
+            format!("unknown field `{k}`: preferences hold `optedOut` and `timeZone`"),
         ));
     }
-    let Some(list) = obj.get("optedOut").and_then(Value::as_array) else {
+    if obj.is_empty() {
+        return Err(invalid(
+            "",
+            "nothing to change: give `optedOut`, `timeZone` or both",
+        ));
+    }
+    let time_zone = match obj.get("timeZone") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(z)) => {
+            let z = z.trim();
+            herald_engine::local_time::zone(z).map_err(|e| invalid("/timeZone", e))?;
+            Some(Some(z.to_owned()))
+        }
+        Some(_) => {
+            return Err(invalid(
+                "/timeZone",
+                "a time zone is an IANA name, like Europe/Berlin, or null",
+            ))
+        }
+    };
+    let opted_out = match obj.get("optedOut") {
+        None => None,
+        Some(v) => Some(opt_outs(v)?),
+    };
+    Ok(Update {
+        opted_out,
+        time_zone,
+    })
+}
+
+fn opt_outs(v: &Value) -> Result<Vec<OptOut>, Problem> {
+    let Some(list) = v.as_array() else {
         return Err(invalid(
             "/optedOut",
             "`optedOut` is a list of categories (or `all`); [] opts back in to everything",
@@ -190,6 +249,37 @@ fn parse(bytes: &[u8]) -> Result<Vec<OptOut>, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(b: &[u8]) -> Result<Vec<OptOut>, Problem> {
+        parse_update(b).map(|u| u.opted_out.unwrap_or_default())
+    }
+
+    #[test]
+    fn a_time_zone_is_an_iana_name_or_null_and_absent_fields_stay() {
+        let u = parse_update(br#"{"timeZone": "Asia/Tokyo"}"#).unwrap();
+        assert_eq!(
+            u,
+            Update {
+                opted_out: None,
+                time_zone: Some(Some("Asia/Tokyo".into()))
+            }
+        );
+        let u = parse_update(br#"{"timeZone": null, "optedOut": []}"#).unwrap();
+        assert_eq!(
+            u,
+            Update {
+                opted_out: Some(vec![]),
+                time_zone: Some(None)
+            }
+        );
+        for bad in [&br#"{"timeZone": "Mars/Base"}"#[..], br#"{"timeZone": 5}"#] {
+            assert_eq!(
+                parse_update(bad).unwrap_err().pointer.as_deref(),
+                Some("/timeZone")
+            );
+        }
+        assert!(parse_update(b"{}").is_err(), "nothing to change");
+    }
 
     #[test]
     fn a_preferences_body_names_categories_or_all_and_nothing_else() {

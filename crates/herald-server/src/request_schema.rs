@@ -123,6 +123,12 @@ pub struct OptionsSchema {
     /// messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     remind_if_unread: Option<RemindIfUnreadSchema>,
+    /// With `sendAt`: its date and time (offset ignored) happen in each recipient's own time
+    /// zone — their preference, else the one their Teams client reported, else
+    /// `default_time_zone`. Resolution starts when it is that time in UTC+14; each row waits for
+    /// its own (`dueAt`). A time that does not exist there moves to the next valid minute.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    recipient_local_time: bool,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -216,6 +222,7 @@ mod tests {
                     after_seconds: 3600,
                     text: "Have you read it?".into(),
                 }),
+                recipient_local_time: true,
             },
             send_at: Some("2030-01-01T00:00:00Z".into()),
         };

@@ -151,6 +151,9 @@ macro_rules! impl_erasure {
                     let mut b = Binds::new($postgres);
                     let (t, a) = (b.p(p.tenant_id.as_str()), b.p(a));
                     out.preferences = run!(b, format!("DELETE FROM opt_outs WHERE tenant_id = {t} AND aad_object_id = {a}"));
+                    let mut b = Binds::new($postgres);
+                    let (t, a) = (b.p(p.tenant_id.as_str()), b.p(a));
+                    out.preferences += run!(b, format!("DELETE FROM preferred_time_zones WHERE tenant_id = {t} AND aad_object_id = {a}"));
                 }
                 let mut b = Binds::new($postgres);
                 let who = b.person(p, "aad_object_id", "upn", None);
@@ -162,7 +165,7 @@ macro_rules! impl_erasure {
                 let who = b.person(p, "aad_object_id", "upn", Some("recipient_key"));
                 let sql = format!(
                     "UPDATE deliveries SET status = 'done', outcome = 'canceled', reason = 'canceled', \
-                     lease_until = NULL, updated_at = {now} WHERE status = 'pending' AND {who} RETURNING notification_id"
+                     lease_until = NULL, updated_at = {now} WHERE status IN ('pending', 'waiting') AND {who} RETURNING notification_id"
                 );
                 let mut q = sqlx::query(&sql);
                 for v in &b.values {

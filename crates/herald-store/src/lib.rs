@@ -7,6 +7,7 @@
 mod amendments;
 mod cluster;
 mod erasure;
+mod local_time;
 mod migrations;
 mod model;
 mod preferences;
@@ -20,6 +21,7 @@ mod users;
 pub use amendments::{AmendKind, Amended, Amendment, Amendments, Walk};
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use erasure::{Erased, Erasure, Person, Purged};
+pub use local_time::LocalTimes;
 pub use model::*;
 pub use preferences::Preferences;
 pub use reads::{message_number, Reaction, Reads, Reapplied, MAX_MESSAGE_ID_LEN};
@@ -52,6 +54,7 @@ pub trait Store:
     + Reads
     + Reminders
     + Amendments
+    + LocalTimes
     + Erasure
     + Cluster
     + Send

@@ -137,6 +137,23 @@ ALTER TABLE deliveries ADD COLUMN edited_by TEXT;
 ALTER TABLE notifications ADD COLUMN recalled BIGINT NOT NULL DEFAULT 0;
 "#;
 
+/// Migration 14, the same in both dialects: the recipient's hour. A row due later than it was
+/// resolved waits (`status` `waiting`, `due_at`) outside the claim index until its time; the
+/// waiting index holds only those. A person's time zone is their preference
+/// (`preferred_time_zones`) or the one their Teams client last reported (on their reference).
+const LOCAL_TIME: &str = r#"
+ALTER TABLE deliveries ADD COLUMN due_at BIGINT;
+CREATE INDEX deliveries_waiting ON deliveries (due_at) WHERE status = 'waiting';
+ALTER TABLE conversation_refs ADD COLUMN time_zone TEXT;
+CREATE TABLE preferred_time_zones (
+    tenant_id TEXT NOT NULL,
+    aad_object_id TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, aad_object_id)
+);
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -367,6 +384,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 13,
         name: "recall and edit",
         sql: AMENDMENTS,
+    },
+    Migration {
+        version: 14,
+        name: "the recipient's hour",
+        sql: LOCAL_TIME,
     },
 ];
 
@@ -600,5 +622,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 13,
         name: "recall and edit",
         sql: AMENDMENTS,
+    },
+    Migration {
+        version: 14,
+        name: "the recipient's hour",
+        sql: LOCAL_TIME,
     },
 ];

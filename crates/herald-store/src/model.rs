@@ -28,7 +28,7 @@ stored_as_text!(TeamState { Active = "active", Removed = "removed", Deleted = "d
 stored_as_text!(ChatState { Active = "active", Removed = "removed" });
 stored_as_text!(NotificationState { Scheduled = "scheduled", Resolving = "resolving", Sending = "sending", Completed = "completed", Canceled = "canceled" });
 stored_as_text!(Outcome { Delivered = "delivered", Skipped = "skipped", Failed = "failed", Canceled = "canceled" });
-stored_as_text!(DeliveryStatus { Pending = "pending", Sending = "sending", Done = "done" });
+stored_as_text!(DeliveryStatus { Waiting = "waiting", Pending = "pending", Sending = "sending", Done = "done" });
 stored_as_text!(ResponseState { Waiting = "waiting", Answered = "answered", NoResponse = "no_response" });
 stored_as_text!(UpdateState { None = "none", Pending = "pending", Done = "done", Failed = "failed" });
 /// How a notification's rows share the budget with others (`options.priority`): `High` ones are
@@ -318,10 +318,14 @@ pub struct NewDelivery {
     pub display_name: Option<String>,
     pub data: Option<RowData>,
     pub decided: Option<Verdict>,
+    /// Not to be sent before this (`recipientLocalTime`); `None`: as soon as possible.
+    pub due_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
+    /// Due later (`due_at`, the recipient's local time): not claimed before then.
+    Waiting,
     Pending,
     Sending,
     Done,
@@ -357,6 +361,8 @@ pub struct Delivery {
     /// When its message was last changed by an edit, and the token that asked.
     pub edited_at: Option<u64>,
     pub edited_by: Option<String>,
+    /// When it was due (`recipientLocalTime`: `sendAt` in the recipient's zone).
+    pub due_at: Option<u64>,
 }
 
 /// How a claimed delivery ended.

@@ -25,7 +25,7 @@ pub const NOTIFICATION_COLS: &str = "seq, id, tenant_id, state, request, send_at
 pub const DELIVERY_COLS: &str =
     "notification_id, seq, recipient, recipient_key, aad_object_id, upn, display_name, data, \
     status, outcome, status_code, reason, attempts, activity_id, conversation_id, detail, \
-    lease_token, possible_duplicate, read_at, reminded_at, recalled_at, recalled_by, edited_at, edited_by";
+    lease_token, possible_duplicate, read_at, reminded_at, recalled_at, recalled_by, edited_at, edited_by, due_at";
 
 /// A statement's parameters, each bound where it appears: an anonymous `?` on SQLite (bound in
 /// order), `$n` on PostgreSQL.
@@ -434,7 +434,7 @@ RETURNING {delivery_cols}"#
                  WHERE notification_id = $1 AND seq = $2 AND status = 'sending' AND lease_token = $3",
             ),
             has_unfinished: q(
-                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'pending') \
+                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status IN ('pending', 'waiting')) \
                  OR EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'sending') THEN 1 ELSE 0 END AS BIGINT)",
             ),
             complete: q(
@@ -447,7 +447,7 @@ RETURNING {delivery_cols}"#
             ),
             cancel_deliveries: q(
                 "UPDATE deliveries SET status = 'done', outcome = 'canceled', reason = 'canceled', updated_at = $2 \
-                 WHERE notification_id = $1 AND status = 'pending'",
+                 WHERE notification_id = $1 AND status IN ('pending', 'waiting')",
             ),
             delivery_counts: q(
                 "SELECT outcome, reason, n FROM delivery_tally WHERE notification_id = $1 AND n <> 0 \
@@ -464,7 +464,8 @@ RETURNING {delivery_cols}"#
             get_delivery: q("SELECT {delivery_cols} FROM deliveries WHERE notification_id = $1 AND seq = $2"),
             queue_depth: q(
                 "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') \
-                 + (SELECT COUNT(*) FROM deliveries WHERE status = 'sending')",
+                 + (SELECT COUNT(*) FROM deliveries WHERE status = 'sending') \
+                 + (SELECT COUNT(*) FROM deliveries WHERE status = 'waiting')",
             ),
             open_response: q(
                 "INSERT INTO responses (notification_id, seq, recipient, aad_object_id, conversation_id, activity_id, \

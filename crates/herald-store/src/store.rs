@@ -453,6 +453,7 @@ macro_rules! impl_store {
                     recalled_by: row.try_get("recalled_by")?,
                     edited_at: row.try_get::<Option<i64>, _>("edited_at")?.map(ms),
                     edited_by: row.try_get("edited_by")?,
+                    due_at: row.try_get::<Option<i64>, _>("due_at")?.map(ms),
                 })
             }
 
@@ -881,7 +882,7 @@ macro_rules! impl_store {
             async fn insert_deliveries(&self, id: &NotificationId, first_seq: i64, rows: &[NewDelivery], now: u64) -> Result<u64> {
                 // Many rows a statement: one round trip per 200 recipients, not one each.
                 const PER_STATEMENT: usize = 200;
-                const COLS: usize = 13;
+                const COLS: usize = 14;
                 let mut tx = self.pool.begin().await?;
                 let mut added = 0;
                 let mut tally = Tally::default();
@@ -894,13 +895,14 @@ macro_rules! impl_store {
                         .collect();
                     let sql = format!(
                         "INSERT INTO deliveries (notification_id, seq, recipient, recipient_key, aad_object_id, upn, \
-                         display_name, data, status, outcome, status_code, reason, updated_at) VALUES {} ON CONFLICT DO NOTHING \
+                         display_name, data, status, outcome, status_code, reason, updated_at, due_at) VALUES {} ON CONFLICT DO NOTHING \
                          RETURNING outcome, reason",
                         values.join(", ")
                     );
                     let mut q = sqlx::query(&sql);
                     for (i, d) in chunk.iter().enumerate() {
                         let (status, outcome, code, reason) = match &d.decided {
+                            None if d.due_at.is_some_and(|t| t > now) => ("waiting", None, None, None),
                             None => ("pending", None, None, None),
                             Some(r) => ("done", Some(r.outcome.as_str()), r.status_code.map(i64::from), r.reason.map(Reason::as_str)),
                         };
@@ -917,7 +919,8 @@ macro_rules! impl_store {
                             .bind(outcome)
                             .bind(code)
                             .bind(reason)
-                            .bind(db(now));
+                            .bind(db(now))
+                            .bind(d.due_at.map(db));
                     }
                     for row in q.fetch_all(&mut *tx).await? {
                         let outcome: Option<String> = row.try_get("outcome")?;

@@ -377,6 +377,7 @@ fn recipient(n: u32) -> NewDelivery {
         display_name: None,
         data: None,
         decided: None,
+        due_at: None,
     }
 }
 
@@ -1008,7 +1009,7 @@ async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     (s, path)
 }
@@ -1022,7 +1023,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     Some((s, schema))
 }

@@ -381,7 +381,7 @@ async fn groups_teams_csv_and_all_installed_are_deduplicated_and_reported() {
         .starts_with("text/csv"));
     let text = csv.text().await.unwrap();
     assert!(text.starts_with(
-        "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt\n"
+        "recipient,statusCode,succeeded,outcome,reason,attempts,activityId,conversationId,detail,possibleDuplicate,readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt,dueAt\n"
     ));
     assert_eq!(text.lines().count(), 44);
     // Exactly one message per person, though several sources named them.

@@ -9,6 +9,7 @@ mod conversations;
 mod engine;
 mod helpers;
 mod lifecycle;
+mod local_time;
 mod once;
 mod preferences;
 mod reads;

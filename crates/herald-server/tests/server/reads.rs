@@ -114,12 +114,12 @@ async fn receipts(backend: Backend) {
         .lines()
         .next()
         .unwrap()
-        .ends_with(",readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt"));
+        .ends_with(",readAt,reactions,recalledAt,recalledBy,editedAt,editedBy,remindedAt,dueAt"));
     // readAt, then empty reactions and remindedAt cells.
     let with_time = csv
         .lines()
         .skip(1)
-        .filter(|l| l.ends_with("Z,,,,,,"))
+        .filter(|l| l.ends_with("Z,,,,,,,"))
         .count();
     assert_eq!(with_time, 6, "{csv}");
     assert!(metrics(&env).await.contains("herald_reads_total 7"));
@@ -161,7 +161,7 @@ async fn receipts(backend: Backend) {
     let csv = report_csv(&env, &first).await;
     assert_eq!(
         csv.lines()
-            .filter(|l| l.ends_with("Z,heart:1,,,,,"))
+            .filter(|l| l.ends_with("Z,heart:1,,,,,,"))
             .count(),
         1,
         "{csv}"
@@ -302,9 +302,9 @@ async fn reminders(backend: Backend) {
         .contains("herald_reminders_total{outcome=\"sent\"} 50"));
     let csv = report_csv(&env, &id).await;
     assert_eq!(
-        csv.lines().skip(1).filter(|l| l.ends_with('Z')).count(),
+        csv.lines().skip(1).filter(|l| l.ends_with("Z,")).count(),
         50,
-        "the CSV's last column is remindedAt: {csv}"
+        "remindedAt, then an empty dueAt: {csv}"
     );
 
     // A reminder needs read receipts: not for a message sent as a user; and it waits a minute at least.

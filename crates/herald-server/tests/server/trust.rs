@@ -661,6 +661,7 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
                     display_name: None,
                     data: None,
                     decided: None,
+                    due_at: None,
                 })
                 .collect();
             store

@@ -1,0 +1,174 @@
+//! The recipient's hour: 24 people in 24 time zones get a `sendAt` of 09:00 at their own 09:00,
+//! each zone learnt a different way, on a manual clock.
+
+use crate::helpers::*;
+use herald_core::ManualClock;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const HOUR: u64 = 3_600_000;
+
+fn ms(rfc3339_utc: &str) -> u64 {
+    use herald_engine::local_time::{in_utc, wall_clock};
+    in_utc(wall_clock(rfc3339_utc).unwrap()).unwrap()
+}
+
+async fn delivered(env: &Env, id: &str) -> Vec<String> {
+    rows(env, id)
+        .await
+        .into_iter()
+        .filter(|r| r["outcome"] == "delivered")
+        .map(|r| r["recipient"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn each_at_their_nine(backend: Backend) {
+    // 18:00 UTC on 1 December: nobody's 09:00 on the 2nd has come yet.
+    let start = ms("2026-12-01T18:00:00Z");
+    let clock = ManualClock::new(start);
+    let env = Env::start_with_clock(
+        backend,
+        24,
+        &[
+            ("HERALD_WELCOME_TEXT", ""),
+            ("HERALD_DEFAULT_TIME_ZONE", "Etc/GMT+9"),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let t = env.tenant().await;
+    let upns: Vec<String> = (0..24)
+        .map(|i| t["users"][i]["upn"].as_str().unwrap().to_owned())
+        .collect();
+    // Person i lives at UTC+14-i: Etc/GMT-14 … Etc/GMT+9 (the IANA names' signs are inverted).
+    let zone = |i: usize| {
+        let offset = 14 - i as i64;
+        match offset {
+            0 => "Etc/GMT".to_owned(),
+            o if o > 0 => format!("Etc/GMT-{o}"),
+            o => format!("Etc/GMT+{}", -o),
+        }
+    };
+    // Half tell Teams (their client reports it when they install); the others chose theirs in
+    // their preferences, which wins over the Etc/UTC their clients report; the last one's client
+    // reports no zone Herald knows: the default zone (UTC-9) is theirs.
+    for (i, u) in upns.iter().enumerate().take(12) {
+        let r = env
+            .http
+            .put(format!("{}/_emulator/users/{u}/settings", env.emu.origin()))
+            .json(&json!({"timeZone": zone(i)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The last one's client reports a zone that does not exist: it is not learnt.
+    let r = env
+        .http
+        .put(format!(
+            "{}/_emulator/users/{}/settings",
+            env.emu.origin(),
+            upns[23]
+        ))
+        .json(&json!({"timeZone": "Mars/Olympus_Mons"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    for (i, u) in upns.iter().enumerate().take(23).skip(12) {
+        let r = env
+            .api(reqwest::Method::PUT, &format!("/v1/preferences/{u}"))
+            .json(&json!({"timeZone": zone(i)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["timeZone"], zone(i));
+    }
+
+    // Refused: a local time without sendAt, and one already past in UTC+14.
+    for (body, pointer) in [
+        (
+            json!({"to": {"users": [upns[0]]}, "message": {"text": "x"}, "options": {"recipientLocalTime": true}}),
+            "/options/recipientLocalTime",
+        ),
+        (
+            json!({"to": {"users": [upns[0]]}, "message": {"text": "x"}, "sendAt": "2026-12-02T07:30:00Z", "options": {"recipientLocalTime": true}}),
+            "/sendAt",
+        ),
+    ] {
+        let r = env
+            .api(reqwest::Method::POST, "/v1/notifications")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<Value>().await.unwrap()["pointer"], pointer);
+    }
+
+    let n = notify(
+        &env,
+        json!({"to": {"users": upns}, "message": {"text": "Good morning: the office opens at 10 today"},
+               "sendAt": "2026-12-02T09:00:00+01:00", "options": {"recipientLocalTime": true}}),
+    )
+    .await;
+    let id = n["id"].as_str().unwrap().to_owned();
+    assert_eq!(n["state"], "scheduled");
+    // 09:00 happens first in UTC+14, at 19:00 UTC on the 1st, then every hour westwards.
+    let nine = |i: usize| ms("2026-12-01T19:00:00Z") + i as u64 * HOUR;
+    for (i, upn) in upns.iter().enumerate() {
+        clock.set_ms(nine(i) - 1_000);
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        assert_eq!(
+            delivered(&env, &id).await.len(),
+            i,
+            "a second before {}'s 09:00",
+            upns[i]
+        );
+        clock.set_ms(nine(i));
+        env.eventually(&format!("{upn}'s 09:00"), || async {
+            delivered(&env, &id).await.len() == i + 1
+        })
+        .await;
+        let got = delivered(&env, &id).await;
+        assert!(
+            got.contains(&upns[i]),
+            "{i} {}: {:?}",
+            upns[i],
+            rows(&env, &id)
+                .await
+                .iter()
+                .map(|r| (
+                    r["recipient"].clone(),
+                    r["dueAt"].clone(),
+                    r["outcome"].clone()
+                ))
+                .collect::<Vec<_>>()
+        );
+    }
+    let report = rows(&env, &id).await;
+    for (i, u) in upns.iter().enumerate() {
+        let r = report
+            .iter()
+            .find(|r| r["recipient"] == u.as_str())
+            .unwrap();
+        assert_eq!(r["dueAt"], herald_core::clock::rfc3339_ms(nine(i)), "{u}");
+    }
+    finished(&env, &id).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_recipient_gets_it_at_their_own_nine_sqlite() {
+    each_at_their_nine(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_recipient_gets_it_at_their_own_nine_postgres() {
+    if postgres_url().is_some() {
+        each_at_their_nine(Backend::Postgres).await;
+    }
+}
