@@ -5,7 +5,7 @@
 use crate::worker::{self, Round};
 use crate::Engine;
 use herald_core::clock::rfc3339_ms;
-use herald_store::{Callback, CallbackEvent, CallbackResult, Response, ResponseState};
+use herald_store::{Callback, CallbackResult, Delivery, Response, ResponseState};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
@@ -68,10 +68,45 @@ fn body_of(c: &Callback, r: &Response) -> String {
         responded_at: r.responded_at.map(rfc3339_ms),
         answers: r.answers,
         notification_id: &c.notification_id,
-        event: match c.event {
-            CallbackEvent::Answered => "answered",
-            CallbackEvent::NoResponse => "no_response",
-        },
+        event: c.event.as_str(),
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// What an event about a delivery row (`options.events`) POSTs: the row as the report shows it,
+/// the event, and — for `reacted` — which reaction was added or removed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventBody<'a> {
+    event: &'static str,
+    notification_id: &'a str,
+    recipient: &'a str,
+    outcome: Option<&'static str>,
+    status_code: Option<u16>,
+    reason: Option<&'static str>,
+    activity_id: Option<&'a str>,
+    read_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reaction: Option<Value>,
+}
+
+fn event_body(c: &Callback, d: &Delivery) -> String {
+    let v = d.result.as_ref();
+    let body = EventBody {
+        event: c.event.as_str(),
+        notification_id: &c.notification_id,
+        recipient: &d.recipient,
+        outcome: v.map(|v| v.outcome.as_str()),
+        status_code: v.and_then(|v| v.status_code),
+        reason: v
+            .and_then(|v| v.reason)
+            .map(herald_core::reason::Reason::as_str),
+        activity_id: d.activity_id.as_deref(),
+        read_at: d.read_at.map(rfc3339_ms),
+        reaction: c
+            .detail
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
     };
     serde_json::to_string(&body).unwrap_or_default()
 }
@@ -195,19 +230,27 @@ async fn attempt(
     let Some(secret) = engine.cfg.callback_secret.as_ref() else {
         return Err(("HERALD_CALLBACK_SECRET is not set".into(), false));
     };
-    let row = match engine.store.get_response(&c.notification_id, c.seq).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(("the response is gone".into(), false)),
-        Err(e) => return Err((format!("store: {e}"), true)),
+    let body = if c.event.is_answer() {
+        let row = match engine.store.get_response(&c.notification_id, c.seq).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(("the response is gone".into(), false)),
+            Err(e) => return Err((format!("store: {e}"), true)),
+        };
+        if row.state == ResponseState::Waiting {
+            return Err(("the response is still waiting".into(), true));
+        }
+        body_of(c, &row)
+    } else {
+        match engine.store.get_delivery(&c.notification_id, c.seq).await {
+            Ok(Some(d)) => event_body(c, &d),
+            Ok(None) => return Err(("the delivery row is gone".into(), false)),
+            Err(e) => return Err((format!("store: {e}"), true)),
+        }
     };
-    if row.state == ResponseState::Waiting {
-        return Err(("the response is still waiting".into(), true));
-    }
     // Checked again now: the rule may have changed since the notification was accepted, and an
     // address literal never reaches the guarded resolver.
     let url = reqwest::Url::parse(&c.url).map_err(|e| (format!("not a URL: {e}"), false))?;
     crate::egress::check_literal(&url, &engine.callback_hosts).map_err(|e| (e, false))?;
-    let body = body_of(c, &row);
     let ts = engine.clock.now_ms() / 1000;
     let sent = http
         .post(url)

@@ -274,7 +274,10 @@ async fn reaction(engine: &Arc<Engine>, a: &Activity) -> Result<(), EngineError>
     };
     for (field, delta) in [("reactionsAdded", 1), ("reactionsRemoved", -1)] {
         for kind in kinds_of(field) {
-            engine.store.react(&conv, message, &kind, delta).await?;
+            engine
+                .store
+                .react(&conv, message, &kind, delta, engine.clock.now_ms())
+                .await?;
         }
     }
     Ok(())

@@ -151,6 +151,51 @@ pub struct Options {
     /// `default_time_zone`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recipient_local_time: bool,
+    /// Webhooks about each recipient's row, signed and sent to `callbackUrl` through the
+    /// callback outbox: `delivered`, `read`, `reacted`, `opted_out`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventKind>,
+    /// Where `events` go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// A change to a recipient's row that `options.events` reports.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Delivered,
+    Read,
+    Reacted,
+    OptedOut,
+}
+
+impl EventKind {
+    pub fn callback_event(self) -> herald_store::CallbackEvent {
+        use herald_store::CallbackEvent as E;
+        match self {
+            EventKind::Delivered => E::Delivered,
+            EventKind::Read => E::Read,
+            EventKind::Reacted => E::Reacted,
+            EventKind::OptedOut => E::OptedOut,
+        }
+    }
+}
+
+impl Options {
+    /// `events` as the store keeps them (bits).
+    pub fn event_bits(&self) -> u32 {
+        self.events
+            .iter()
+            .fold(0, |bits, e| bits | e.callback_event().bit())
+    }
+
+    /// Where the outcome `event` goes, if the notification asked for it.
+    pub fn event_url(&self, event: EventKind) -> Option<&str> {
+        self.callback_url
+            .as_deref()
+            .filter(|_| self.events.contains(&event))
+    }
 }
 
 /// The shortest wait before a reminder: a minute.
@@ -304,6 +349,46 @@ fn pointer_of(path: &str) -> String {
         }
     }
     out
+}
+
+/// Events need somewhere to go, a secret to sign them with, and — for `read` and `reacted` — the
+/// bot's own messages (Teams reports neither for messages sent as a user).
+fn check_events(o: &Options, settings: Settings) -> Result<(), RequestError> {
+    match (&o.callback_url, o.events.is_empty()) {
+        (None, false) => {
+            return Err(unprocessable(
+                "/options/callbackUrl",
+                "events are POSTed to callbackUrl: give one",
+            ))
+        }
+        (Some(_), true) => {
+            return Err(unprocessable(
+                "/options/events",
+                "callbackUrl receives events: name them (delivered, read, reacted, opted_out)",
+            ))
+        }
+        (None, true) => return Ok(()),
+        (Some(_), false) => {}
+    }
+    if !settings.has_callback_secret {
+        return Err(unprocessable(
+            "/options/callbackUrl",
+            "events are signed with HMAC-SHA256: set HERALD_CALLBACK_SECRET first",
+        ));
+    }
+    if o.as_user.is_some() {
+        if let Some(i) = o
+            .events
+            .iter()
+            .position(|e| matches!(e, EventKind::Read | EventKind::Reacted))
+        {
+            return Err(unprocessable(
+                &format!("/options/events/{i}"),
+                "Teams reports reads and reactions only for the bot's messages, not for messages sent as a user",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A reminder needs read receipts, which Teams sends only from the bot's 1:1 chats.
@@ -520,6 +605,7 @@ impl NotificationRequest {
         if let Some(r) = &o.remind_if_unread {
             check_reminder(r, o)?;
         }
+        check_events(o, settings)?;
         if o.recipient_local_time && self.send_at.is_none() {
             return Err(unprocessable(
                 "/options/recipientLocalTime",

@@ -7,7 +7,7 @@
 use crate::claim::{claim, lease, Ahead, Ready};
 use crate::outcome::RowOutcome;
 use crate::reachability::{install, open_conversation, unreachable};
-use crate::request::{IfChatActive, IfNotInstalled};
+use crate::request::{EventKind, IfChatActive, IfNotInstalled};
 use crate::worker;
 use crate::{message, render};
 use crate::{Engine, StoredRequest};
@@ -16,8 +16,8 @@ use herald_connector::{ConnectorError, ErrorKind};
 use herald_core::ids::Upn;
 use herald_core::reason::Reason;
 use herald_store::{
-    Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference, StoredReference,
-    Verdict,
+    CallbackEvent, Delivery, DeliveryResult, Lease, NewResponse, Outcome, RefState, Reference,
+    StoredReference, Verdict,
 };
 use herald_wire::activity::MAX_ACTIVITY_BYTES;
 use std::panic::AssertUnwindSafe;
@@ -142,6 +142,7 @@ fn spawn_delivery(
                     wait: None,
                     lease_token,
                     possible_duplicate: false,
+                    events: Default::default(),
                 }
             });
         let _ = tx.send(result).await;
@@ -192,7 +193,22 @@ async fn deliver(
         }),
         _ => None,
     };
+    let opts = &req.request.options;
+    let events = herald_store::OutcomeEvents {
+        callback: match (o.result.outcome, o.result.reason) {
+            (Outcome::Delivered, _) => opts
+                .event_url(EventKind::Delivered)
+                .map(|u| (u.to_owned(), CallbackEvent::Delivered)),
+            (Outcome::Skipped, Some(Reason::OptedOut)) => opts
+                .event_url(EventKind::OptedOut)
+                .map(|u| (u.to_owned(), CallbackEvent::OptedOut)),
+            _ => None,
+        },
+        watch_reactions: o.result.outcome == Outcome::Delivered
+            && opts.event_url(EventKind::Reacted).is_some(),
+    };
     DeliveryResult {
+        events,
         notification_id: d.notification_id,
         seq: d.seq,
         result: o.result,

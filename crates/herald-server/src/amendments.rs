@@ -5,7 +5,7 @@
 
 use crate::access::{Caller, Scope};
 use crate::dto::{NotificationSummary, ProblemDetails};
-use crate::notifications::{settings, summary};
+use crate::notifications::summary;
 use crate::problem::{store_err, Problem};
 use crate::state::App;
 use axum::body::Body;
@@ -147,7 +147,7 @@ pub(crate) async fn edit(
             let caller = app.authenticate(&headers)?;
             let (n, stored) = changeable(&app, &caller, &id, "edit").await?;
             let bytes = app.read_body(body).await?;
-            let settings = settings(&app);
+            let settings = app.request_settings();
             let original = stored.request.clone();
             // Checked as the notification's own message was (a card compiles, fits, can be answered
             // if answers are awaited), off the async workers.

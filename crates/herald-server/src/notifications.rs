@@ -186,7 +186,7 @@ pub(crate) async fn create(
                 }
             };
             let bytes = app.read_body(body).await?;
-            let settings = settings(&app);
+            let settings = app.request_settings();
             // Parsing and checking a card (compiling, validating, a trial expansion) is CPU work
             // bounded by the templating budget: it runs off the async workers.
             let req = tokio::task::spawn_blocking(move || {
@@ -200,15 +200,20 @@ pub(crate) async fn create(
                 Some(upn) => caller.require(Scope::SendAs(upn.clone()))?,
                 None => caller.require(Scope::Send)?,
             }
-            if let Some(url) = req
-                .options
+            let o = &req.options;
+            let answers = o
                 .wait_for_response
                 .as_ref()
-                .and_then(|w| w.callback_url.as_deref())
-            {
-                herald_engine::egress::check_callback_url(url, &app.engine.callback_hosts)
-                    .await
-                    .map_err(|m| unprocessable("/options/waitForResponse/callbackUrl", m))?;
+                .and_then(|w| w.callback_url.as_deref());
+            for (url, at) in [
+                (answers, "/options/waitForResponse/callbackUrl"),
+                (o.callback_url.as_deref(), "/options/callbackUrl"),
+            ] {
+                if let Some(url) = url {
+                    herald_engine::egress::check_callback_url(url, &app.engine.callback_hosts)
+                        .await
+                        .map_err(|m| unprocessable(at, m))?;
+                }
             }
             if let Some(upn) = &req.options.as_user {
                 // Checked by `validate`.
@@ -238,6 +243,7 @@ pub(crate) async fn create(
             // One group chat for everyone, made by one node: its rows stay together.
             let keep_together = req.options.group_chat_topic.is_some();
             let remind_after_ms = req.options.remind_if_unread.as_ref().map(|r| r.after_ms());
+            let (events, events_url) = (req.options.event_bits(), req.options.callback_url.clone());
             let stored = StoredRequest::new(req, users);
             let new = NewNotification {
                 id: new_id(),
@@ -251,6 +257,8 @@ pub(crate) async fn create(
                 priority,
                 keep_together,
                 remind_after_ms,
+                events,
+                events_url,
             };
             let n = match app
                 .store
@@ -311,17 +319,6 @@ async fn sync_result(app: &App, n: &Notification) -> Result<Response, Problem> {
             return Ok((StatusCode::ACCEPTED, Json(summary)).into_response());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// What checking a request needs from the configuration.
-pub(crate) fn settings(app: &App) -> request::Settings {
-    request::Settings {
-        has_teams_app: app.cfg.teams_app_id.is_some(),
-        has_callback_secret: app.cfg.callback_secret.is_some(),
-        has_secret_key: app.cfg.secret_key.is_some(),
-        max_inline_users: app.cfg.max_inline_users,
-        max_csv_rows: app.cfg.max_csv_rows,
     }
 }
 

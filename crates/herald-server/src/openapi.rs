@@ -3,7 +3,7 @@
 
 use crate::dto::*;
 use crate::request_schema::{
-    AudienceSchema, IfChatActiveSchema, IfNotInstalledSchema, MessageSchema,
+    AudienceSchema, EventKindSchema, IfChatActiveSchema, IfNotInstalledSchema, MessageSchema,
     NotificationRequestSchema, OptionsSchema, PrioritySchema, RemindIfUnreadSchema,
     WaitForResponseSchema,
 };
@@ -36,7 +36,7 @@ use utoipa::OpenApi;
         IfNotInstalledSchema, IfChatActiveSchema,
         NotificationSummary, AmendmentProgress, CountsDto, DeliveryRow, DeliveryPage, NotificationList, NotificationListItem,
         InstallationPage, ImportReport, SkippedEntry, ProblemDetails,
-        WaitForResponseSchema, RemindIfUnreadSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
+        WaitForResponseSchema, RemindIfUnreadSchema, EventKindSchema, ResponsePage, ResponseItem, ResponseCounts, PrioritySchema,
         ClusterView, ClusterNode, Preferences, PreferencesUpdate,
         ErasureReport, ErasedCounts,
     )),

@@ -129,6 +129,26 @@ pub struct OptionsSchema {
     /// its own (`dueAt`). A time that does not exist there moves to the next valid minute.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     recipient_local_time: bool,
+    /// Webhooks about each recipient's row, POSTed to `callbackUrl` and signed like answers'
+    /// callbacks: `delivered`, `read` (a read receipt), `reacted` (a reaction added or removed),
+    /// `opted_out` (skipped: they opted out of the category). Not `read` or `reacted` with
+    /// `asUser`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<EventKindSchema>,
+    /// Where `events` go (needs HERALD_CALLBACK_SECRET; private addresses only if allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callback_url: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EventKind)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum EventKindSchema {
+    Delivered,
+    Read,
+    Reacted,
+    OptedOut,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -176,7 +196,7 @@ pub struct WaitForResponseSchema {
 mod tests {
     use crate::openapi::ApiDoc;
     use herald_engine::request::{
-        Audience, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options,
+        Audience, EventKind, IfChatActive, IfNotInstalled, Message, NotificationRequest, Options,
         RemindIfUnread, WaitForResponse,
     };
     use serde_json::{json, Value};
@@ -223,6 +243,8 @@ mod tests {
                     text: "Have you read it?".into(),
                 }),
                 recipient_local_time: true,
+                events: vec![EventKind::Delivered],
+                callback_url: Some("https://x.example/events".into()),
             },
             send_at: Some("2030-01-01T00:00:00Z".into()),
         };

@@ -27,6 +27,18 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
+    /// What checking a notification's request (or an edit's message) needs from the
+    /// configuration.
+    pub fn request_settings(&self) -> herald_engine::request::Settings {
+        herald_engine::request::Settings {
+            has_teams_app: self.cfg.teams_app_id.is_some(),
+            has_callback_secret: self.cfg.callback_secret.is_some(),
+            has_secret_key: self.cfg.secret_key.is_some(),
+            max_inline_users: self.cfg.max_inline_users,
+            max_csv_rows: self.cfg.max_csv_rows,
+        }
+    }
+
     /// The caller presents one of the configured API tokens, and it grants `need`.
     pub fn authorize(&self, headers: &HeaderMap, need: Scope) -> Result<Caller, Problem> {
         crate::access::authorize(&self.cfg.api_tokens, self.cfg.sandbox, headers, need)

@@ -7,6 +7,7 @@
 mod amendments;
 mod cluster;
 mod erasure;
+mod events;
 mod local_time;
 mod migrations;
 mod model;
@@ -21,6 +22,7 @@ mod users;
 pub use amendments::{AmendKind, Amended, Amendment, Amendments, Walk};
 pub use cluster::{Cluster, NodeBeat, Work, WORK_CHANNEL};
 pub use erasure::{Erased, Erasure, Person, Purged};
+pub use events::OutcomeEvents;
 pub use local_time::LocalTimes;
 pub use model::*;
 pub use preferences::Preferences;

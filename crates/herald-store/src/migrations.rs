@@ -154,6 +154,17 @@ CREATE TABLE preferred_time_zones (
 );
 "#;
 
+/// Migration 15, the same in both dialects: events (`options.events`). A notification keeps which
+/// it asked for (bits) and where they go; a delivered row whose reactions are reported is watched,
+/// and the watched index holds only those; a callback may carry what its event adds (`detail`).
+const EVENTS: &str = r#"
+ALTER TABLE notifications ADD COLUMN events BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN events_url TEXT;
+ALTER TABLE deliveries ADD COLUMN watch BIGINT;
+CREATE INDEX deliveries_watched ON deliveries (conversation_id, activity_id) WHERE watch = 1;
+ALTER TABLE callbacks ADD COLUMN detail TEXT;
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -389,6 +400,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 14,
         name: "the recipient's hour",
         sql: LOCAL_TIME,
+    },
+    Migration {
+        version: 15,
+        name: "events: delivered, read, reacted, opted out",
+        sql: EVENTS,
     },
 ];
 
@@ -627,5 +643,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 14,
         name: "the recipient's hour",
         sql: LOCAL_TIME,
+    },
+    Migration {
+        version: 15,
+        name: "events: delivered, read, reacted, opted out",
+        sql: EVENTS,
     },
 ];

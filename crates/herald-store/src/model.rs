@@ -65,7 +65,7 @@ impl Priority {
     }
 }
 
-stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response" });
+stored_as_text!(CallbackEvent { Answered = "answered", NoResponse = "no_response", Delivered = "delivered", Read = "read", Reacted = "reacted", OptedOut = "opted_out" });
 
 /// What a bot must keep to write to a user later (docs/teams.md), plus the UPN when known. Ids are kept exactly as Teams gave them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +260,9 @@ pub struct NewNotification {
     pub keep_together: bool,
     /// `options.remindIfUnread`: how long after its delivery an unread row is reminded.
     pub remind_after_ms: Option<u64>,
+    /// `options.events` ([`CallbackEvent::bit`]s) and where they go (`options.callbackUrl`).
+    pub events: u32,
+    pub events_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,6 +381,8 @@ pub struct DeliveryResult {
     pub detail: Option<String>,
     /// The card waits for an answer: the response row to open with the delivery.
     pub wait: Option<NewResponse>,
+    /// Webhooks the outcome sets going (`options.events`).
+    pub events: crate::OutcomeEvents,
     /// The claim's token (`Delivery::lease_token`): a result from a claim that lost its lease
     /// is not recorded over the claim that holds the row now.
     pub lease_token: Option<i64>,
@@ -459,6 +464,11 @@ pub enum UpdateState {
 pub enum CallbackEvent {
     Answered,
     NoResponse,
+    /// `options.events`: a row was delivered, read, reacted to, or skipped as opted out.
+    Delivered,
+    Read,
+    Reacted,
+    OptedOut,
 }
 
 /// A delivered card that waits for its recipient's answer.
@@ -539,6 +549,8 @@ pub struct Callback {
     pub seq: i64,
     pub url: String,
     pub event: CallbackEvent,
+    /// What the event adds (a reaction's type, and whether it was added or removed), as JSON.
+    pub detail: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: u32,
 }

@@ -12,7 +12,7 @@ use crate::sql::Binds;
 use crate::store::{db, ms, PgStore, SqliteStore};
 use crate::*;
 use async_trait::async_trait;
-use herald_core::ids::ConversationId;
+use herald_core::ids::{ConversationId, NotificationId};
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
@@ -63,6 +63,7 @@ pub trait Reads: Send + Sync {
         activity_id: &str,
         kind: &str,
         delta: i64,
+        now: u64,
     ) -> Result<()>;
     /// The reactions on these messages (conversation id, message id): each message's kinds and
     /// counts, those above zero.
@@ -100,16 +101,16 @@ macro_rules! impl_reads {
                     "UPDATE deliveries SET read_at = {at} WHERE conversation_id = {c} AND read_at IS NULL \
                      AND activity_id IS NOT NULL AND outcome = 'delivered' AND {digits} \
                      AND (length(activity_id) < length({x1}) OR (length(activity_id) = length({x2}) AND activity_id <= {x3})) \
-                     RETURNING notification_id",
+                     RETURNING notification_id, seq",
                     at = db(at)
                 );
                 let mut q = sqlx::query(&sql);
                 for v in &b.values {
                     q = q.bind(v.as_str());
                 }
-                let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+                let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
                 for row in q.fetch_all(&mut **tx).await? {
-                    *seen.entry(row.try_get("notification_id")?).or_default() += 1;
+                    seen.entry(row.try_get("notification_id")?).or_default().push(row.try_get("seq")?);
                 }
                 let bump = if $postgres {
                     "UPDATE notifications SET seen = seen + $1 WHERE id = $2"
@@ -118,9 +119,16 @@ macro_rules! impl_reads {
                 };
                 let mut n = 0;
                 // In id order, so two nodes never take these rows' locks in opposite orders.
-                for (id, k) in seen {
-                    sqlx::query(bump).bind(k).bind(id).execute(&mut **tx).await?;
+                for (id, seqs) in seen {
+                    let k = seqs.len() as i64;
+                    sqlx::query(bump).bind(k).bind(&id).execute(&mut **tx).await?;
                     n += k as u64;
+                    if let Some(url) = crate::events::wanted(tx, $postgres, &id, CallbackEvent::Read).await? {
+                        let nid = NotificationId::trusted(id.as_str());
+                        for seq in seqs {
+                            crate::events::queue(tx, $postgres, &nid, seq, &url, CallbackEvent::Read, None, at).await?;
+                        }
+                    }
                 }
                 Ok(n)
             }
@@ -186,7 +194,7 @@ macro_rules! impl_reads {
                 Ok(out)
             }
 
-            async fn react(&self, conversation: &ConversationId, activity_id: &str, kind: &str, delta: i64) -> Result<()> {
+            async fn react(&self, conversation: &ConversationId, activity_id: &str, kind: &str, delta: i64, now: u64) -> Result<()> {
                 let sql = if $postgres {
                     "INSERT INTO reactions (conversation_id, activity_id, kind, n) VALUES ($1, $2, $3, GREATEST($4, 0)) \
                      ON CONFLICT (conversation_id, activity_id, kind) DO UPDATE SET n = GREATEST(reactions.n + $4, 0)"
@@ -194,13 +202,36 @@ macro_rules! impl_reads {
                     "INSERT INTO reactions (conversation_id, activity_id, kind, n) VALUES (?1, ?2, ?3, MAX(?4, 0)) \
                      ON CONFLICT (conversation_id, activity_id, kind) DO UPDATE SET n = MAX(reactions.n + ?4, 0)"
                 };
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(sql)
                     .bind(conversation.as_str())
                     .bind(activity_id)
                     .bind(kind)
                     .bind(delta)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                // Rows whose notification reports reactions (`options.events`), found through
+                // the index of watched rows only.
+                let watched = if $postgres {
+                    "SELECT notification_id, seq FROM deliveries WHERE watch = 1 AND conversation_id = $1 AND activity_id = $2"
+                } else {
+                    "SELECT notification_id, seq FROM deliveries WHERE watch = 1 AND conversation_id = ?1 AND activity_id = ?2"
+                };
+                let rows = sqlx::query(watched)
+                    .bind(conversation.as_str())
+                    .bind(activity_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for r in rows {
+                    let id: String = r.try_get("notification_id")?;
+                    let seq: i64 = r.try_get("seq")?;
+                    if let Some(url) = crate::events::wanted(&mut tx, $postgres, &id, CallbackEvent::Reacted).await? {
+                        let detail = serde_json::json!({"reaction": kind, "added": delta > 0}).to_string();
+                        let nid = NotificationId::trusted(id.as_str());
+                        crate::events::queue(&mut tx, $postgres, &nid, seq, &url, CallbackEvent::Reacted, Some(&detail), now).await?;
+                    }
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

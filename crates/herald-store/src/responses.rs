@@ -164,11 +164,11 @@ fn sql(postgres: bool) -> Sql {
              ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
              UPDATE callbacks SET state = 'sending', next_at = $2, attempts = callbacks.attempts + 1 FROM picked \
              WHERE callbacks.id = picked.id \
-             RETURNING callbacks.id, callbacks.notification_id, callbacks.seq, callbacks.url, callbacks.event, callbacks.attempts"
+             RETURNING callbacks.id, callbacks.notification_id, callbacks.seq, callbacks.url, callbacks.event, callbacks.attempts, callbacks.detail"
         } else {
             "UPDATE callbacks SET state = 'sending', next_at = $2, attempts = attempts + 1 WHERE id IN \
              (SELECT id FROM callbacks WHERE state IN ('pending', 'sending') AND next_at <= $1 ORDER BY next_at LIMIT $3) \
-             RETURNING id, notification_id, seq, url, event, attempts"
+             RETURNING id, notification_id, seq, url, event, attempts, detail"
         }),
         callback_done: q("UPDATE callbacks SET state = 'delivered', last_error = NULL WHERE id = $1"),
         callback_retry: q(
@@ -468,6 +468,7 @@ macro_rules! impl_responses {
                                 StoreError::Corrupt(format!("callback event `{event}`"))
                             })?,
                             attempts: ms(row.try_get("attempts")?) as u32,
+                            detail: row.try_get("detail")?,
                         })
                     })
                     .collect()

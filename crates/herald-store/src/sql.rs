@@ -355,8 +355,8 @@ ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
                 "SELECT {ref_cols} FROM conversation_refs WHERE tenant_id = $1 AND user_id = $2 LIMIT 1",
             ),
             insert_notification: q(
-                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by, priority, keep_together, remind_after_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
+                "INSERT INTO notifications (id, tenant_id, state, request, body_hash, idempotency_key, send_at, created_at, created_by, priority, keep_together, remind_after_ms, events, events_url) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING RETURNING {notification_cols}",
             ),
             notification_by_key: q(
                 "SELECT {notification_cols}, body_hash FROM notifications WHERE idempotency_key = $1",

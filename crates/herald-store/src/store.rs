@@ -568,7 +568,7 @@ macro_rules! impl_store {
                     } else {
                         std::borrow::Cow::Owned(sql::upsert_references(self.dialect(), chunk.len()))
                     };
-                    let mut q = sqlx::query(&sql);
+                    let mut q = sqlx::query(&sql).persistent(false);
                     for r in chunk {
                         q = q
                             .bind(r.tenant_id.as_str())
@@ -800,7 +800,7 @@ macro_rules! impl_store {
                         self.param(1),
                         marks.join(", ")
                     );
-                    let mut q = sqlx::query(&sql).bind(tenant.as_str());
+                    let mut q = sqlx::query(&sql).persistent(false).bind(tenant.as_str());
                     for a in chunk {
                         q = q.bind(a.as_str());
                     }
@@ -829,6 +829,8 @@ macro_rules! impl_store {
                     .bind(n.priority.rank())
                     .bind(i64::from(n.keep_together))
                     .bind(n.remind_after_ms.map(db))
+                    .bind(i64::from(n.events))
+                    .bind(&n.events_url)
                     .fetch_optional(&self.pool)
                     .await?;
                 if let Some(row) = row {
@@ -899,7 +901,7 @@ macro_rules! impl_store {
                          RETURNING outcome, reason",
                         values.join(", ")
                     );
-                    let mut q = sqlx::query(&sql);
+                    let mut q = sqlx::query(&sql).persistent(false);
                     for (i, d) in chunk.iter().enumerate() {
                         let (status, outcome, code, reason) = match &d.decided {
                             None if d.due_at.is_some_and(|t| t > now) => ("waiting", None, None, None),
@@ -991,7 +993,11 @@ macro_rules! impl_store {
                 let mut tally = Tally::default();
                 for chunk in results.chunks(PER_STATEMENT) {
                     let sql = sql::record_deliveries(self.dialect(), chunk.len());
-                    let mut q = sqlx::query(&sql);
+                    // Not kept prepared (nor are the other statements whose length follows their
+                    // batch): each size would stay in the connection's statement cache, and on
+                    // SQLite a prepared statement of a few thousand parameters holds hundreds of
+                    // kilobytes of the process's memory.
+                    let mut q = sqlx::query(&sql).persistent(false);
                     for r in chunk {
                         q = q
                             .bind(r.notification_id.as_str())
@@ -1034,6 +1040,17 @@ macro_rules! impl_store {
                             .bind(db(now))
                             .execute(&mut *tx)
                             .await?;
+                    }
+                    if let Some((url, event)) = &r.events.callback {
+                        crate::events::queue(&mut tx, $backend == "postgres", &r.notification_id, r.seq, url, *event, None, now).await?;
+                    }
+                    if r.events.watch_reactions {
+                        let sql = if $backend == "postgres" {
+                            "UPDATE deliveries SET watch = 1 WHERE notification_id = $1 AND seq = $2"
+                        } else {
+                            "UPDATE deliveries SET watch = 1 WHERE notification_id = ?1 AND seq = ?2"
+                        };
+                        sqlx::query(sql).bind(r.notification_id.as_str()).bind(r.seq).execute(&mut *tx).await?;
                     }
                 }
                 self.apply_tally(&mut tx, tally).await?;

@@ -365,6 +365,8 @@ fn notification(id: &str, key: Option<&str>, body: &str, send_at: Option<u64>) -
         priority: Priority::Normal,
         keep_together: false,
         remind_after_ms: None,
+        events: 0,
+        events_url: None,
     }
 }
 
@@ -422,6 +424,7 @@ fn done(d: &Delivery, outcome: Outcome, code: u16) -> DeliveryResult {
         wait: None,
         lease_token: d.lease_token,
         possible_duplicate: false,
+        events: Default::default(),
     }
 }
 
@@ -893,11 +896,11 @@ async fn read_receipts_mark_rows_up_to_their_message_even_when_they_come_first(s
 
     // Reactions are counted per message, never below zero.
     let m = "1700000000100";
-    s.react(&conv(1), m, "like", 1).await.unwrap();
-    s.react(&conv(1), m, "heart", 1).await.unwrap();
-    s.react(&conv(1), m, "like", -1).await.unwrap();
-    s.react(&conv(1), m, "like", -1).await.unwrap();
-    s.react(&conv(2), "99", "sad", -1).await.unwrap();
+    s.react(&conv(1), m, "like", 1, 10).await.unwrap();
+    s.react(&conv(1), m, "heart", 1, 10).await.unwrap();
+    s.react(&conv(1), m, "like", -1, 10).await.unwrap();
+    s.react(&conv(1), m, "like", -1, 10).await.unwrap();
+    s.react(&conv(2), "99", "sad", -1, 10).await.unwrap();
     let on = s
         .reactions_on(&[
             ("a:chat-1".to_owned(), m.to_owned()),
@@ -907,7 +910,7 @@ async fn read_receipts_mark_rows_up_to_their_message_even_when_they_come_first(s
         .unwrap();
     let got: Vec<(&str, u64)> = on.iter().map(|r| (r.kind.as_str(), r.n)).collect();
     assert_eq!(got, [("heart", 1)]);
-    s.react(&conv(1), m, "like", 1).await.unwrap();
+    s.react(&conv(1), m, "like", 1, 10).await.unwrap();
     let on = s
         .reactions_on(&[("a:chat-1".to_owned(), m.to_owned())])
         .await
@@ -1009,7 +1012,7 @@ async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
     );
     (s, path)
 }
@@ -1023,7 +1026,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
     assert_eq!(
         s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
     );
     Some((s, schema))
 }
@@ -1346,6 +1349,8 @@ async fn each_person_is_claimed_by_one_node(s: Arc<dyn Store>) {
     let together = NewNotification {
         keep_together: true,
         remind_after_ms: None,
+        events: 0,
+        events_url: None,
         ..notification("chat", None, "c", None)
     };
     s.create_notification(&together, 0).await.unwrap();

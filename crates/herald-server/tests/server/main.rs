@@ -7,6 +7,7 @@ mod auth;
 mod cluster;
 mod conversations;
 mod engine;
+mod events;
 mod helpers;
 mod lifecycle;
 mod local_time;

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &str = "test-callback-secret-5f1c";
+pub(crate) const SECRET: &str = "test-callback-secret-5f1c";
 const UPDATE: &str = "Thanks, your answer was recorded.";
 
 async fn responses(env: &Env, id: &str, wait: u64) -> Value {
@@ -31,13 +31,13 @@ async fn responses(env: &Env, id: &str, wait: u64) -> Value {
 
 /// Records callbacks; refuses each delivery's first attempt with 503 so every one is retried.
 #[derive(Default)]
-struct Receiver {
-    seen_attempts: HashSet<String>,
-    accepted: Vec<Value>,
-    bad_signatures: usize,
+pub(crate) struct Receiver {
+    pub(crate) seen_attempts: HashSet<String>,
+    pub(crate) accepted: Vec<Value>,
+    pub(crate) bad_signatures: usize,
 }
 
-async fn callback_receiver() -> (String, Arc<Mutex<Receiver>>) {
+pub(crate) async fn callback_receiver() -> (String, Arc<Mutex<Receiver>>) {
     let state = Arc::new(Mutex::new(Receiver::default()));
     let s = state.clone();
     let app = axum::Router::new().route(

@@ -639,6 +639,8 @@ async fn metrics_count_the_queue_at_most_every_ten_seconds() {
                 priority: herald_store::Priority::Normal,
                 keep_together: false,
                 remind_after_ms: None,
+                events: 0,
+                events_url: None,
             },
             now,
         )
