@@ -326,34 +326,41 @@ impl Connector {
         conversation_id: &str,
         activity_id: &str,
     ) -> Sent<()> {
-        let path = format!(
-            "/v3/conversations/{}/activities/{}",
-            encode(conversation_id),
-            encode(activity_id)
-        );
-        let s = self
-            .call(
-                Method::DELETE,
-                service_url,
-                &path,
-                conversation_id,
-                OpClass::Send,
-                None,
-            )
-            .await;
-        Sent {
-            result: s.result.map(|_| ()),
-            attempts: s.attempts,
-            unanswered: s.unanswered,
-        }
+        self.change_activity(
+            Method::DELETE,
+            service_url,
+            conversation_id,
+            activity_id,
+            None,
+        )
+        .await
     }
 
+    /// UpdateActivity: replaces a message the bot sent.
     pub async fn update_activity(
         &self,
         service_url: &str,
         conversation_id: &str,
         activity_id: &str,
         activity: &Value,
+    ) -> Sent<()> {
+        self.change_activity(
+            Method::PUT,
+            service_url,
+            conversation_id,
+            activity_id,
+            Some(activity),
+        )
+        .await
+    }
+
+    async fn change_activity(
+        &self,
+        method: Method,
+        service_url: &str,
+        conversation_id: &str,
+        activity_id: &str,
+        body: Option<&Value>,
     ) -> Sent<()> {
         let path = format!(
             "/v3/conversations/{}/activities/{}",
@@ -362,12 +369,12 @@ impl Connector {
         );
         let s = self
             .call(
-                Method::PUT,
+                method,
                 service_url,
                 &path,
                 conversation_id,
                 OpClass::Send,
-                Some(activity),
+                body,
             )
             .await;
         Sent {

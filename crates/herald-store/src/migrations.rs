@@ -139,11 +139,13 @@ ALTER TABLE notifications ADD COLUMN recalled BIGINT NOT NULL DEFAULT 0;
 
 /// Migration 14, the same in both dialects: the recipient's hour. A row due later than it was
 /// resolved waits (`status` `waiting`, `due_at`) outside the claim index until its time; the
-/// waiting index holds only those. A person's time zone is their preference
+/// waiting indexes hold only those (by time, to start them; by notification, to know whether one
+/// has rows left without reading its done ones). A person's time zone is their preference
 /// (`preferred_time_zones`) or the one their Teams client last reported (on their reference).
 const LOCAL_TIME: &str = r#"
 ALTER TABLE deliveries ADD COLUMN due_at BIGINT;
 CREATE INDEX deliveries_waiting ON deliveries (due_at) WHERE status = 'waiting';
+CREATE INDEX deliveries_waiting_for ON deliveries (notification_id) WHERE status = 'waiting';
 ALTER TABLE conversation_refs ADD COLUMN time_zone TEXT;
 CREATE TABLE preferred_time_zones (
     tenant_id TEXT NOT NULL,

@@ -209,6 +209,7 @@ pub struct Queries {
     pub complete: String,
     pub cancel_notification: String,
     pub cancel_deliveries: String,
+    pub cancel_waiting: String,
     pub delivery_counts: String,
     pub tally: String,
     pub list_deliveries: String,
@@ -434,7 +435,10 @@ RETURNING {delivery_cols}"#
                  WHERE notification_id = $1 AND seq = $2 AND status = 'sending' AND lease_token = $3",
             ),
             has_unfinished: q(
-                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status IN ('pending', 'waiting')) \
+                // One status a test, each answered by its partial index: `status IN (…)` would
+                // read the notification's done rows too, a million of them at the end.
+                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'pending') \
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'waiting') \
                  OR EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'sending') THEN 1 ELSE 0 END AS BIGINT)",
             ),
             complete: q(
@@ -445,9 +449,14 @@ RETURNING {delivery_cols}"#
                 "UPDATE notifications SET state = 'canceled', finished_at = $2 \
                  WHERE id = $1 AND state IN ('scheduled', 'resolving', 'sending')",
             ),
+            // Pending rows, then waiting ones: each statement is answered by its partial index.
             cancel_deliveries: q(
                 "UPDATE deliveries SET status = 'done', outcome = 'canceled', reason = 'canceled', updated_at = $2 \
-                 WHERE notification_id = $1 AND status IN ('pending', 'waiting')",
+                 WHERE notification_id = $1 AND status = 'pending'",
+            ),
+            cancel_waiting: q(
+                "UPDATE deliveries SET status = 'done', outcome = 'canceled', reason = 'canceled', updated_at = $2 \
+                 WHERE notification_id = $1 AND status = 'waiting'",
             ),
             delivery_counts: q(
                 "SELECT outcome, reason, n FROM delivery_tally WHERE notification_id = $1 AND n <> 0 \

@@ -1091,9 +1091,12 @@ macro_rules! impl_store {
             async fn cancel_notification(&self, id: &NotificationId, now: u64) -> Result<bool> {
                 let mut tx = self.pool.begin().await?;
                 let r = sqlx::query(&self.q.cancel_notification).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
-                let canceled = sqlx::query(&self.q.cancel_deliveries).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?;
+                let mut canceled = 0;
+                for q in [&self.q.cancel_deliveries, &self.q.cancel_waiting] {
+                    canceled += sqlx::query(q).bind(id.as_str()).bind(db(now)).execute(&mut *tx).await?.rows_affected();
+                }
                 let mut tally = Tally::default();
-                tally.finish(id.as_str(), Outcome::Canceled.as_str(), Reason::Canceled.as_str(), canceled.rows_affected() as i64);
+                tally.finish(id.as_str(), Outcome::Canceled.as_str(), Reason::Canceled.as_str(), canceled as i64);
                 self.apply_tally(&mut tx, tally).await?;
                 tx.commit().await?;
                 Ok(r.rows_affected() > 0)

@@ -29,6 +29,16 @@ async fn api(base: &str, method: reqwest::Method, path: &str, body: Option<Value
     r.json().await.unwrap()
 }
 
+async fn status(base: &str, id: &str) -> Value {
+    api(
+        base,
+        reqwest::Method::GET,
+        &format!("/v1/notifications/{id}"),
+        None,
+    )
+    .await
+}
+
 async fn until(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
@@ -139,27 +149,13 @@ async fn a_recall_killed_half_way_finishes_after_the_restart_and_edit_fixes_a_me
     .await;
     let fix_id = fix["id"].as_str().unwrap().to_owned();
     until("the first send", 30, async || {
-        api(
-            &base,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{fix_id}"),
-            None,
-        )
-        .await["state"]
-            == "completed"
+        status(&base, &fix_id).await["state"] == "completed"
     })
     .await;
     let out = cli(&base, &["edit", &fix_id, "--text", "Parking closes at 7"]);
     assert!(out.contains("editing"), "{out}");
     until("the edit", 30, async || {
-        api(
-            &base,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{fix_id}"),
-            None,
-        )
-        .await["edit"]["done"]
-            == 3
+        status(&base, &fix_id).await["edit"]["done"] == 3
     })
     .await;
     for u in &upns[..3] {
@@ -192,26 +188,13 @@ async fn a_recall_killed_half_way_finishes_after_the_restart_and_edit_fixes_a_me
     .await;
     let id = n["id"].as_str().unwrap().to_owned();
     until("the broadcast", 60, async || {
-        api(
-            &base,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{id}"),
-            None,
-        )
-        .await["state"]
-            == "completed"
+        status(&base, &id).await["state"] == "completed"
     })
     .await;
     let out = cli(&base, &["recall", &id]);
     assert!(out.contains("recalling"), "{out}");
     until("a quarter recalled", 60, async || {
-        api(
-            &base,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{id}"),
-            None,
-        )
-        .await["recall"]["done"]
+        status(&base, &id).await["recall"]["done"]
             .as_u64()
             .unwrap_or(0)
             >= 100
@@ -220,31 +203,12 @@ async fn a_recall_killed_half_way_finishes_after_the_restart_and_edit_fixes_a_me
     drop(server); // SIGKILL
     let s_at_kill = {
         let (_s, b) = serve(&vars);
-        let s = api(
-            &b,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{id}"),
-            None,
-        )
-        .await;
+        let s = status(&b, &id).await;
         until("the recall after the restart", 90, async || {
-            api(
-                &b,
-                reqwest::Method::GET,
-                &format!("/v1/notifications/{id}"),
-                None,
-            )
-            .await["recall"]["state"]
-                == "done"
+            status(&b, &id).await["recall"]["state"] == "done"
         })
         .await;
-        let done = api(
-            &b,
-            reqwest::Method::GET,
-            &format!("/v1/notifications/{id}"),
-            None,
-        )
-        .await;
+        let done = status(&b, &id).await;
         assert_eq!(done["recall"]["done"], 400, "{done}");
         assert_eq!(done["counts"]["recalled"], 400, "{done}");
         s

@@ -177,6 +177,26 @@ impl Env {
         r.json().await.unwrap()
     }
 
+    /// Changes an emulated person's settings (`readReceipts`, `timeZone`).
+    pub async fn user_settings(&self, upn: &str, body: Value) {
+        let r = self
+            .http
+            .put(format!(
+                "{}/_emulator/users/{upn}/settings",
+                self.emu.origin()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "{upn}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
     pub async fn transcript(&self, upn: &str) -> Vec<Value> {
         let v = self.emulator_get(&format!("/users/{upn}/transcript")).await;
         v["activities"].as_array().cloned().unwrap_or_default()

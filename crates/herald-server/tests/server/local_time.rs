@@ -53,28 +53,11 @@ async fn each_at_their_nine(backend: Backend) {
     // their preferences, which wins over the Etc/UTC their clients report; the last one's client
     // reports no zone Herald knows: the default zone (UTC-9) is theirs.
     for (i, u) in upns.iter().enumerate().take(12) {
-        let r = env
-            .http
-            .put(format!("{}/_emulator/users/{u}/settings", env.emu.origin()))
-            .json(&json!({"timeZone": zone(i)}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        env.user_settings(u, json!({"timeZone": zone(i)})).await;
     }
     // The last one's client reports a zone that does not exist: it is not learnt.
-    let r = env
-        .http
-        .put(format!(
-            "{}/_emulator/users/{}/settings",
-            env.emu.origin(),
-            upns[23]
-        ))
-        .json(&json!({"timeZone": "Mars/Olympus_Mons"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    env.user_settings(&upns[23], json!({"timeZone": "Mars/Olympus_Mons"}))
+        .await;
     install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
     for (i, u) in upns.iter().enumerate().take(23).skip(12) {
         let r = env

@@ -44,14 +44,7 @@ async fn receipts(backend: Backend) {
     install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
     // Two of the readers turned read receipts off.
     for u in &upns[6..8] {
-        let r = env
-            .http
-            .put(format!("{}/_emulator/users/{u}/settings", env.emu.origin()))
-            .json(&json!({"readReceipts": false}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        env.user_settings(u, json!({"readReceipts": false})).await;
     }
     let first = send_text(&env, &upns, "Quarterly results are out").await;
     assert_eq!(seen(&env, &first).await, 0);
@@ -222,14 +215,7 @@ async fn reminders(backend: Backend) {
         .collect();
     install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
     for u in &upns[50..60] {
-        let r = env
-            .http
-            .put(format!("{}/_emulator/users/{u}/settings", env.emu.origin()))
-            .json(&json!({"readReceipts": false}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        env.user_settings(u, json!({"readReceipts": false})).await;
     }
     let n = notify(
         &env,
