@@ -431,39 +431,29 @@ pub fn parse_edit(body: &[u8]) -> Result<Message, RequestError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize::<_, EditBody>(de)
         .map(|b| b.message)
-        .map_err(|e| {
-            let pointer = pointer_of(&e.path().to_string());
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                RequestError::new(
-                    Refusal::Unparseable,
-                    "invalid-json",
-                    format!("the body is not JSON: {inner}"),
-                )
-                .at(pointer)
-            } else {
-                unprocessable(&pointer, format!("{inner}"))
-            }
-        })
+        .map_err(body_error)
+}
+
+/// A body that would not deserialize: 400 when it is not JSON, 422 (with the field) otherwise.
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> RequestError {
+    let pointer = pointer_of(&e.path().to_string());
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        RequestError::new(
+            Refusal::Unparseable,
+            "invalid-json",
+            format!("the body is not JSON: {inner}"),
+        )
+        .at(pointer)
+    } else {
+        unprocessable(&pointer, format!("{inner}"))
+    }
 }
 
 /// Parses the body: 400 when it is not JSON, 422 (with the field) when it is not a request.
 pub fn parse(body: &[u8]) -> Result<NotificationRequest, RequestError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let pointer = pointer_of(&e.path().to_string());
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            RequestError::new(
-                Refusal::Unparseable,
-                "invalid-json",
-                format!("the body is not JSON: {inner}"),
-            )
-            .at(pointer)
-        } else {
-            unprocessable(&pointer, format!("{inner}"))
-        }
-    })
+    serde_path_to_error::deserialize(de).map_err(body_error)
 }
 
 impl NotificationRequest {
