@@ -22,9 +22,27 @@ use std::sync::Arc;
 
 /// Access tokens live an hour, as the identity platform's do.
 pub const TOKEN_LIFETIME_SECS: u64 = 3599;
-/// Permissions a delegated (signed-in user) token carries.
+/// The delegated permissions the app may be granted; a sign-in gets those it asks for.
 pub const DELEGATED_SCOPES: &str =
     "Chat.Create Chat.ReadWrite ChatMessage.Send User.Read offline_access";
+
+/// The delegated permissions a request for `requested` gets, out of `allowed`: each asked-for
+/// scope (with or without its resource, `https://graph.microsoft.com/Chat.ReadWrite`) the app may
+/// have, in `allowed`'s spelling; nothing asked for, or `.default`, gets all of `allowed`.
+pub fn granted(requested: &str, allowed: &str) -> String {
+    let asked: Vec<&str> = requested
+        .split_whitespace()
+        .map(|s| s.rsplit('/').next().unwrap_or(s))
+        .collect();
+    if asked.is_empty() || asked.iter().any(|s| s.eq_ignore_ascii_case(".default")) {
+        return allowed.to_owned();
+    }
+    allowed
+        .split_whitespace()
+        .filter(|a| asked.iter().any(|s| s.eq_ignore_ascii_case(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 /// Application permissions granted to the bot's app for Graph.
 pub const APP_ROLES: [&str; 7] = [
     "User.Read.All",
@@ -47,7 +65,9 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 #[derive(Default)]
 pub struct Delegated {
     device: HashMap<String, DeviceCode>,
-    refresh: HashMap<String, usize>,
+    /// Refresh token → the user and the scopes they consented to at sign-in (a refresh cannot
+    /// widen them: a new permission needs a new sign-in).
+    refresh: HashMap<String, (usize, String)>,
     pub issued: Vec<String>,
 }
 
@@ -55,6 +75,8 @@ struct DeviceCode {
     user_code: String,
     expires_ms: u64,
     user: Option<usize>,
+    /// What the sign-in asked for and gets.
+    scopes: String,
 }
 
 impl Delegated {
@@ -223,6 +245,10 @@ async fn device_code(
             user_code: user_code.clone(),
             expires_ms: now + DEVICE_CODE_LIFETIME_SECS * 1000,
             user: None,
+            scopes: granted(
+                form.get("scope").map(String::as_str).unwrap_or(""),
+                DELEGATED_SCOPES,
+            ),
         },
     );
     let uri = format!("{}/devicelogin", s.origin);
@@ -384,7 +410,7 @@ async fn token(
                 );
             };
             IssuedClaims {
-                scp: Some(DELEGATED_SCOPES.into()),
+                scp: Some(granted(scope, DELEGATED_SCOPES)),
                 oid: Some(user.aad.clone()),
                 upn: Some(user.upn.clone()),
                 ..base(AUDIENCE_GRAPH, "user")
@@ -401,7 +427,7 @@ async fn token(
                     now,
                 );
             }
-            let user = {
+            let (user, scopes) = {
                 let mut d = s.delegated.lock();
                 if grant == DEVICE_CODE_GRANT {
                     let code = field("device_code").to_owned();
@@ -416,15 +442,19 @@ async fn token(
                         Some(DeviceCode { user: None, .. }) => {
                             return bad("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
                         }
-                        Some(DeviceCode { user: Some(u), .. }) => {
-                            let u = *u;
+                        Some(DeviceCode {
+                            user: Some(u),
+                            scopes,
+                            ..
+                        }) => {
+                            let granted = (*u, scopes.clone());
                             d.device.remove(&code);
-                            u
+                            granted
                         }
                     }
                 } else {
                     match d.refresh.get(field("refresh_token")) {
-                        Some(u) => *u,
+                        Some((u, consented)) => (*u, granted(scope, consented)),
                         None => {
                             return bad("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid: the refresh token is not valid.")
                         }
@@ -433,7 +463,7 @@ async fn token(
             };
             let user = s.world.lock().tenant.users[user].clone();
             let claims = IssuedClaims {
-                scp: Some(DELEGATED_SCOPES.into()),
+                scp: Some(scopes.clone()),
                 oid: Some(user.aad.clone()),
                 upn: Some(user.upn.clone()),
                 ..base(AUDIENCE_GRAPH, "user")
@@ -447,7 +477,8 @@ async fn token(
             {
                 let mut d = s.delegated.lock();
                 let index = s.world.lock().find_user(&user.aad).unwrap_or_default();
-                d.refresh.insert(refresh_token.clone(), index);
+                d.refresh
+                    .insert(refresh_token.clone(), (index, scopes.clone()));
                 d.issued.push(access_token.clone());
                 d.issued.push(refresh_token.clone());
             }
@@ -459,7 +490,7 @@ async fn token(
                     "ext_expires_in": TOKEN_LIFETIME_SECS,
                     "access_token": access_token,
                     "refresh_token": refresh_token,
-                    "scope": DELEGATED_SCOPES,
+                    "scope": scopes,
                 }),
             );
         }

@@ -801,6 +801,7 @@ async fn chats(State(s): State<Arc<Shared>>) -> Json<Value> {
                 "members": c.members.iter().map(|&u| upn(u)).collect::<Vec<_>>(),
                 "messages": c.messages.iter().map(|m| json!({
                     "id": m.id, "from": upn(m.from), "contentType": m.content_type, "content": m.content,
+                    "edited": m.edited_ms.is_some(), "deleted": m.deleted_ms.is_some(),
                 })).collect::<Vec<_>>(),
             })
         })

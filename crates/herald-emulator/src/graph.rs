@@ -1,6 +1,6 @@
 //! Microsoft Graph v1.0, the parts Herald uses: users, nested group membership with paging,
-//! team members, the bot's installation per user, the app catalog, chats and chat messages
-//! (delegated tokens only, as Graph insists), activity-feed notifications and `$batch`.
+//! team members, the bot's installation per user, the app catalog, activity-feed notifications
+//! and `$batch`; chats and their messages are in `chats`.
 //!
 //! Over 600 lines because it is one short handler per Graph route the emulator serves.
 
@@ -59,28 +59,27 @@ pub fn routes(shared: Arc<Shared>) -> Router {
             post(send_activity_notification),
         )
         .route("/v1.0/appCatalogs/teamsApps", get(catalog))
-        .route("/v1.0/chats", post(create_chat))
-        .route("/v1.0/chats/{id}", get(get_chat))
-        .route(
-            "/v1.0/chats/{id}/messages",
-            get(list_messages).post(post_message),
-        )
         .route("/v1.0/$batch", post(batch))
         .with_state(shared)
 }
 
-type Outcome = Result<Response, Response>;
+pub(crate) type Outcome = Result<Response, Response>;
 
-fn done(r: Outcome) -> Response {
+pub(crate) fn done(r: Outcome) -> Response {
     r.unwrap_or_else(|e| e)
 }
 
-fn gerr(s: &Shared, status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn gerr(
+    s: &Shared,
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     error::graph(status, code, message, s.clock.now_ms())
 }
 
 /// A Graph token, then Graph's own throttle.
-fn gate(s: &Shared, headers: &HeaderMap) -> Result<Arc<IssuedClaims>, Response> {
+pub(crate) fn gate(s: &Shared, headers: &HeaderMap) -> Result<Arc<IssuedClaims>, Response> {
     let unauthorized = |m: &str| gerr(s, StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m);
     let claims = match s.bearer(headers) {
         Ok(c) if c.aud == AUDIENCE_GRAPH => c,
@@ -143,7 +142,7 @@ fn user_json(s: &Shared, u: usize, typed: bool) -> Value {
     v
 }
 
-fn find_user(s: &Shared, key: &str) -> Result<usize, Response> {
+pub(crate) fn find_user(s: &Shared, key: &str) -> Result<usize, Response> {
     s.world.lock().find_user(key).ok_or_else(|| {
         gerr(
             s,
@@ -673,217 +672,6 @@ async fn catalog(
 }
 
 /// `https://graph.microsoft.com/v1.0/users('id')` or `…/users/id` → `id`.
-fn user_ref(bind: &str) -> Option<&str> {
-    if let Some(rest) = bind.split("users('").nth(1) {
-        return rest.split("')").next();
-    }
-    bind.split("/users/")
-        .nth(1)
-        .map(|r| r.trim_end_matches('/'))
-}
-
-fn chat_json(s: &Shared, id: &str) -> Option<Value> {
-    let w = s.world.lock();
-    let c = w.chats.get(id)?;
-    Some(json!({
-        "id": c.id,
-        "topic": c.topic,
-        "createdDateTime": rfc3339_ms(c.created_ms),
-        "lastUpdatedDateTime": rfc3339_ms(c.messages.last().map_or(c.created_ms, |m| m.created_ms)),
-        "chatType": c.chat_type,
-        "webUrl": format!("{}/l/chat/{}/0", s.origin, c.id),
-        "tenantId": w.tenant.tenant_id,
-    }))
-}
-
-async fn create_chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    done((|| {
-        let claims = gate(&s, &headers)?;
-        let bad = |m: String| gerr(&s, StatusCode::BAD_REQUEST, "BadRequest", m);
-        if !is_json(&headers) {
-            return Err(bad("Content-Type must be application/json.".into()));
-        }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|_| bad("Invalid JSON in the request body.".into()))?;
-        let chat_type = v["chatType"].as_str().unwrap_or_default();
-        let members = v["members"].as_array().cloned().unwrap_or_default();
-        let mut ids = Vec::new();
-        for (i, m) in members.iter().enumerate() {
-            let bind = m["user@odata.bind"]
-                .as_str()
-                .and_then(user_ref)
-                .ok_or_else(|| bad(format!("members[{i}] needs 'user@odata.bind'.")))?;
-            let u = find_user(&s, bind)?;
-            if !ids.contains(&u) {
-                ids.push(u);
-            }
-        }
-        if let Some(oid) = &claims.oid {
-            let me = find_user(&s, oid)?;
-            if !ids.contains(&me) {
-                return Err(gerr(
-                    &s,
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    "The signed-in user must be a member of the chat.",
-                ));
-            }
-        }
-        let now = s.clock.now_ms();
-        let id = match chat_type {
-            "oneOnOne" => {
-                let [a, b] = ids[..] else {
-                    return Err(bad(format!(
-                        "A oneOnOne chat needs exactly 2 members; {} given.",
-                        ids.len()
-                    )));
-                };
-                s.world.lock().one_on_one_chat(a, b, now).0
-            }
-            "group" => {
-                if ids.len() < 2 {
-                    return Err(bad("A group chat needs at least 2 members.".into()));
-                }
-                let topic = v["topic"]
-                    .as_str()
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| bad("A group chat needs a topic.".into()))?;
-                s.world.lock().group_chat(ids, topic.to_owned(), now)
-            }
-            other => {
-                return Err(bad(format!(
-                    "Invalid chatType '{other}': use oneOnOne or group."
-                )))
-            }
-        };
-        Ok((
-            StatusCode::CREATED,
-            Json(chat_json(&s, &id).unwrap_or(Value::Null)),
-        )
-            .into_response())
-    })())
-}
-
-fn chat_not_found(s: &Shared, id: &str) -> Response {
-    gerr(
-        s,
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        format!("Chat '{id}' was not found."),
-    )
-}
-
-async fn get_chat(
-    State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    done((|| {
-        gate(&s, &headers)?;
-        Ok(Json(chat_json(&s, &id).ok_or_else(|| chat_not_found(&s, &id))?).into_response())
-    })())
-}
-
-fn message_json(s: &Shared, chat: &str, m: &crate::world::ChatMessage) -> Value {
-    let w = s.world.lock();
-    let u = &w.tenant.users[m.from];
-    json!({
-        "id": m.id,
-        "chatId": chat,
-        "messageType": "message",
-        "createdDateTime": rfc3339_ms(m.created_ms),
-        "lastModifiedDateTime": rfc3339_ms(m.created_ms),
-        "from": {"user": {"id": u.aad, "displayName": u.display_name, "userIdentityType": "aadUser", "tenantId": u.home_tenant}},
-        "body": {"contentType": m.content_type, "content": m.content},
-    })
-}
-
-async fn list_messages(
-    State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    done((|| {
-        gate(&s, &headers)?;
-        let msgs = s
-            .world
-            .lock()
-            .chats
-            .get(&id)
-            .map(|c| c.messages.clone())
-            .ok_or_else(|| chat_not_found(&s, &id))?;
-        let items: Vec<Value> = msgs
-            .iter()
-            .rev()
-            .map(|m| message_json(&s, &id, m))
-            .collect();
-        Ok(Json(json!({"value": items})).into_response())
-    })())
-}
-
-async fn post_message(
-    State(s): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    done((|| {
-        let claims = gate(&s, &headers)?;
-        let Some(oid) = claims.oid.clone() else {
-            return Err(gerr(
-                &s,
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "Message POST is allowed in application-only context only for import purposes. Send as a signed-in user with a delegated token.",
-            ));
-        };
-        let bad = |m: &str| gerr(&s, StatusCode::BAD_REQUEST, "BadRequest", m);
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|_| bad("Invalid JSON in the request body."))?;
-        let content = v["body"]["content"]
-            .as_str()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| bad("The message body's content is required."))?;
-        let content_type = match v["body"]["contentType"].as_str().unwrap_or("text") {
-            t @ ("text" | "html") => t,
-            other => {
-                return Err(bad(&format!(
-                    "Invalid contentType '{other}': use text or html."
-                )))
-            }
-        };
-        let me = find_user(&s, &oid)?;
-        let now = s.clock.now_ms();
-        let msg = {
-            let mut w = s.world.lock();
-            let msg_id = w.new_id();
-            let chat = w
-                .chats
-                .get_mut(&id)
-                .ok_or_else(|| chat_not_found(&s, &id))?;
-            if !chat.members.contains(&me) {
-                return Err(gerr(
-                    &s,
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    "The signed-in user is not a member of the chat.",
-                ));
-            }
-            let m = crate::world::ChatMessage {
-                id: msg_id,
-                from: me,
-                content_type: content_type.to_owned(),
-                content: content.to_owned(),
-                created_ms: now,
-            };
-            chat.messages.push(m.clone());
-            m
-        };
-        Ok((StatusCode::CREATED, Json(message_json(&s, &id, &msg))).into_response())
-    })())
-}
-
 /// `POST /$batch`: up to 20 requests, each answered on its own (and each may be throttled).
 async fn batch(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     // The batch itself needs a valid token but is not throttled; its parts are.

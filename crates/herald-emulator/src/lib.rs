@@ -11,6 +11,7 @@
 
 mod aad;
 mod bot;
+mod chats;
 mod config;
 mod connector;
 mod control;
@@ -261,7 +262,8 @@ impl Drop for Emulator {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    let graph = graph::routes(shared.clone());
+    // Graph's routes, chats included: `$batch` dispatches to all of them.
+    let graph = graph::routes(shared.clone()).merge(chats::routes(shared.clone()));
     let _ = shared.graph_router.set(graph.clone());
     Router::new()
         .merge(aad::routes())

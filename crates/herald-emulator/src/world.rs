@@ -82,6 +82,10 @@ pub struct ChatMessage {
     pub content_type: String,
     pub content: String,
     pub created_ms: u64,
+    /// When its sender last changed it (`PATCH`).
+    pub edited_ms: Option<u64>,
+    /// When its sender deleted it (`softDelete`): it stays, marked.
+    pub deleted_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -4,12 +4,14 @@
 //! message, through the connector — the tenant's budget, retries and circuit, like any send. A
 //! step is saved after its messages are changed: a crash repeats at most one step, and deleting
 //! or updating a message twice changes nothing. A recall first cancels what is not sent yet and
-//! ends any wait for answers; rows still in flight are waited for, then recalled.
+//! ends any wait for answers; rows still in flight are waited for, then recalled. Messages sent as
+//! a user are changed through Graph with their token (`as_user::change`).
 
 use crate::request::Message;
 use crate::worker::{self, Round};
-use crate::{message, render, send, Engine, EngineError, StoredRequest};
+use crate::{as_user, message, render, send, Engine, EngineError, StoredRequest};
 use futures_util::StreamExt as _;
+use herald_core::ids::Upn;
 use herald_store::{AmendKind, Amendment, Delivery};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +58,21 @@ async fn walk(engine: &Arc<Engine>, mut a: Amendment) -> Result<(), EngineError>
         store.cancel_notification(&a.notification_id, now).await?;
         store.end_waits(&a.notification_id, now).await?;
     }
+    let stored = engine
+        .stored_request(&a.notification_id)
+        .await
+        .ok_or_else(|| {
+            EngineError::Internal(format!("notification {} has no request", a.notification_id))
+        })?;
+    let sender: Option<Upn> = match &stored.request.options.as_user {
+        Some(u) => Some(
+            Upn::parse(u.as_str())
+                .map_err(|e| EngineError::Internal(format!("the sender `{u}`: {e}")))?,
+        ),
+        None => None,
+    };
     let edit = match a.kind {
-        AmendKind::Edit => Some(edited_request(engine, &a).await?),
+        AmendKind::Edit => Some(edited_request(&stored, &a)?),
         AmendKind::Recall => None,
     };
     loop {
@@ -66,8 +81,12 @@ async fn walk(engine: &Arc<Engine>, mut a: Amendment) -> Result<(), EngineError>
         let results: Vec<(i64, bool)> = futures_util::stream::iter(step.rows)
             .map(|d| {
                 let edit = edit.clone();
+                let sender = sender.as_ref();
                 async move {
-                    let ok = change(engine, this, &d, edit.as_ref()).await;
+                    let ok = match sender {
+                        Some(upn) => change_as_user(this, &d, upn, edit.as_ref(), engine).await,
+                        None => change(engine, this, &d, edit.as_ref()).await,
+                    };
                     (d.seq, ok)
                 }
             })
@@ -100,18 +119,33 @@ async fn walk(engine: &Arc<Engine>, mut a: Amendment) -> Result<(), EngineError>
 }
 
 /// The notification's request with the edit's message in place of its own.
-async fn edited_request(engine: &Engine, a: &Amendment) -> Result<Arc<StoredRequest>, EngineError> {
-    let stored = engine
-        .stored_request(&a.notification_id)
-        .await
-        .ok_or_else(|| {
-            EngineError::Internal(format!("notification {} has no request", a.notification_id))
-        })?;
+fn edited_request(
+    stored: &StoredRequest,
+    a: &Amendment,
+) -> Result<Arc<StoredRequest>, EngineError> {
     let message: Message = serde_json::from_str(a.message.as_deref().unwrap_or("null"))
         .map_err(|e| EngineError::Internal(format!("the edit's message cannot be read: {e}")))?;
     let mut request = stored.request.clone();
     request.message = message;
     Ok(Arc::new(StoredRequest::new(request, stored.users.clone())))
+}
+
+/// Deletes or updates one row's message sent as `upn`; true when it is done.
+async fn change_as_user(
+    a: &Amendment,
+    d: &Delivery,
+    upn: &Upn,
+    edit: Option<&Arc<StoredRequest>>,
+    engine: &Engine,
+) -> bool {
+    let text = edit.map(|r| r.request.message.text.as_deref().unwrap_or_default());
+    match as_user::change(engine, d, upn, text).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(notification = %a.notification_id, seq = d.seq, kind = a.kind.as_str(), error = %e, "a message sent as a user was not changed");
+            false
+        }
+    }
 }
 
 /// Deletes or updates one row's message; true when it is done (a message already gone counts

@@ -1,6 +1,7 @@
 //! Delivery as a signed-in user, through Graph with their delegated token: a 1:1 chat per
 //! recipient (Teams returns the existing one) and the message posted as HTML; or, with
-//! `groupChatTopic`, one group chat with every recipient and one message in it.
+//! `groupChatTopic`, one group chat with every recipient and one message in it. Recall and edit
+//! of those messages go through Graph too (`softDelete`, `PATCH`), with the sender's token.
 
 use crate::delegated::{html_of, DelegatedError};
 use crate::outcome::RowOutcome;
@@ -214,4 +215,52 @@ async fn group(
     })
     .await
     .clone()
+}
+
+/// Recalls (Graph `softDelete`) or, with `new_text`, edits (`PATCH`, the text as HTML) one row's
+/// message sent as `upn`, with their token (which must grant `Chat.ReadWrite`). A message already
+/// deleted counts as recalled; an edit of one that is gone fails.
+pub async fn change(
+    engine: &Engine,
+    d: &Delivery,
+    upn: &Upn,
+    new_text: Option<&str>,
+) -> Result<(), String> {
+    let (Some(chat), Some(message)) = (&d.conversation_id, &d.activity_id) else {
+        return Err("the row records no chat message".into());
+    };
+    let access = engine
+        .users
+        .access_to_change(upn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let chat = herald_connector::graph_segment(chat.as_str());
+    let message = herald_connector::graph_segment(message);
+    match new_text {
+        None => {
+            let path = format!(
+                "/users/{}/chats/{chat}/messages/{message}/softDelete",
+                herald_connector::graph_segment(&access.aad_object_id)
+            );
+            engine
+                .graph
+                .as_user(&access.token, Method::POST, &path, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("Graph: softDelete: {e}"))
+        }
+        Some(text) => {
+            let path = format!("/chats/{chat}/messages/{message}");
+            let body = json!({"body": {"contentType": "html", "content": html_of(text)}});
+            match engine
+                .graph
+                .as_user(&access.token, Method::PATCH, &path, Some(&body))
+                .await
+            {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err("Graph: update message: it was deleted".into()),
+                Err(e) => Err(format!("Graph: update message: {e}")),
+            }
+        }
+    }
 }

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 /// The delegated permissions Herald asks for.
 pub const SCOPES: &str =
-    "https://graph.microsoft.com/Chat.Create https://graph.microsoft.com/ChatMessage.Send https://graph.microsoft.com/User.Read offline_access";
+    "https://graph.microsoft.com/Chat.Create https://graph.microsoft.com/ChatMessage.Send https://graph.microsoft.com/Chat.ReadWrite https://graph.microsoft.com/User.Read offline_access";
+/// The delegated permission recalling or editing a message sent as a user needs (Graph's
+/// `softDelete` and `PATCH` of a chat message); sign-ins before Herald asked for it lack it.
+pub const CHANGE_SCOPE: &str = "Chat.ReadWrite";
 /// An access token this close to expiry is refreshed before use.
 pub const REFRESH_MARGIN_MS: u64 = 5 * 60 * 1000;
 const SEALED_PREFIX: &str = "v1.";
@@ -34,6 +37,8 @@ pub enum DelegatedError {
     NotSignedIn(String),
     #[error("the stored tokens of `{0}` cannot be decrypted (another HERALD_SECRET_KEY?); sign in again")]
     Undecryptable(String),
+    #[error("`{user}` signed in without the permission `{scope}`, which this needs: sign in again with `herald login`")]
+    SignInAgain { user: String, scope: &'static str },
     #[error("the identity platform refused: {0}")]
     Refused(String),
     #[error("the sign-in expired before it was completed")]
@@ -122,6 +127,8 @@ struct Tokens {
     access: String,
     refresh: String,
     expires_in_s: u64,
+    /// The permissions granted, as the answer lists them.
+    scope: Option<String>,
 }
 
 /// The tenant to sign in to: the one given, else the configured one, else any organization.
@@ -179,6 +186,7 @@ fn tokens_of(v: &Value) -> Result<Tokens, DelegatedError> {
             access: a.to_owned(),
             refresh: r.to_owned(),
             expires_in_s: v["expires_in"].as_u64().unwrap_or(3599),
+            scope: v["scope"].as_str().map(str::to_owned),
         }),
         _ => Err(DelegatedError::Refused(
             "the answer carried no access and refresh token (is offline_access granted?)".into(),
@@ -273,6 +281,7 @@ pub async fn finish_login(
             refresh_token_sealed: sealer.seal(&upn, &tokens.refresh),
             access_token_sealed: Some(sealer.seal(&upn, &tokens.access)),
             access_expires_at: now + tokens.expires_in_s * 1000,
+            scopes: tokens.scope.clone(),
             created_at: now,
             updated_at: now,
         })
@@ -298,6 +307,19 @@ pub struct UserAccess {
     pub aad_object_id: AadObjectId,
 }
 
+/// Whether a signed-in user's tokens may change the messages they sent (recall, edit): they need
+/// [`CHANGE_SCOPE`], which sign-ins before Herald asked for it do not have.
+pub fn may_change(t: &UserToken) -> Result<(), DelegatedError> {
+    if t.grants(CHANGE_SCOPE) {
+        Ok(())
+    } else {
+        Err(DelegatedError::SignInAgain {
+            user: t.upn.to_string(),
+            scope: CHANGE_SCOPE,
+        })
+    }
+}
+
 impl UserTokenSource {
     pub fn new(cfg: Arc<Config>, store: Arc<dyn Store>, clock: SharedClock) -> Self {
         Self {
@@ -316,6 +338,15 @@ impl UserTokenSource {
     }
 
     pub async fn access(&self, upn: &Upn) -> Result<UserAccess, DelegatedError> {
+        self.access_with(upn, false).await
+    }
+
+    /// A token that may change the messages the user sent (see [`may_change`]).
+    pub async fn access_to_change(&self, upn: &Upn) -> Result<UserAccess, DelegatedError> {
+        self.access_with(upn, true).await
+    }
+
+    async fn access_with(&self, upn: &Upn, to_change: bool) -> Result<UserAccess, DelegatedError> {
         let upn = upn.to_lowercase();
         let lock = self
             .locks
@@ -337,6 +368,9 @@ impl UserTokenSource {
             .get_user_token(&upn)
             .await?
             .ok_or_else(|| DelegatedError::NotSignedIn(upn.to_string()))?;
+        if to_change {
+            may_change(&row)?;
+        }
         let now = self.clock.now_ms();
         if row.access_expires_at > now + REFRESH_MARGIN_MS {
             if let Some(t) = row
@@ -372,6 +406,7 @@ impl UserTokenSource {
                 refresh_token_sealed: sealer.seal(&upn, &t.refresh),
                 access_token_sealed: Some(sealer.seal(&upn, &t.access)),
                 access_expires_at: now + t.expires_in_s * 1000,
+                scopes: t.scope.clone().or_else(|| row.scopes.clone()),
                 updated_at: now,
                 ..row.clone()
             })

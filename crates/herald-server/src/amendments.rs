@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use herald_core::ids::NotificationId;
+use herald_core::ids::{NotificationId, Upn};
+use herald_engine::delegated::{self, DelegatedError};
 use herald_engine::request;
 use herald_store::{AmendKind, Amended, Notification};
 
@@ -28,13 +29,13 @@ fn respond(r: Result<Response, Problem>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The notification, if the caller may change it: the bot's messages need `send`. Messages sent
-/// as a user would be changed through Graph (`softDelete`, `PATCH`), which Herald does not do yet.
+/// The notification, if the caller may change it: the bot's messages need `send`; messages sent
+/// as a user need `send-as` for them (as sending did), and their sign-in must have granted
+/// `Chat.ReadWrite` (Graph's `softDelete` and `PATCH`), else they are told to sign in again.
 async fn changeable(
     app: &App,
     caller: &Caller,
     id: &str,
-    what: &str,
 ) -> Result<(Notification, std::sync::Arc<herald_engine::StoredRequest>), Problem> {
     let id: NotificationId = crate::params::notification_id(id)?;
     let n = app
@@ -43,21 +44,33 @@ async fn changeable(
         .await
         .map_err(store_err)?
         .ok_or_else(|| Problem::unknown_notification(&id))?;
-    caller.require(Scope::Send)?;
     let stored = app
         .engine
         .stored_request(&n.id)
         .await
         .ok_or_else(|| Problem::internal("the notification's request cannot be read", &id))?;
-    if stored.request.options.as_user.is_some() {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not-supported",
-            format!("notification `{id}` was sent as a user: Herald cannot {what} messages sent as a user yet, only the bot's"),
-        )
-        .at("/options/asUser"));
-    }
-    Ok((n, stored))
+    let Some(sender) = &stored.request.options.as_user else {
+        caller.require(Scope::Send)?;
+        return Ok((n, stored));
+    };
+    let upn = Upn::parse(sender.as_str())
+        .map_err(|_| Problem::internal("the notification's sender is not a UPN", &id))?
+        .to_lowercase();
+    caller.require(Scope::SendAs(upn.to_string()))?;
+    let signed_in = app.store.get_user_token(&upn).await.map_err(store_err)?;
+    let why = match &signed_in {
+        None => DelegatedError::NotSignedIn(upn.to_string()).to_string(),
+        Some(t) => match delegated::may_change(t) {
+            Ok(()) => return Ok((n, stored)),
+            Err(e) => e.to_string(),
+        },
+    };
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "sign-in-again",
+        format!("notification `{id}` was sent as `{upn}`: {why}"),
+    )
+    .at("/options/asUser"))
 }
 
 fn conflict(id: &NotificationId, why: String) -> Problem {
@@ -76,10 +89,9 @@ fn conflict(id: &NotificationId, why: String) -> Problem {
     params(("id" = String, Path, description = "The notification")),
     responses(
         (status = 202, description = "Recalling: see `recall` in the notification", body = NotificationSummary),
-        (status = 403, description = "The token lacks `send`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks `send` (or `send-as` for a message sent as a user)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "It has already been recalled", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "It was sent as a user", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It has already been recalled, or it was sent as a user who must sign in again (`Chat.ReadWrite`)", body = ProblemDetails, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn recall(
@@ -90,7 +102,7 @@ pub(crate) async fn recall(
     respond(
         async {
             let caller = app.authenticate(&headers)?;
-            let (n, _) = changeable(&app, &caller, &id, "recall").await?;
+            let (n, _) = changeable(&app, &caller, &id).await?;
             let now = app.clock.now_ms();
             match app
                 .store
@@ -129,9 +141,9 @@ pub(crate) async fn recall(
     responses(
         (status = 202, description = "Editing: see `edit` in the notification", body = NotificationSummary),
         (status = 400, body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks `send`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks `send` (or `send-as` for a message sent as a user)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "Another edit is running, or it was recalled", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Another edit is running, it was recalled, or it was sent as a user who must sign in again", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, body = ProblemDetails, content_type = "application/problem+json"),
     )
@@ -145,7 +157,7 @@ pub(crate) async fn edit(
     respond(
         async {
             let caller = app.authenticate(&headers)?;
-            let (n, stored) = changeable(&app, &caller, &id, "edit").await?;
+            let (n, stored) = changeable(&app, &caller, &id).await?;
             let bytes = app.read_body(body).await?;
             let settings = app.request_settings();
             let original = stored.request.clone();

@@ -167,6 +167,13 @@ CREATE INDEX deliveries_watched ON deliveries (conversation_id, activity_id) WHE
 ALTER TABLE callbacks ADD COLUMN detail TEXT;
 "#;
 
+/// Migration 16, the same in both dialects: the delegated permissions each sign-in was granted
+/// (recall and edit of messages sent as a user need `Chat.ReadWrite`; older sign-ins have none
+/// recorded and are asked to sign in again).
+const SIGN_IN_SCOPES: &str = r#"
+ALTER TABLE user_tokens ADD COLUMN scopes TEXT;
+"#;
+
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -407,6 +414,11 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
         version: 15,
         name: "events: delivered, read, reacted, opted out",
         sql: EVENTS,
+    },
+    Migration {
+        version: 16,
+        name: "the permissions of each sign-in",
+        sql: SIGN_IN_SCOPES,
     },
 ];
 
@@ -650,5 +662,10 @@ ALTER TABLE deliveries ADD COLUMN possible_duplicate BIGINT NOT NULL DEFAULT 0;
         version: 15,
         name: "events: delivered, read, reacted, opted out",
         sql: EVENTS,
+    },
+    Migration {
+        version: 16,
+        name: "the permissions of each sign-in",
+        sql: SIGN_IN_SCOPES,
     },
 ];

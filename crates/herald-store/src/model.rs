@@ -576,16 +576,9 @@ pub struct UserToken {
     pub access_token_sealed: Option<String>,
     /// Unix ms.
     pub access_expires_at: u64,
+    /// The delegated permissions the identity platform granted, space-separated as its token
+    /// answer gives them; `None` for a sign-in older than Herald's keeping them.
+    pub scopes: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
-}
-
-impl std::fmt::Debug for UserToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserToken")
-            .field("upn", &self.upn)
-            .field("aad_object_id", &self.aad_object_id)
-            .field("access_expires_at", &self.access_expires_at)
-            .finish_non_exhaustive()
-    }
 }

@@ -16,8 +16,34 @@ pub trait UserTokens: Send + Sync {
     async fn list_user_tokens(&self) -> Result<Vec<UserToken>>;
 }
 
+impl UserToken {
+    /// Whether the sign-in granted `scope` (`Chat.ReadWrite`, with or without Graph's resource
+    /// in front, any case).
+    pub fn grants(&self, scope: &str) -> bool {
+        self.scopes.as_deref().is_some_and(|s| {
+            s.split_whitespace().any(|g| {
+                g.rsplit('/')
+                    .next()
+                    .unwrap_or(g)
+                    .eq_ignore_ascii_case(scope)
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserToken")
+            .field("upn", &self.upn)
+            .field("aad_object_id", &self.aad_object_id)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
 const COLS: &str = "upn, tenant_id, aad_object_id, display_name, refresh_token, access_token, \
-    access_expires_at, created_at, updated_at";
+    access_expires_at, created_at, updated_at, scopes";
 
 fn q(postgres: bool, s: &str) -> String {
     let s = s.replace("{cols}", COLS);
@@ -44,6 +70,7 @@ macro_rules! impl_users {
                     access_expires_at: ms(row.try_get("access_expires_at")?),
                     created_at: ms(row.try_get("created_at")?),
                     updated_at: ms(row.try_get("updated_at")?),
+                    scopes: row.try_get("scopes")?,
                 })
             }
         }
@@ -53,11 +80,12 @@ macro_rules! impl_users {
             async fn put_user_token(&self, t: &UserToken) -> Result<()> {
                 sqlx::query(&q(
                     $postgres,
-                    "INSERT INTO user_tokens ({cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO user_tokens ({cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (upn) DO UPDATE SET tenant_id = excluded.tenant_id, \
                      aad_object_id = excluded.aad_object_id, display_name = excluded.display_name, \
                      refresh_token = excluded.refresh_token, access_token = excluded.access_token, \
-                     access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at",
+                     access_expires_at = excluded.access_expires_at, updated_at = excluded.updated_at, \
+                     scopes = excluded.scopes",
                 ))
                 .bind(t.upn.to_lowercase().into_string())
                 .bind(&t.tenant_id.as_str())
@@ -68,6 +96,7 @@ macro_rules! impl_users {
                 .bind(db(t.access_expires_at))
                 .bind(db(t.created_at))
                 .bind(db(t.updated_at))
+                .bind(&t.scopes)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

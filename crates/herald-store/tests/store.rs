@@ -1010,10 +1010,7 @@ fn unique(prefix: &str) -> String {
 async fn sqlite() -> (Arc<dyn Store>, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("herald_store")));
     let s = open(&format!("sqlite://{}", path.display())).await.unwrap();
-    assert_eq!(
-        s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
-    );
+    assert_eq!(s.migrate().await.unwrap(), (1..=16).collect::<Vec<i64>>());
     (s, path)
 }
 
@@ -1024,10 +1021,7 @@ async fn postgres() -> Option<(Arc<PgStore>, String)> {
     };
     let schema = unique("herald_test");
     let s = Arc::new(PgStore::connect_in_schema(&url, &schema).await.unwrap());
-    assert_eq!(
-        s.migrate().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
-    );
+    assert_eq!(s.migrate().await.unwrap(), (1..=16).collect::<Vec<i64>>());
     Some((s, schema))
 }
 
@@ -1163,10 +1157,16 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
         refresh_token_sealed: "v1.sealed-refresh".into(),
         access_token_sealed: Some("v1.sealed-access".into()),
         access_expires_at: 1_000,
+        scopes: None,
         created_at: 10,
         updated_at: 10,
     };
     s.put_user_token(&t).await.unwrap();
+    let old = s.get_user_token(&t.upn).await.unwrap().unwrap();
+    assert!(
+        !old.grants("Chat.ReadWrite"),
+        "a sign-in with no scopes kept grants nothing"
+    );
     let got = s
         .get_user_token(&Upn::parse("ADA@x.example").unwrap())
         .await
@@ -1177,6 +1177,7 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
     s.put_user_token(&UserToken {
         refresh_token_sealed: "v1.rotated".into(),
         access_expires_at: 5_000,
+        scopes: Some("Chat.Create https://graph.microsoft.com/chat.readwrite User.Read".into()),
         updated_at: 20,
         ..t.clone()
     })
@@ -1195,6 +1196,8 @@ async fn signed_in_users_are_kept_replaced_and_removed(s: Arc<dyn Store>) {
         ),
         ("v1.rotated", 5_000, 10)
     );
+    assert!(got.grants("Chat.ReadWrite") && got.grants("chat.create"));
+    assert!(!got.grants("ChatMessage.Send"));
     assert_eq!(s.list_user_tokens().await.unwrap().len(), 1);
     assert!(s
         .delete_user_token(&Upn::parse("ada@x.example").unwrap())

@@ -333,6 +333,106 @@ async fn chats_as_a_signed_in_user_and_app_tokens_refused_for_messages() {
     );
 }
 
+/// A sender changes (`PATCH`) and deletes (`softDelete`) their own chat message, and only with a
+/// delegated token granting `Chat.ReadWrite`: a sign-in that did not ask for it, an app token and
+/// another member are refused; a deleted message stays listed, marked, and cannot be changed.
+#[tokio::test]
+async fn a_sender_changes_and_deletes_their_message_only_with_chat_read_write() {
+    let env = Env::start(4).await;
+    let me = env.user_token("user1@sandbox.example").await;
+    let narrow = env
+        .user_token_with(
+            "user1@sandbox.example",
+            "https://graph.microsoft.com/Chat.Create https://graph.microsoft.com/ChatMessage.Send",
+        )
+        .await;
+    let other = env.user_token("user2@sandbox.example").await;
+    let app = env.graph_token().await;
+    let member = |upn: &str| json!({"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": ["owner"], "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{upn}')")});
+    let one = json!({"chatType": "oneOnOne", "members": [member("user1@sandbox.example"), member("user2@sandbox.example")]});
+    let chat: Value = gpost(&env, &narrow, "/v1.0/chats", one)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    let r = gpost(
+        &env,
+        &narrow,
+        &format!("/v1.0/chats/{chat}/messages"),
+        json!({"body": {"contentType": "html", "content": "Lunch at 12"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "posting needs only ChatMessage.Send");
+    let m: Value = r.json().await.unwrap();
+    let message = format!("/v1.0/chats/{chat}/messages/{}", m["id"].as_str().unwrap());
+    let patch = |token: &str| {
+        env.http
+            .patch(env.url(&message))
+            .bearer_auth(token)
+            .json(&json!({"body": {"contentType": "html", "content": "Lunch at 1"}}))
+            .send()
+    };
+    let r = patch(&narrow).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let why = r.text().await.unwrap();
+    assert!(
+        why.contains("Chat.ReadWrite"),
+        "the refusal names the scope: {why}"
+    );
+    assert_eq!(
+        patch(&app).await.unwrap().status(),
+        403,
+        "app tokens cannot"
+    );
+    assert_eq!(
+        patch(&other).await.unwrap().status(),
+        403,
+        "only the sender"
+    );
+    assert_eq!(patch(&me).await.unwrap().status(), 204);
+    let (_, listed) = gget(&env, &me, &format!("/v1.0/chats/{chat}/messages")).await;
+    assert_eq!(listed["value"][0]["body"]["content"], "Lunch at 1");
+    assert!(listed["value"][0]["lastEditedDateTime"].is_string());
+    assert!(listed["value"][0]["deletedDateTime"].is_null());
+
+    let (user1, user2) = (env.user(1).await.1, env.user(2).await.1);
+    let delete = |user: &str, token: &str| {
+        env.http
+            .post(env.url(&format!(
+                "/v1.0/users/{user}/chats/{chat}/messages/{}/softDelete",
+                m["id"].as_str().unwrap()
+            )))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(delete(&user1, &narrow).await.unwrap().status(), 403);
+    assert_eq!(
+        delete(&user2, &me).await.unwrap().status(),
+        403,
+        "only one's own path"
+    );
+    assert_eq!(delete(&user1, &me).await.unwrap().status(), 204);
+    let (_, listed) = gget(&env, &me, &format!("/v1.0/chats/{chat}/messages")).await;
+    assert!(
+        listed["value"][0]["deletedDateTime"].is_string(),
+        "{listed}"
+    );
+    assert_eq!(
+        delete(&user1, &me).await.unwrap().status(),
+        404,
+        "already gone"
+    );
+    assert_eq!(
+        patch(&me).await.unwrap().status(),
+        404,
+        "a deleted message cannot change"
+    );
+    let chats = env.get("/_emulator/chats").await;
+    assert_eq!(chats["chats"][0]["messages"][0]["deleted"], true);
+    assert_eq!(chats["chats"][0]["messages"][0]["edited"], true);
+}
+
 #[tokio::test]
 async fn activity_notifications_need_the_app_installed() {
     let env = Env::start(3).await;

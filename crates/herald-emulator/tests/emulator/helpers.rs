@@ -156,8 +156,14 @@ impl Env {
         self.token_for("https://graph.microsoft.com/.default").await
     }
 
-    /// A delegated Graph token for a simulated user (password grant).
+    /// A delegated Graph token for a simulated user (password grant), with every permission.
     pub async fn user_token(&self, upn: &str) -> String {
+        self.user_token_with(upn, "https://graph.microsoft.com/.default offline_access")
+            .await
+    }
+
+    /// A delegated Graph token granting only what `scope` asks for.
+    pub async fn user_token_with(&self, upn: &str, scope: &str) -> String {
         let tenant = self.emu.tenant_id();
         let r = self
             .http
@@ -167,10 +173,7 @@ impl Env {
                 ("client_id", APP_ID),
                 ("username", upn),
                 ("password", USER_PASSWORD),
-                (
-                    "scope",
-                    "https://graph.microsoft.com/.default offline_access",
-                ),
+                ("scope", scope),
             ])
             .send()
             .await

@@ -297,3 +297,223 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
     }
     env.shutdown().await;
 }
+
+/// Signs `upn` in through the device-code flow, approved in the emulator.
+async fn sign_in(env: &Env, clock: &herald_core::SharedClock, upn: &str) {
+    let cfg = env.config();
+    let code = herald_server::delegated::begin_login(&cfg, None)
+        .await
+        .unwrap();
+    let approved = env
+        .control(
+            "/devicelogin",
+            json!({"userCode": code.user_code, "user": upn}),
+        )
+        .await;
+    assert_eq!(approved["approved"], true, "{approved}");
+    herald_server::delegated::finish_login(&cfg, &*env.store(), clock, None, &code)
+        .await
+        .unwrap();
+}
+
+async fn post(env: &Env, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = env
+        .http
+        .post(format!("{}{path}", env.base))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The messages of the sender's chats with `people` (1:1), from the emulator's transcript.
+fn messages_with(all: &[Value], people: &[String]) -> Vec<Value> {
+    all.iter()
+        .filter(|c| c["chatType"] == "oneOnOne")
+        .filter(|c| {
+            c["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| people.iter().any(|p| m == p.as_str()))
+        })
+        .flat_map(|c| c["messages"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// Recall and edit of messages sent as a user go through Graph with the sender's token: an edit
+/// replaces every 1:1 message's text (`PATCH`), a recall deletes them (`softDelete`) and the
+/// group chat's one message, rows and counts say so; a card edit is refused; a token without
+/// `send-as` for the sender is refused; and a sender whose sign-in predates `Chat.ReadWrite` is
+/// told to sign in again, after which the recall works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_as_a_user_are_edited_and_recalled_through_graph() {
+    let clock = herald_core::ManualClock::new(1_800_000_000_000);
+    let env = Env::start_with_clock(
+        Backend::Sqlite,
+        40,
+        &[
+            ("HERALD_WELCOME_TEXT", ""),
+            ("HERALD_TENANT_RPS", "0"),
+            ("HERALD_SECRET_KEY", SECRET_KEY),
+            (
+                "HERALD_API_TOKENS",
+                &format!("hr:{API_TOKEN}:read+send+send-as:{SENDER},bot-only:other-secret"),
+            ),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let shared: herald_core::SharedClock = clock.clone();
+    sign_in(&env, &shared, SENDER).await;
+    let upn = Upn::parse(SENDER).unwrap();
+    let kept = env.store().get_user_token(&upn).await.unwrap().unwrap();
+    assert!(kept.grants("Chat.ReadWrite"), "{:?}", kept.scopes);
+
+    let people: Vec<String> = (2..=31)
+        .map(|i| format!("user{i}@sandbox.example"))
+        .collect();
+    let n = notify(&env, json!({"to": {"users": people}, "message": {"text": "Lunch at 12"}, "options": {"asUser": SENDER}})).await;
+    let one = n["id"].as_str().unwrap().to_owned();
+    finished(&env, &one).await;
+    let crew: Vec<String> = (32..=36)
+        .map(|i| format!("user{i}@sandbox.example"))
+        .collect();
+    let n = notify(&env, json!({"to": {"users": crew}, "message": {"text": "Kick-off at 3"}, "options": {"asUser": SENDER, "groupChatTopic": "Launch crew"}})).await;
+    let group = n["id"].as_str().unwrap().to_owned();
+    finished(&env, &group).await;
+
+    // Only a token that may send as them may change what they sent.
+    let (code, p) = post(
+        &env,
+        "other-secret",
+        &format!("/v1/notifications/{one}/recall"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 403, "{p}");
+    assert_eq!(p["scope"], format!("send-as:{SENDER}"), "{p}");
+    // A message sent as a user is text: a card edit is refused where it is wrong.
+    let (code, p) = post(
+        &env,
+        API_TOKEN,
+        &format!("/v1/notifications/{one}/edit"),
+        Some(json!({"message": {"card": {"type": "AdaptiveCard", "version": "1.5", "body": []}}})),
+    )
+    .await;
+    assert_eq!(code, 422, "{p}");
+
+    // Edit: every 1:1 message now says the new text, each row says who changed it.
+    let (code, p) = post(
+        &env,
+        API_TOKEN,
+        &format!("/v1/notifications/{one}/edit"),
+        Some(json!({"message": {"text": "Lunch at 1 <sharp>"}})),
+    )
+    .await;
+    assert_eq!(code, 202, "{p}");
+    env.eventually("the edit done", || async {
+        env.api_get(&format!("/v1/notifications/{one}")).await["edit"]["state"] == "done"
+    })
+    .await;
+    let s = env.api_get(&format!("/v1/notifications/{one}")).await;
+    assert_eq!(
+        (s["edit"]["done"].as_u64(), s["edit"]["failed"].as_u64()),
+        (Some(30), Some(0)),
+        "{s}"
+    );
+    let msgs = messages_with(&chats(&env).await, &people);
+    assert_eq!(msgs.len(), 30);
+    assert!(
+        msgs.iter()
+            .all(|m| m["content"] == "Lunch at 1 &lt;sharp&gt;" && m["edited"] == true),
+        "{msgs:?}"
+    );
+    let rs = rows(&env, &one).await;
+    assert!(
+        rs.iter()
+            .all(|r| r["editedBy"] == "hr" && r["editedAt"].is_string()),
+        "{rs:?}"
+    );
+
+    // Recall: every message deleted, the group chat's too.
+    for id in [&one, &group] {
+        let (code, p) = post(
+            &env,
+            API_TOKEN,
+            &format!("/v1/notifications/{id}/recall"),
+            None,
+        )
+        .await;
+        assert_eq!(code, 202, "{p}");
+    }
+    for (id, n) in [(&one, 30), (&group, 5)] {
+        env.eventually("the recall done", || async {
+            env.api_get(&format!("/v1/notifications/{id}")).await["recall"]["state"] == "done"
+        })
+        .await;
+        let s = env.api_get(&format!("/v1/notifications/{id}")).await;
+        assert_eq!(s["counts"]["recalled"], n, "{s}");
+        assert!(rows(&env, id).await.iter().all(|r| r["recalledBy"] == "hr"));
+    }
+    let all = chats(&env).await;
+    let msgs = messages_with(&all, &people);
+    assert!(msgs.iter().all(|m| m["deleted"] == true), "{msgs:?}");
+    let g = all.iter().find(|c| c["chatType"] == "group").unwrap();
+    assert_eq!(g["messages"][0]["deleted"], true, "{g}");
+
+    // A sign-in kept before Herald asked for Chat.ReadWrite (no scopes recorded): sending still
+    // works, a recall is refused with what to do, and works once they have signed in again.
+    env.store()
+        .put_user_token(&herald_store::UserToken {
+            scopes: None,
+            ..env.store().get_user_token(&upn).await.unwrap().unwrap()
+        })
+        .await
+        .unwrap();
+    let late = people[..3].to_vec();
+    let n = notify(&env, json!({"to": {"users": late}, "message": {"text": "Cake in the kitchen"}, "options": {"asUser": SENDER}})).await;
+    let cake = n["id"].as_str().unwrap().to_owned();
+    finished(&env, &cake).await;
+    let (code, p) = post(
+        &env,
+        API_TOKEN,
+        &format!("/v1/notifications/{cake}/recall"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 409, "{p}");
+    assert_eq!(
+        p["type"].as_str().map(|t| t.ends_with("sign-in-again")),
+        Some(true),
+        "{p}"
+    );
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Chat.ReadWrite") && detail.contains("herald login"),
+        "{detail}"
+    );
+    sign_in(&env, &shared, SENDER).await;
+    let (code, p) = post(
+        &env,
+        API_TOKEN,
+        &format!("/v1/notifications/{cake}/recall"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 202, "{p}");
+    env.eventually("the late recall done", || async {
+        env.api_get(&format!("/v1/notifications/{cake}")).await["recall"]["done"] == 3
+    })
+    .await;
+    let cakes: Vec<Value> = messages_with(&chats(&env).await, &late)
+        .into_iter()
+        .filter(|m| m["content"] == "Cake in the kitchen")
+        .collect();
+    assert_eq!(cakes.len(), 3);
+    assert!(cakes.iter().all(|m| m["deleted"] == true), "{cakes:?}");
+    env.shutdown().await;
+}
