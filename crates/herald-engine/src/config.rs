@@ -2,6 +2,7 @@
 //! the environment winning. Secrets never reach `Debug` output or error messages.
 
 use crate::access::{parse_tokens, ApiToken};
+use crate::request::EventKind;
 pub use crate::secret::Secret;
 use herald_connector::{AllowList, DEFAULT_ALLOWED};
 use herald_core::ids::TenantId;
@@ -104,6 +105,10 @@ pub struct Config {
     /// Hosts a `callbackUrl` may name even though they resolve to a private, loopback or
     /// link-local address (lower case).
     pub callback_allowed_hosts: Vec<String>,
+    /// Events every notification that names none reports (`events`), and where they go
+    /// (`events_url`): a notification's own `options.events` / `callbackUrl` win.
+    pub events: Vec<EventKind>,
+    pub events_url: Option<String>,
     /// A client must send a request's headers within this (slowloris).
     pub http_header_timeout_s: u64,
     /// A request must be answered within this; long polls and `?sync=true` have their own caps.
@@ -155,6 +160,8 @@ struct FileConfig {
     auth_disabled: Option<bool>,
     allowed_tenants: Option<StringOrList>,
     callback_allowed_hosts: Option<StringOrList>,
+    events: Option<StringOrList>,
+    events_url: Option<String>,
     http_header_timeout_s: Option<u64>,
     http_request_timeout_s: Option<u64>,
     max_connections: Option<u64>,
@@ -207,6 +214,21 @@ fn value_err(key: &str, message: impl fmt::Display) -> ConfigError {
 }
 
 /// Where a value came from, for messages: the environment variable or the file key.
+/// `events`: a comma-separated list of `delivered`, `read`, `reacted`, `opted_out`.
+fn parse_events(v: &str) -> Result<Vec<EventKind>, String> {
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let e: EventKind = serde_json::from_value(serde_json::Value::String(name.to_owned()))
+            .map_err(|_| {
+                format!("`{name}` is not an event: use delivered, read, reacted, opted_out")
+            })?;
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 fn key_name(key: &str, from_env: bool) -> String {
     if from_env {
         format!("HERALD_{}", key.to_ascii_uppercase())
@@ -413,6 +435,15 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default(),
+            events: match pick("events", f.events.map(StringOrList::joined)) {
+                None => Vec::new(),
+                Some((v, from_env)) => {
+                    parse_events(&v).map_err(|e| value_err(&key_name("events", from_env), e))?
+                }
+            },
+            events_url: pick("events_url", f.events_url)
+                .map(|(v, _)| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             http_header_timeout_s: positive("http_header_timeout_s", f.http_header_timeout_s, 10)?,
             http_request_timeout_s: positive(
                 "http_request_timeout_s",
@@ -467,11 +498,36 @@ impl Config {
                 ),
             ));
         }
+        match (self.events.is_empty(), &self.events_url) {
+            (false, None) => {
+                return Err(value_err(
+                    "events",
+                    "events are POSTed to events_url: set it too",
+                ))
+            }
+            (true, Some(_)) => {
+                return Err(value_err(
+                    "events_url",
+                    "name the events it receives in `events` (delivered, read, reacted, opted_out)",
+                ))
+            }
+            (false, Some(_)) if self.callback_secret.is_none() => {
+                return Err(value_err(
+                    "events",
+                    "events are signed with HMAC-SHA256: set callback_secret too",
+                ))
+            }
+            _ => {}
+        }
         for (key, url) in [
             ("login_url", &self.login_url),
             ("openid_metadata_url", &self.openid_metadata_url),
             ("graph_url", &self.graph_url),
             ("service_url", &self.service_url),
+            (
+                "events_url",
+                self.events_url.as_ref().unwrap_or(&self.service_url),
+            ),
         ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(value_err(key, format!("`{url}` is not an http(s) URL")));

@@ -190,6 +190,25 @@ impl Options {
             .fold(0, |bits, e| bits | e.callback_event().bit())
     }
 
+    /// The configuration's `events` to `url`, for a notification that names no events and no
+    /// `callbackUrl` of its own: those Teams can report for how it is sent (no reads or reactions
+    /// of messages sent as a user).
+    pub fn default_events(&mut self, events: &[EventKind], url: Option<&str>) {
+        let Some(url) = url else { return };
+        if !self.events.is_empty() || self.callback_url.is_some() {
+            return;
+        }
+        let as_user = self.as_user.is_some();
+        self.events = events
+            .iter()
+            .copied()
+            .filter(|e| !(as_user && matches!(e, EventKind::Read | EventKind::Reacted)))
+            .collect();
+        if !self.events.is_empty() {
+            self.callback_url = Some(url.to_owned());
+        }
+    }
+
     /// Where the outcome `event` goes, if the notification asked for it.
     pub fn event_url(&self, event: EventKind) -> Option<&str> {
         self.callback_url

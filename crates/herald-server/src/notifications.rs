@@ -189,7 +189,7 @@ pub(crate) async fn create(
             let settings = app.request_settings();
             // Parsing and checking a card (compiling, validating, a trial expansion) is CPU work
             // bounded by the templating budget: it runs off the async workers.
-            let req = tokio::task::spawn_blocking(move || {
+            let mut req = tokio::task::spawn_blocking(move || {
                 let req = request::parse(&bytes)?;
                 req.validate(settings)?;
                 Ok::<_, Problem>(req)
@@ -227,6 +227,11 @@ pub(crate) async fn create(
                     ));
                 }
             }
+            // The configuration's events, where the notification names none (its URL is the
+            // operator's, not the caller's: not checked as the caller's would be).
+            let cfg = &app.engine.cfg;
+            req.options
+                .default_events(&cfg.events, cfg.events_url.as_deref());
             if sync && req.single_user().is_none() {
                 return Err(unprocessable(
                     "?sync",

@@ -156,3 +156,56 @@ fn auth_can_be_disabled_only_on_loopback() {
     let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
     assert!(err.contains("loopback"), "{err}");
 }
+
+#[test]
+fn events_from_the_configuration_are_named_signed_and_have_somewhere_to_go() {
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut e = bot();
+        e.extend_from_slice(extra);
+        Config::load(None, &env(&e), true)
+    };
+    let c = with(&[
+        ("HERALD_EVENTS", "delivered, read,delivered"),
+        ("HERALD_EVENTS_URL", "https://hooks.example/herald"),
+        ("HERALD_CALLBACK_SECRET", "s3cret-s3cret"),
+    ])
+    .unwrap();
+    assert_eq!(c.events, vec![EventKind::Delivered, EventKind::Read]);
+    assert_eq!(
+        c.events_url.as_deref(),
+        Some("https://hooks.example/herald")
+    );
+    assert!(with(&[]).unwrap().events.is_empty());
+    for (extra, names) in [
+        (
+            vec![("HERALD_EVENTS", "delivered,seen")],
+            ["HERALD_EVENTS", "`seen` is not an event"],
+        ),
+        (
+            vec![("HERALD_EVENTS", "delivered")],
+            ["events", "set it too"],
+        ),
+        (
+            vec![("HERALD_EVENTS_URL", "https://hooks.example/")],
+            ["events_url", "name the events"],
+        ),
+        (
+            vec![
+                ("HERALD_EVENTS", "read"),
+                ("HERALD_EVENTS_URL", "https://hooks.example/"),
+            ],
+            ["events", "callback_secret"],
+        ),
+        (
+            vec![
+                ("HERALD_EVENTS", "read"),
+                ("HERALD_EVENTS_URL", "ftp://hooks.example/"),
+                ("HERALD_CALLBACK_SECRET", "s3cret-s3cret"),
+            ],
+            ["events_url", "not an http(s) URL"],
+        ),
+    ] {
+        let err = with(&extra).unwrap_err().to_string();
+        assert!(names.iter().all(|n| err.contains(n)), "{err}");
+    }
+}

@@ -128,6 +128,75 @@ async fn events(backend: Backend) {
     env.shutdown().await;
 }
 
+/// Events named in the configuration (`events`, `events_url`) reach every notification that names
+/// none of its own; one that names its own gets only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_the_configuration_reach_notifications_that_name_none() {
+    let (url, receiver) = callback_receiver().await;
+    let env = Env::start(
+        Backend::Sqlite,
+        3,
+        &[
+            ("HERALD_WELCOME_TEXT", ""),
+            ("HERALD_CALLBACK_SECRET", SECRET),
+            ("HERALD_CALLBACK_ALLOWED_HOSTS", "127.0.0.1"),
+            ("HERALD_EVENTS", "delivered,read"),
+            ("HERALD_EVENTS_URL", &url),
+        ],
+    )
+    .await;
+    let t = env.tenant().await;
+    let upns: Vec<String> = (0..3)
+        .map(|i| t["users"][i]["upn"].as_str().unwrap().to_owned())
+        .collect();
+    install_and_wait(&env, &upns.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let plain = notify(
+        &env,
+        json!({"to": {"users": upns}, "message": {"text": "Canteen closed"}}),
+    )
+    .await;
+    let plain = plain["id"].as_str().unwrap().to_owned();
+    finished(&env, &plain).await;
+    env.control(&format!("/users/{}/read", upns[0]), json!({}))
+        .await;
+    env.eventually("three delivered and one read", || async {
+        receiver.lock().accepted.len() == 4
+    })
+    .await;
+    // Its own choice wins: only reads, so no `delivered` for it.
+    let own = notify(
+        &env,
+        json!({"to": {"users": upns}, "message": {"text": "Fire drill at 11"},
+               "options": {"events": ["read"], "callbackUrl": url}}),
+    )
+    .await;
+    let own = own["id"].as_str().unwrap().to_owned();
+    finished(&env, &own).await;
+    env.control(&format!("/users/{}/read", upns[1]), json!({}))
+        .await;
+    // Reading up to the newest message reads the older one too: a read for each.
+    env.eventually("its read and the older one's", || async {
+        receiver.lock().accepted.len() >= 6
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let got = receiver.lock().accepted.clone();
+    assert_eq!(receiver.lock().bad_signatures, 0);
+    let of = |id: &str, event: &str| {
+        got.iter()
+            .filter(|e| e["notificationId"] == id && e["event"] == event)
+            .count()
+    };
+    assert_eq!(
+        (of(&plain, "delivered"), of(&plain, "read")),
+        (3, 2),
+        "{got:?}"
+    );
+    assert_eq!((of(&own, "delivered"), of(&own, "read")), (0, 1), "{got:?}");
+    assert_eq!(got.len(), 6, "{got:?}");
+    env.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_report_each_row_delivered_read_reacted_and_opted_out_sqlite() {
     events(Backend::Sqlite).await;
