@@ -56,7 +56,28 @@ impl Env {
         extra: &[(&str, &str)],
         clock: SharedClock,
     ) -> Self {
+        Self::start_with_options(backend, EmulatorOptions::local(users), extra, clock).await
+    }
+
+    /// `users` people, every member with the bot installed in the emulator from the start (Herald
+    /// learns them from an import: see `import_installed`).
+    pub async fn start_installed_with_clock(
+        backend: Backend,
+        users: usize,
+        extra: &[(&str, &str)],
+        clock: SharedClock,
+    ) -> Self {
         let mut opts = EmulatorOptions::local(users);
+        opts.tenant = herald_emulator::TenantSpec::SeededInstalled { users };
+        Self::start_with_options(backend, opts, extra, clock).await
+    }
+
+    async fn start_with_options(
+        backend: Backend,
+        mut opts: EmulatorOptions,
+        extra: &[(&str, &str)],
+        clock: SharedClock,
+    ) -> Self {
         opts.clock = clock.clone();
         let emu = Emulator::start(opts).await.unwrap();
         let mut vars: HashMap<String, String> = emu
@@ -342,6 +363,44 @@ pub async fn install_and_wait(env: &Env, upns: &[&str]) {
     .await;
 }
 
+/// Teaches Herald every person the emulator has the bot installed for, as a Teams Toolkit store
+/// import in chunks of 5,000; returns their UPNs in the tenant's order.
+pub async fn import_installed(env: &Env) -> Vec<String> {
+    let t = env.tenant().await;
+    let installed: Vec<&Value> = t["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["conversationId"].is_string())
+        .collect();
+    for chunk in installed.chunks(5000) {
+        let mut doc = serde_json::Map::new();
+        for u in chunk {
+            doc.insert(
+                format!("_{}_{}", t["tenantId"].as_str().unwrap(), u["conversationId"].as_str().unwrap()),
+                json!({
+                    "user": {"id": u["id"], "aadObjectId": u["aadObjectId"], "name": u["displayName"]},
+                    "bot": {"id": t["botId"], "name": t["appName"]},
+                    "conversation": {"conversationType": "personal", "tenantId": t["tenantId"], "id": u["conversationId"]},
+                    "channelId": "msteams",
+                    "serviceUrl": t["serviceUrl"],
+                }),
+            );
+        }
+        let r = env
+            .api(Method::POST, "/v1/installations/import")
+            .json(&Value::Object(doc))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    installed
+        .iter()
+        .map(|u| u["upn"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The delivery report as CSV (`Accept: text/csv`).
 pub async fn report_csv(env: &Env, id: &str) -> String {
     env.api(Method::GET, &format!("/v1/notifications/{id}/deliveries"))
@@ -360,6 +419,22 @@ pub async fn rows(env: &Env, id: &str) -> Vec<Value> {
         .api_get(&format!("/v1/notifications/{id}/deliveries?limit=1000"))
         .await;
     v["items"].as_array().unwrap().clone()
+}
+
+/// Every row, page after page.
+pub async fn all_rows(env: &Env, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut path = format!("/v1/notifications/{id}/deliveries?limit=1000");
+    loop {
+        let v = env.api_get(&path).await;
+        out.extend(v["items"].as_array().unwrap().iter().cloned());
+        match v["next"].as_str() {
+            Some(next) => {
+                path = format!("/v1/notifications/{id}/deliveries?limit=1000&cursor={next}")
+            }
+            None => return out,
+        }
+    }
 }
 
 /// The Prometheus text of `/metrics`.
