@@ -5,6 +5,7 @@
 //! Migrations are embedded in the binary.
 
 mod amendments;
+mod claim_floor;
 mod cluster;
 mod erasure;
 mod events;

@@ -53,7 +53,12 @@ macro_rules! impl_local_times {
                     now = db(now),
                     limit = limit.clamp(1, 10_000)
                 );
-                Ok(sqlx::query(&sql).execute(&self.pool).await?.rows_affected())
+                let n = sqlx::query(&sql).execute(&self.pool).await?.rows_affected();
+                if n > 0 {
+                    // Rows behind where claims start: they look from the start again.
+                    self.floors.forget_all();
+                }
+                Ok(n)
             }
 
             async fn time_zones(&self, tenant: &TenantId, people: &[AadObjectId]) -> Result<HashMap<String, String>> {

@@ -398,11 +398,13 @@ RETURNING {notification_cols}"#
             ),
             // On PostgreSQL only the notifications with pending rows in this node's partition
             // (see `claim_deliveries`), so a node is never blind to new work while another node's
-            // share of older notifications waits.
+            // share of older notifications waits; each looked for from its claim floor
+            // (`claim_floor`).
             active_notification: q(if d == Dialect::Postgres {
                 "SELECT n.id, n.priority, n.keep_together FROM notifications n WHERE n.state IN ('resolving', 'sending') \
                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending' \
-                 AND mod(abs(hashtext(CASE WHEN n.keep_together = 1 THEN d.notification_id ELSE d.recipient_key END)::bigint), $2) = $3) \
+                 AND mod(abs(hashtext(CASE WHEN n.keep_together = 1 THEN d.notification_id ELSE d.recipient_key END)::bigint), $2) = $3 \
+                 AND d.seq >= COALESCE(($4::jsonb ->> n.id)::bigint, 0)) \
                  ORDER BY n.priority, n.seq LIMIT $1"
             } else {
                 "SELECT n.id, n.priority, n.keep_together FROM notifications n WHERE n.state IN ('resolving', 'sending') \
@@ -414,6 +416,7 @@ RETURNING {notification_cols}"#
 WITH picked AS (
     SELECT seq FROM deliveries WHERE notification_id = $1 AND status = 'pending'
       AND mod(abs(hashtext(CASE WHEN $8 = 1 THEN notification_id ELSE recipient_key END)::bigint), $6) = $7
+      AND seq >= $9
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE deliveries SET status = 'sending', lease_until = $3, updated_at = $4, lease_token = $5
 FROM picked WHERE deliveries.notification_id = $1 AND deliveries.seq = picked.seq

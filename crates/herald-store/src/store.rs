@@ -4,6 +4,7 @@
 //! Over 600 lines because the store is written once, in one macro instantiated for SQLite and
 //! PostgreSQL; splitting the macro would split each operation from its transaction.
 
+use crate::claim_floor::ClaimFloors;
 use crate::migrations::{self, Migration};
 use crate::sql::{self, Dialect, Queries};
 use crate::*;
@@ -69,6 +70,8 @@ pub struct SqliteStore {
     checkpointer: Option<SqlitePool>,
     /// The log's length and frames copied at the last checkpoint.
     checkpointed: std::sync::Mutex<(i64, i64)>,
+    /// Not used on SQLite (see `claim_floor`); here because the store is written once.
+    pub(crate) floors: ClaimFloors,
     q: Queries,
 }
 
@@ -121,6 +124,7 @@ impl SqliteStore {
             readers,
             checkpointer,
             checkpointed: std::sync::Mutex::new((0, 0)),
+            floors: ClaimFloors::default(),
             q: Queries::new(Dialect::Sqlite),
         })
     }
@@ -130,6 +134,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// When `checkpoint_now` last looked at the tables' statistics.
     analyzed: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Where claims start in each notification's pending rows.
+    pub(crate) floors: ClaimFloors,
     q: Queries,
 }
 
@@ -232,6 +238,7 @@ impl PgStore {
         Ok(Self {
             pool,
             analyzed: std::sync::Mutex::new(None),
+            floors: ClaimFloors::default(),
             q: Queries::new(Dialect::Postgres),
         })
     }
@@ -945,7 +952,7 @@ macro_rules! impl_store {
                 let (count, index) = (i64::from(partition.count.max(1)), i64::from(partition.index));
                 let mut listed = sqlx::query_as(&self.q.active_notification).bind(8i64);
                 if $backend == "postgres" {
-                    listed = listed.bind(count).bind(index);
+                    listed = listed.bind(count).bind(index).bind(self.floors.of_partition(count, index));
                 }
                 let listed: Vec<(String, i64, i64)> = listed.fetch_all(&self.pool).await?;
                 let together: Vec<i64> = listed.iter().map(|l| l.2).collect();
@@ -970,11 +977,16 @@ macro_rules! impl_store {
                             .bind(db(now))
                             .bind(token);
                         if $backend == "postgres" {
-                            claim = claim.bind(count).bind(index).bind(together[i]);
+                            let floor = self.floors.get(&active[i].0, count, index);
+                            claim = claim.bind(count).bind(index).bind(together[i]).bind(floor);
                         }
                         let rows = claim.fetch_all(&self.pool).await?;
                         exhausted[i] = rows.len() < want;
                         let mut batch: Vec<Delivery> = rows.iter().map(Self::delivery).collect::<Result<_>>()?;
+                        if $backend == "postgres" {
+                            let seqs: Vec<i64> = batch.iter().map(|d| d.seq).collect();
+                            self.floors.claimed(&active[i].0, count, index, want, &seqs);
+                        }
                         batch.sort_by_key(|d| d.seq);
                         out.extend(batch);
                     }
@@ -1076,7 +1088,11 @@ macro_rules! impl_store {
             }
 
             async fn reclaim_expired(&self, now: u64) -> Result<u64> {
-                Ok(sqlx::query(&self.q.reclaim_expired).bind(db(now)).execute(&self.pool).await?.rows_affected())
+                let n = sqlx::query(&self.q.reclaim_expired).bind(db(now)).execute(&self.pool).await?.rows_affected();
+                if n > 0 {
+                    self.floors.forget_all();
+                }
+                Ok(n)
             }
 
             async fn complete_if_done(&self, id: &NotificationId, now: u64) -> Result<bool> {

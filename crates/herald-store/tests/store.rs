@@ -1666,6 +1666,60 @@ on_both!(
     each_person_is_claimed_by_one_node,
 );
 
+/// PostgreSQL claims start where the last one ended (`claim_floor`): rows another node puts back
+/// behind that point are still claimed, once a claim runs short; rows this node puts back are
+/// claimed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_put_back_behind_where_claims_start_are_still_claimed() {
+    let Some((s1, schema)) = postgres().await else {
+        return;
+    };
+    let url = std::env::var("HERALD_TEST_POSTGRES_URL").unwrap();
+    let s2 = PgStore::connect_in_schema(&url, &schema).await.unwrap();
+    s1.create_notification(&notification("f", None, "b", None), 0)
+        .await
+        .unwrap();
+    let rows: Vec<NewDelivery> = (1..=50).map(recipient).collect();
+    s1.insert_deliveries(&nid("f"), 1, &rows, 0).await.unwrap();
+    s1.finish_resolution(&nid("f")).await.unwrap();
+    let seqs = |ds: Vec<Delivery>| ds.iter().map(|d| d.seq).collect::<Vec<i64>>();
+    assert_eq!(
+        seqs(s1.claim_deliveries(10, 1_000, 10).await.unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(s1.claim_deliveries(10, 1_000, 10).await.unwrap()),
+        (11..=20).collect::<Vec<_>>()
+    );
+    // Another node finds those leases expired and puts the 20 rows back.
+    assert_eq!(s2.reclaim_expired(5_000).await.unwrap(), 20);
+    // This node goes on from where it was, and sees the rest when a claim runs short.
+    assert_eq!(
+        seqs(s1.claim_deliveries(5_001, 60_000, 10).await.unwrap()),
+        (21..=30).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(s1.claim_deliveries(5_001, 60_000, 30).await.unwrap()),
+        (31..=50).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(s1.claim_deliveries(5_001, 60_000, 30).await.unwrap()),
+        (1..=20).collect::<Vec<_>>()
+    );
+    assert!(s1
+        .claim_deliveries(5_001, 60_000, 30)
+        .await
+        .unwrap()
+        .is_empty());
+    // Rows this node puts back are claimed first.
+    assert_eq!(s1.reclaim_expired(100_000).await.unwrap(), 50);
+    assert_eq!(
+        seqs(s1.claim_deliveries(100_001, 60_000, 10).await.unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    s1.drop_schema(&schema).await.unwrap();
+}
+
 #[tokio::test]
 async fn an_unknown_url_is_refused_without_its_password() {
     let err = open("mysql://root:hunter2@localhost/db")
