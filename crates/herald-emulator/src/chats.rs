@@ -186,6 +186,24 @@ async fn list_messages(
     })())
 }
 
+/// A chat message's `body`: its content (required) and `contentType` (`text`, the default, or
+/// `html`).
+fn message_body(s: &Shared, body: &[u8]) -> Result<(String, String), Response> {
+    let bad = |m: &str| gerr(s, StatusCode::BAD_REQUEST, "BadRequest", m);
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| bad("Invalid JSON in the request body."))?;
+    let content = v["body"]["content"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| bad("The message body's content is required."))?;
+    match v["body"]["contentType"].as_str().unwrap_or("text") {
+        t @ ("text" | "html") => Ok((content.to_owned(), t.to_owned())),
+        other => Err(bad(&format!(
+            "Invalid contentType '{other}': use text or html."
+        ))),
+    }
+}
+
 async fn post_message(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -202,21 +220,7 @@ async fn post_message(
                 "Message POST is allowed in application-only context only for import purposes. Send as a signed-in user with a delegated token.",
             ));
         };
-        let bad = |m: &str| gerr(&s, StatusCode::BAD_REQUEST, "BadRequest", m);
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|_| bad("Invalid JSON in the request body."))?;
-        let content = v["body"]["content"]
-            .as_str()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| bad("The message body's content is required."))?;
-        let content_type = match v["body"]["contentType"].as_str().unwrap_or("text") {
-            t @ ("text" | "html") => t,
-            other => {
-                return Err(bad(&format!(
-                    "Invalid contentType '{other}': use text or html."
-                )))
-            }
-        };
+        let (content, content_type) = message_body(&s, &body)?;
         let me = find_user(&s, &oid)?;
         let now = s.clock.now_ms();
         let msg = {
@@ -237,8 +241,8 @@ async fn post_message(
             let m = crate::world::ChatMessage {
                 id: msg_id,
                 from: me,
-                content_type: content_type.to_owned(),
-                content: content.to_owned(),
+                content_type,
+                content,
                 created_ms: now,
                 edited_ms: None,
                 deleted_ms: None,
@@ -319,22 +323,7 @@ async fn update_message(
     done((|| {
         let claims = gate(&s, &headers)?;
         let me = changer(&s, &claims)?;
-        let bad = |m: &str| gerr(&s, StatusCode::BAD_REQUEST, "BadRequest", m);
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|_| bad("Invalid JSON in the request body."))?;
-        let content = v["body"]["content"]
-            .as_str()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| bad("The message body's content is required."))?
-            .to_owned();
-        let content_type = match v["body"]["contentType"].as_str().unwrap_or("text") {
-            t @ ("text" | "html") => t.to_owned(),
-            other => {
-                return Err(bad(&format!(
-                    "Invalid contentType '{other}': use text or html."
-                )))
-            }
-        };
+        let (content, content_type) = message_body(&s, &body)?;
         let now = s.clock.now_ms();
         change_message(&s, &chat, &message, me, |m| {
             m.content = content;

@@ -21,15 +21,7 @@ async fn post(env: &Env, path: &str, body: Option<Value>) -> (u16, Value) {
 }
 
 async fn emulator_sends(env: &Env) -> u64 {
-    let s: Value = env
-        .http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = env.emulator_stats().await;
     s["requests"]["POST /v3/conversations/{cid}/activities"]
         .as_object()
         .map(|by| by.values().filter_map(Value::as_u64).sum())

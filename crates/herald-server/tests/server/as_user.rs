@@ -40,17 +40,10 @@ async fn chats(env: &Env) -> Vec<Value> {
     v["chats"].as_array().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
-    let clock = herald_core::ManualClock::new(1_800_000_000_000);
-    let env = Env::start_with_clock(
+/// 40 people on a manual clock; the `hr` token (the default secret) may send as SENDER, the
+/// `bot-only` one (`other-secret`) only as the bot.
+async fn start(clock: std::sync::Arc<herald_core::ManualClock>) -> Env {
+    Env::start_with_clock(
         Backend::Sqlite,
         40,
         &[
@@ -62,9 +55,22 @@ async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
                 &format!("hr:{API_TOKEN}:read+send+send-as:{SENDER},bot-only:other-secret"),
             ),
         ],
-        clock.clone(),
+        clock,
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_user_sends_one_to_one_and_to_a_group() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let clock = herald_core::ManualClock::new(1_800_000_000_000);
+    let env = start(clock.clone()).await;
     let cfg = env.config();
     let store = env.store();
     let shared: herald_core::SharedClock = clock.clone();
@@ -352,21 +358,7 @@ fn messages_with(all: &[Value], people: &[String]) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_as_a_user_are_edited_and_recalled_through_graph() {
     let clock = herald_core::ManualClock::new(1_800_000_000_000);
-    let env = Env::start_with_clock(
-        Backend::Sqlite,
-        40,
-        &[
-            ("HERALD_WELCOME_TEXT", ""),
-            ("HERALD_TENANT_RPS", "0"),
-            ("HERALD_SECRET_KEY", SECRET_KEY),
-            (
-                "HERALD_API_TOKENS",
-                &format!("hr:{API_TOKEN}:read+send+send-as:{SENDER},bot-only:other-secret"),
-            ),
-        ],
-        clock.clone(),
-    )
-    .await;
+    let env = start(clock.clone()).await;
     let shared: herald_core::SharedClock = clock.clone();
     sign_in(&env, &shared, SENDER).await;
     let upn = Upn::parse(SENDER).unwrap();

@@ -244,15 +244,7 @@ async fn an_unknown_kid_refreshes_the_keys_at_most_hourly_and_they_refresh_daily
     )
     .await;
     let fetches = || async {
-        let s: Value = env
-            .http
-            .get(format!("{}/_emulator/stats", env.emu.origin()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value = env.emulator_stats().await;
         s["requests"]["GET /v1/.well-known/keys"]["received"]
             .as_u64()
             .unwrap_or(0)

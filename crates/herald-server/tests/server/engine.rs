@@ -189,15 +189,7 @@ async fn install_policy_installs_opens_the_chat_sends_and_remembers() {
         .unwrap();
     let n = notify(&env, json!({"to": {"users": ["user7@sandbox.example", "user8@sandbox.example"]}, "message": {"text": "again"}})).await;
     finished(&env, n["id"].as_str().unwrap()).await;
-    let stats: Value = env
-        .http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = env.emulator_stats().await;
     assert_eq!(stats["connectorRequests"], 2, "{stats}");
     env.shutdown().await;
 }

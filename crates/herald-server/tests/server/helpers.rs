@@ -182,6 +182,18 @@ impl Env {
             .unwrap()
     }
 
+    /// The emulator's request statistics (`/_emulator/stats`).
+    pub async fn emulator_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_emulator/stats", self.emu.origin()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn tenant(&self) -> Value {
         self.emulator_get("/tenant").await
     }

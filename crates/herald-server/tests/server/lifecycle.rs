@@ -232,15 +232,7 @@ async fn repeated_and_concurrent_installs_welcome_once_and_welcomes_respect_the_
     for upn in &upns {
         assert_eq!(env.bot_messages(upn).await.len(), 1, "{upn}: one welcome");
     }
-    let stats: Value = env
-        .http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = env.emulator_stats().await;
     // Herald paces one slot every 101 ms; scheduling jitter on this 2-core machine can still put
     // one extra arrival into some second, which Teams would answer 429 and Herald would retry.
     assert!(

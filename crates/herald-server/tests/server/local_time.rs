@@ -258,15 +258,7 @@ async fn ten_thousand_people_in_24_zones_stay_inside_the_tenant_budget() {
         assert!(took + 1_000 >= size * 20, "zone {z}: {size} in {took} ms");
         sent += size;
     }
-    let stats: Value = env
-        .http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = env.emulator_stats().await;
     // Herald paces the tenant at 49.5 a second so that 51 arrivals span more than a second when
     // the first is up to 10 ms late. Here the emulator, the server and this test share two cores
     // in a debug build, and an arrival can be later than that: seen, at most 51 in a second and

@@ -11,14 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn stats(env: &Env) -> Value {
-    env.http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    env.emulator_stats().await
 }
 
 async fn set_faults(env: &Env, faults: Value) {

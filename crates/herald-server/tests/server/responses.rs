@@ -280,15 +280,7 @@ async fn waits_for_answers(backend: Backend) {
         all_updated
     })
     .await;
-    let stats: Value = env
-        .http
-        .get(format!("{}/_emulator/stats", env.emu.origin()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = env.emulator_stats().await;
     let updates = stats.to_string();
     assert!(
         updates.contains("PUT"),
