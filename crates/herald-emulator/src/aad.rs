@@ -377,7 +377,9 @@ async fn token(
             match scope {
                 SCOPE_BOT_FRAMEWORK => base(AUDIENCE_BOT_FRAMEWORK, "app"),
                 SCOPE_GRAPH => IssuedClaims {
-                    roles: Some(APP_ROLES.iter().map(|r| r.to_string()).collect()),
+                    roles: Some(s.config.read().graph_roles.clone().unwrap_or_else(|| {
+                        APP_ROLES.iter().map(|r| r.to_string()).collect()
+                    })),
                     ..base(AUDIENCE_GRAPH, "app")
                 },
                 "" => {

@@ -25,6 +25,16 @@ pub struct RuntimeConfig {
     /// body instead of `ConversationBlockedByUser`, so clients can prove they parse both.
     pub legacy_blocked_errors: bool,
     pub faults: FaultSpec,
+    /// The application permissions (`roles`) the app's Graph tokens carry; unset: every one
+    /// Herald uses (`aad::APP_ROLES`). For `herald doctor`'s tests.
+    #[serde(default)]
+    pub graph_roles: Option<Vec<String>>,
+    /// The app is missing from the tenant's catalog (`GET /appCatalogs/teamsApps` finds nothing).
+    #[serde(default)]
+    pub catalog_hidden: bool,
+    /// Seconds added to the `Date` header of every answer, as a server with a wrong clock.
+    #[serde(default)]
+    pub date_skew_s: i64,
 }
 
 impl Default for RuntimeConfig {
@@ -38,6 +48,9 @@ impl Default for RuntimeConfig {
             graph_rps: 0,
             legacy_blocked_errors: false,
             faults: FaultSpec::default(),
+            graph_roles: None,
+            catalog_hidden: false,
+            date_skew_s: 0,
         }
     }
 }
@@ -194,6 +207,11 @@ pub struct ConfigPatch {
     pub graph_rps: Option<u32>,
     pub legacy_blocked_errors: Option<bool>,
     pub faults: Option<FaultSpec>,
+    /// `[]` or a list; `null` restores every role.
+    #[serde(default, deserialize_with = "present")]
+    pub graph_roles: Option<Option<Vec<String>>>,
+    pub catalog_hidden: Option<bool>,
+    pub date_skew_s: Option<i64>,
     /// Where Teams posts activities from now on.
     pub bot_endpoint: Option<String>,
 }
@@ -214,10 +232,22 @@ impl ConfigPatch {
             transcripts,
             graph_rps,
             legacy_blocked_errors,
-            faults
+            faults,
+            graph_roles,
+            catalog_hidden,
+            date_skew_s
         );
         Ok(())
     }
+}
+
+/// A field that may be `null` on purpose: present-and-null is `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

@@ -666,7 +666,8 @@ async fn catalog(
                 }
             },
         };
-        let items: Vec<Value> = if keep { vec![app] } else { vec![] };
+        let hidden = s.config.read().catalog_hidden;
+        let items: Vec<Value> = if keep && !hidden { vec![app] } else { vec![] };
         Ok(Json(json!({"value": items})).into_response())
     })())
 }

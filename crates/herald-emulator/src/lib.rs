@@ -281,5 +281,27 @@ fn router(shared: Arc<Shared>) -> Router {
             stats::count_requests,
         ))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            skewed_date,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024))
+}
+
+/// Every answer's `Date` header, from the emulator's clock plus `dateSkewS` (a server whose
+/// clock is wrong, for `herald doctor`'s clock check).
+async fn skewed_date(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    let skew = s.config.read().date_skew_s;
+    let secs = (s.clock.now_ms() / 1000) as i64 + skew;
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&herald_core::clock::http_date(secs.max(0) as u64))
+    {
+        res.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    res
 }
