@@ -1,11 +1,11 @@
-//! `POST /v1/notifications/{id}/recall` and `/edit`: taking back or fixing a notification that
-//! went out. The request is recorded and answered at once (202); the engine's amendment worker
-//! changes the messages at Teams' pace (`herald_engine`'s `amend`), and the notification shows
-//! its progress (`recall` / `edit`).
+//! `POST /v1/notifications/{id}/cancel`, `/recall` and `/edit`: stopping, taking back or fixing a
+//! notification. A cancel takes effect at once; a recall or an edit is recorded and answered at
+//! once (202), the engine's amendment worker changes the messages at Teams' pace
+//! (`herald_engine`'s `amend`), and the notification shows its progress (`recall` / `edit`).
 
 use crate::access::{Caller, Scope};
 use crate::dto::{NotificationSummary, ProblemDetails};
-use crate::notifications::summary;
+use crate::notifications::{find, summary};
 use crate::problem::{store_err, Problem};
 use crate::state::App;
 use axum::body::Body;
@@ -21,6 +21,7 @@ use herald_store::{AmendKind, Amended, Notification};
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/v1/notifications/{id}/cancel", post(cancel))
         .route("/v1/notifications/{id}/recall", post(recall))
         .route("/v1/notifications/{id}/edit", post(edit))
 }
@@ -86,6 +87,7 @@ fn conflict(id: &NotificationId, why: String) -> Problem {
 #[utoipa::path(
     post,
     path = "/v1/notifications/{id}/recall",
+    operation_id = "recallNotification",
     params(("id" = String, Path, description = "The notification")),
     responses(
         (status = 202, description = "Recalling: see `recall` in the notification", body = NotificationSummary),
@@ -136,6 +138,7 @@ pub(crate) async fn recall(
 #[utoipa::path(
     post,
     path = "/v1/notifications/{id}/edit",
+    operation_id = "editNotification",
     params(("id" = String, Path, description = "The notification")),
     request_body(content = Object, description = "{`message`: {`text` | `card` [+ `data`]}}, checked as a notification's message is"),
     responses(
@@ -191,6 +194,59 @@ pub(crate) async fn edit(
                 Amended::Started(_) => {}
             }
             Ok((StatusCode::ACCEPTED, Json(summary(&app, &n).await?)).into_response())
+        }
+        .await,
+    )
+}
+
+/// Stop what has not been sent.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications/{id}/cancel",
+    operation_id = "cancelNotification",
+    params(("id" = String, Path, description = "The notification")),
+    responses(
+        (status = 200, body = NotificationSummary),
+        (status = 403, description = "The token lacks `send`", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It has already ended", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn cancel(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = app.authenticate(&headers)?;
+            let id = crate::params::notification_id(&id)?;
+            let n = find(&app, &id).await?;
+            // The bot's notifications need `send`; one sent as a user may also be stopped by a
+            // token that may send as that user.
+            let as_user = app
+                .engine
+                .stored_request(&n.id)
+                .await
+                .and_then(|r| r.request.options.as_user.clone());
+            match as_user {
+                Some(upn) if !caller.may(&Scope::Send) => caller.require(Scope::SendAs(upn))?,
+                _ => caller.require(Scope::Send)?,
+            }
+            if !app
+                .store
+                .cancel_notification(&id, app.clock.now_ms())
+                .await
+                .map_err(store_err)?
+            {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "already-ended",
+                    format!("notification `{id}` has already {}", n.state.as_str()),
+                ));
+            }
+            let n = find(&app, &id).await?;
+            Ok(Json(summary(&app, &n).await?).into_response())
         }
         .await,
     )

@@ -20,6 +20,7 @@ pub fn routes() -> Router<App> {
 #[utoipa::path(
     get,
     path = "/v1/cluster",
+    operation_id = "getCluster",
     responses(
         (status = 200, body = ClusterView),
         (status = 403, description = "The token lacks `admin`", body = ProblemDetails, content_type = "application/problem+json"),

@@ -30,6 +30,7 @@ pub fn routes() -> Router<App> {
 #[utoipa::path(
     get,
     path = "/v1/installations",
+    operation_id = "listInstallations",
     params(
         ("type" = Option<String>, Query, description = "personal (default), groupChat or channel"),
         ("state" = Option<String>, Query, description = "personal: active or unreachable; groupChat: active or removed; channel: active, removed or deleted"),
@@ -152,6 +153,7 @@ pub(crate) async fn list_installations(
 #[utoipa::path(
     post,
     path = "/v1/installations/import",
+    operation_id = "importInstallations",
     request_body(content = Object, description = "The `.notification.localstore.json` file"),
     responses(
         (status = 200, body = crate::dto::ImportReport),

@@ -27,5 +27,12 @@ pub mod teamsfx;
 mod users;
 
 pub use app::Server;
+
+/// The API described as OpenAPI 3.1 (what `GET /openapi.json` serves), for tools that convert
+/// it (the Power Automate connector definition).
+pub fn openapi_document() -> serde_json::Value {
+    use utoipa::OpenApi as _;
+    serde_json::to_value(openapi::ApiDoc::openapi()).expect("the document is JSON")
+}
 pub use herald_engine::{config, delegated, egress};
 pub use herald_engine::{Config, ConfigError, DatabaseUrl, Secret};

@@ -1,5 +1,5 @@
 //! `/v1/notifications`: create (with directory checks, idempotency and `?sync=true`), list,
-//! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export), cancel.
+//! status with counts and ETA, per-recipient deliveries (JSON pages or a CSV export).
 
 use crate::access::Scope;
 use crate::dto::{
@@ -31,7 +31,6 @@ pub fn routes() -> Router<App> {
         .route("/v1/notifications", post(create).get(list))
         .route("/v1/notifications/{id}", get(status))
         .route("/v1/notifications/{id}/deliveries", get(deliveries))
-        .route("/v1/notifications/{id}/cancel", post(cancel))
         .route(
             "/v1/notifications/{id}/responses",
             get(crate::responses::responses),
@@ -128,6 +127,7 @@ fn new_id() -> NotificationId {
 #[utoipa::path(
     post,
     path = "/v1/notifications",
+    operation_id = "createNotification",
     request_body = crate::request_schema::NotificationRequestSchema,
     params(
         ("sync" = Option<bool>, Query, description = "With one recipient: wait and answer with its delivery row"),
@@ -374,7 +374,7 @@ fn latest(all: &[herald_store::Amendment], kind: AmendKind) -> Option<AmendmentP
         })
 }
 
-async fn find(app: &App, id: &NotificationId) -> Result<Notification, Problem> {
+pub(crate) async fn find(app: &App, id: &NotificationId) -> Result<Notification, Problem> {
     app.store
         .get_notification(id)
         .await
@@ -386,6 +386,7 @@ async fn find(app: &App, id: &NotificationId) -> Result<Notification, Problem> {
 #[utoipa::path(
     get,
     path = "/v1/notifications/{id}",
+    operation_id = "getNotification",
     params(("id" = String, Path, description = "The notification")),
     responses(
         (status = 200, body = NotificationSummary),
@@ -412,6 +413,7 @@ pub(crate) async fn status(
 #[utoipa::path(
     get,
     path = "/v1/notifications",
+    operation_id = "listNotifications",
     params(
         ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
         ("limit" = Option<u32>, Query, description = "1 to 500"),
@@ -457,6 +459,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     get,
     path = "/v1/notifications/{id}/deliveries",
+    operation_id = "listDeliveries",
     params(
         ("id" = String, Path, description = "The notification"),
         ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
@@ -540,58 +543,6 @@ pub(crate) async fn deliveries(
                 .await
                 .map_err(store_err)?;
             Ok(Json(DeliveryPage { items, next }).into_response())
-        }
-        .await,
-    )
-}
-
-/// Stop what has not been sent.
-#[utoipa::path(
-    post,
-    path = "/v1/notifications/{id}/cancel",
-    params(("id" = String, Path, description = "The notification")),
-    responses(
-        (status = 200, body = NotificationSummary),
-        (status = 403, description = "The token lacks `send`", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "It has already ended", body = ProblemDetails, content_type = "application/problem+json"),
-    )
-)]
-pub(crate) async fn cancel(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    respond(
-        async {
-            let caller = app.authenticate(&headers)?;
-            let id = crate::params::notification_id(&id)?;
-            let n = find(&app, &id).await?;
-            // The bot's notifications need `send`; one sent as a user may also be stopped by a
-            // token that may send as that user.
-            let as_user = app
-                .engine
-                .stored_request(&n.id)
-                .await
-                .and_then(|r| r.request.options.as_user.clone());
-            match as_user {
-                Some(upn) if !caller.may(&Scope::Send) => caller.require(Scope::SendAs(upn))?,
-                _ => caller.require(Scope::Send)?,
-            }
-            if !app
-                .store
-                .cancel_notification(&id, app.clock.now_ms())
-                .await
-                .map_err(store_err)?
-            {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "already-ended",
-                    format!("notification `{id}` has already {}", n.state.as_str()),
-                ));
-            }
-            let n = find(&app, &id).await?;
-            Ok(Json(summary(&app, &n).await?).into_response())
         }
         .await,
     )

@@ -20,7 +20,7 @@ use utoipa::OpenApi;
         crate::notifications::list,
         crate::notifications::status,
         crate::notifications::deliveries,
-        crate::notifications::cancel,
+        crate::amendments::cancel,
         crate::amendments::recall,
         crate::amendments::edit,
         crate::responses::responses,

@@ -85,6 +85,7 @@ async fn view(app: &App, aad: &AadObjectId, user: String) -> Result<Response, Pr
 #[utoipa::path(
     get,
     path = "/v1/preferences/{user}",
+    operation_id = "getPreferences",
     params(("user" = String, Path, description = "A UPN, AAD object id or Teams user id, as in `to.users`")),
     responses(
         (status = 200, body = Preferences),
@@ -112,6 +113,7 @@ pub(crate) async fn read(
 #[utoipa::path(
     put,
     path = "/v1/preferences/{user}",
+    operation_id = "setPreferences",
     params(("user" = String, Path, description = "A UPN, AAD object id or Teams user id, as in `to.users`")),
     request_body = PreferencesUpdate,
     responses(

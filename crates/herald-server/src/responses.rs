@@ -39,6 +39,7 @@ pub fn item(r: &Response) -> ResponseItem {
 #[utoipa::path(
     get,
     path = "/v1/notifications/{id}/responses",
+    operation_id = "listResponses",
     params(
         ("id" = String, Path, description = "The notification"),
         ("wait" = Option<u64>, Query, description = "Seconds to wait (at most 300) for every awaited answer (or timeout)"),

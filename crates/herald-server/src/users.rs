@@ -25,6 +25,7 @@ pub fn routes() -> Router<App> {
 #[utoipa::path(
     delete,
     path = "/v1/users/{user}",
+    operation_id = "eraseUser",
     params(("user" = String, Path, description = "A UPN, AAD object id or Teams user id, as in `to.users`")),
     responses(
         (status = 200, body = ErasureReport),
