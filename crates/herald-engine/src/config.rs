@@ -11,6 +11,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod manifest;
+pub use manifest::{Localized, ManifestSettings};
+
 /// A database URL: its password never reaches `Debug` output, logs or error messages.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
@@ -130,6 +133,13 @@ pub struct Config {
     /// The time zone of recipients who chose none and whose Teams client never reported one
     /// (`recipientLocalTime`): an IANA name, UTC by default.
     pub default_time_zone: String,
+    /// `public_url`: where Teams reaches Herald (`https://…`), for the app package's valid
+    /// domains and the connector definition's host.
+    pub public_url: Option<String>,
+    /// `feed_activity_type`: the activity type feed notifications use, declared in the manifest.
+    pub feed_activity_type: String,
+    /// `[manifest]`: the Teams app package's names, URLs and icons.
+    pub manifest: ManifestSettings,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -171,6 +181,9 @@ struct FileConfig {
     delivery_deadline_s: Option<u64>,
     retention_days: Option<u64>,
     default_time_zone: Option<String>,
+    public_url: Option<String>,
+    feed_activity_type: Option<String>,
+    manifest: Option<manifest::FileManifest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,6 +482,13 @@ impl Config {
                     v
                 }
             },
+            public_url: pick("public_url", f.public_url)
+                .map(|(v, _)| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty()),
+            feed_activity_type: text("feed_activity_type", f.feed_activity_type, "herald")
+                .trim()
+                .to_owned(),
+            manifest: ManifestSettings::read(f.manifest, &|k, v| pick(k, v).map(|(v, _)| v)),
         };
         cfg.validate(require_bot)?;
         Ok(cfg)
@@ -518,6 +538,24 @@ impl Config {
                 ))
             }
             _ => {}
+        }
+        let t = &self.feed_activity_type;
+        if t.is_empty()
+            || t.len() > 64
+            || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(value_err(
+                "feed_activity_type",
+                format!("`{t}` is not an activity type: 1 to 64 letters, digits or `_`"),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !url.starts_with("https://") || url::Url::parse(url).is_err() {
+                return Err(value_err(
+                    "public_url",
+                    format!("`{url}` is not an https URL: Teams reaches bots only over https"),
+                ));
+            }
         }
         for (key, url) in [
             ("login_url", &self.login_url),

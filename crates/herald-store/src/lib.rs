@@ -70,6 +70,9 @@ pub trait Store:
     /// Applies the embedded migrations that are missing; returns the versions applied.
     async fn migrate(&self) -> Result<Vec<i64>>;
 
+    /// The versions of the embedded migrations not applied yet (none applied: all of them).
+    async fn pending_migrations(&self) -> Result<Vec<i64>>;
+
     /// The store answers.
     async fn ping(&self) -> Result<()>;
 

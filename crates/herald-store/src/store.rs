@@ -544,6 +544,20 @@ macro_rules! impl_store {
                 Ok(applied)
             }
 
+            async fn pending_migrations(&self) -> Result<Vec<i64>> {
+                let migrations: &[Migration] = $migrations;
+                let done: Vec<i64> = match sqlx::query_scalar("SELECT version FROM herald_migrations")
+                    .fetch_all(self.readers())
+                    .await
+                {
+                    Ok(v) => v,
+                    // No table yet: nothing applied.
+                    Err(sqlx::Error::Database(_)) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                Ok(migrations.iter().map(|m| m.version).filter(|v| !done.contains(v)).collect())
+            }
+
             async fn checkpoint(&self) -> Result<u64> {
                 self.checkpoint_now().await
             }

@@ -8,6 +8,7 @@ mod installations;
 mod sandbox;
 mod send;
 mod serve;
+mod setup;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -107,6 +108,13 @@ enum Command {
     },
     /// Change every delivered message of a notification (a card is rendered for each recipient).
     Edit(send::EditArgs),
+    /// Build the Teams app package (manifest and icons, a zip) for this configuration.
+    Manifest(setup::ManifestArgs),
+    /// Write a Power Automate custom connector (OpenAPI 2.0 and its connection properties).
+    ConnectorDefinition(setup::ConnectorArgs),
+    /// Check what a real tenant needs: credentials, Graph permissions, the app in the catalog,
+    /// OpenID metadata, allow-lists, the database, the clock (one line each, ✓ or ✗ and the fix).
+    Doctor(setup::DoctorArgs),
 }
 
 fn init_logging(format: LogFormat, default: &str) {
@@ -186,6 +194,9 @@ fn main() -> ExitCode {
                     .await
                     .map_or_else(client::Failure::exit, |()| ExitCode::SUCCESS);
             }
+            Command::Doctor(args) => return setup::doctor(args).await,
+            Command::Manifest(args) => setup::manifest(args),
+            Command::ConnectorDefinition(args) => setup::connector_definition(args),
             Command::Installations { command, server } => {
                 return installations::run(command, server)
                     .await
