@@ -25,7 +25,7 @@ pub enum AllowListError {
 }
 
 /// Microsoft's public and government-cloud connector hosts.
-pub const DEFAULT_ALLOWED: &str = "https://smba.trafficmanager.net/*,https://smba.infra.gcc.teams.microsoft.com/*,https://smba.infra.gov.teams.microsoft.us/*";
+pub const DEFAULT_ALLOWED: &str = "https://smba.trafficmanager.net/*,https://smba.infra.gcc.teams.microsoft.com/*,https://smba.infra.gov.teams.microsoft.us/*,https://smba.infra.dod.teams.microsoft.us/*";
 
 struct Parts {
     scheme: String,
@@ -130,6 +130,7 @@ mod tests {
         assert!(a.allows("https://smba.trafficmanager.net/teams/"));
         assert!(a.allows("https://smba.trafficmanager.net/amer/"));
         assert!(a.allows("https://smba.infra.gov.teams.microsoft.us/gcch"));
+        assert!(a.allows("https://smba.infra.dod.teams.microsoft.us/teams/"));
         assert!(!a.allows("https://smba.trafficmanager.net.evil.example/teams/"));
         assert!(!a.allows("https://evil.example/smba.trafficmanager.net/"));
         assert!(

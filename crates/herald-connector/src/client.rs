@@ -12,7 +12,6 @@ use crate::throttle::{OpClass, Throttle};
 use crate::token::{Credentials, TokenSource};
 use herald_core::ids::ConversationId;
 use herald_core::SharedClock;
-use herald_wire::aad::SCOPE_BOT_FRAMEWORK;
 use reqwest::Method;
 use serde_json::Value;
 use std::sync::Arc;
@@ -82,6 +81,8 @@ impl RetryPolicy {
 
 #[derive(Debug, Clone)]
 pub struct ConnectorConfig {
+    /// The scope of the bot's token (the cloud's Bot Framework: `CloudEndpoints::bot_scope`).
+    pub token_scope: &'static str,
     pub allowed: AllowList,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
@@ -118,7 +119,7 @@ impl Connector {
             .build()
             .map_err(|e| ConnectorError::configuration(format!("HTTP client: {e}")))?;
         Ok(Self {
-            tokens: TokenSource::new(http.clone(), creds, SCOPE_BOT_FRAMEWORK, clock.clone()),
+            tokens: TokenSource::new(http.clone(), creds, cfg.token_scope, clock.clone()),
             http,
             throttle,
             circuit: Circuit::default(),

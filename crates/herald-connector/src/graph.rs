@@ -7,7 +7,6 @@ use crate::error::{ConnectorError, ErrorKind};
 use crate::path::graph_segment as encode;
 use crate::token::{Credentials, TokenSource};
 use herald_core::SharedClock;
-use herald_wire::aad::SCOPE_GRAPH;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,9 +60,11 @@ pub struct Graph {
 
 impl Graph {
     /// `graph_url` is `https://graph.microsoft.com` or the emulator's origin.
+    /// `scope`: of the app's token, the cloud's Graph (`CloudEndpoints::graph_scope`).
     pub fn new(
         creds: Credentials,
         graph_url: &str,
+        scope: &str,
         clock: SharedClock,
         retry: RetryPolicy,
         timeout: Duration,
@@ -73,7 +74,7 @@ impl Graph {
             .build()
             .map_err(|e| ConnectorError::configuration(format!("HTTP client: {e}")))?;
         Ok(Self {
-            tokens: TokenSource::new(http.clone(), creds, SCOPE_GRAPH, clock.clone()),
+            tokens: TokenSource::new(http.clone(), creds, scope, clock.clone()),
             clock,
             http,
             base: format!("{}/v1.0", graph_url.trim_end_matches('/')),

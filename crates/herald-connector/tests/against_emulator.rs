@@ -32,6 +32,7 @@ impl Env {
             clock.clone(),
             Arc::new(Throttle::new(clock, 50, true)),
             ConnectorConfig {
+                token_scope: herald_wire::aad::SCOPE_BOT_FRAMEWORK,
                 allowed: AllowList::parse(allowed).unwrap(),
                 request_timeout: Duration::from_millis(500),
                 retry: RetryPolicy {

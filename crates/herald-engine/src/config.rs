@@ -6,6 +6,7 @@ use crate::request::EventKind;
 pub use crate::secret::Secret;
 use herald_connector::{AllowList, DEFAULT_ALLOWED};
 use herald_core::ids::TenantId;
+pub use herald_wire::aad::Cloud;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -140,6 +141,9 @@ pub struct Config {
     pub feed_activity_type: String,
     /// `[manifest]`: the Teams app package's names, URLs and icons.
     pub manifest: ManifestSettings,
+    /// `cloud`: whose identity platform, Graph and Bot Framework (`public`, `gcc`, `gcch`,
+    /// `dod`): the defaults of the URL keys, the scope of the bot's token, the issuer of Teams'.
+    pub cloud: Cloud,
 }
 
 /// The file form: every key optional, unknown keys refused.
@@ -183,7 +187,8 @@ struct FileConfig {
     default_time_zone: Option<String>,
     public_url: Option<String>,
     feed_activity_type: Option<String>,
-    manifest: Option<manifest::FileManifest>,
+    manifest: Option<ManifestSettings>,
+    cloud: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,6 +348,16 @@ impl Config {
             }
             Ok(n)
         };
+        let cloud = match pick("cloud", f.cloud) {
+            None => Cloud::Public,
+            Some((v, from_env)) => Cloud::parse(&v).ok_or_else(|| {
+                value_err(
+                    &key_name("cloud", from_env),
+                    format!("`{v}` is not a cloud: use {}", Cloud::NAMES.join(", ")),
+                )
+            })?,
+        };
+        let endpoints = cloud.endpoints();
         let tenant_id = match pick("tenant_id", f.tenant_id) {
             Some((v, _)) if v.trim().is_empty() => None,
             Some((v, from_env)) => Some(
@@ -402,23 +417,15 @@ impl Config {
             bot_name: pick("bot_name", f.bot_name)
                 .map(|(v, _)| v)
                 .filter(|v| !v.is_empty()),
-            login_url: text(
-                "login_url",
-                f.login_url,
-                "https://login.microsoftonline.com",
-            ),
+            login_url: text("login_url", f.login_url, endpoints.login_url),
             openid_metadata_url: text(
                 "openid_metadata_url",
                 f.openid_metadata_url,
-                "https://login.botframework.com/v1/.well-known/openidconfiguration",
+                endpoints.openid_metadata_url,
             ),
-            graph_url: text("graph_url", f.graph_url, "https://graph.microsoft.com"),
+            graph_url: text("graph_url", f.graph_url, endpoints.graph_url),
             allowed_service_urls,
-            service_url: text(
-                "service_url",
-                f.service_url,
-                "https://smba.trafficmanager.net/teams/",
-            ),
+            service_url: text("service_url", f.service_url, endpoints.service_url),
             tenant_rps: number("tenant_rps", f.tenant_rps.map(u64::from), 50)?
                 .min(u64::from(u32::MAX)) as u32,
             max_in_flight: number("max_in_flight", f.max_in_flight.map(u64::from), 64)?
@@ -489,6 +496,7 @@ impl Config {
                 .trim()
                 .to_owned(),
             manifest: ManifestSettings::read(f.manifest, &|k, v| pick(k, v).map(|(v, _)| v)),
+            cloud,
         };
         cfg.validate(require_bot)?;
         Ok(cfg)

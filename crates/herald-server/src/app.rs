@@ -58,6 +58,7 @@ impl Server {
             InboundAuth::new(
                 http.clone(),
                 cfg.openid_metadata_url.clone(),
+                cfg.cloud.endpoints().bot_issuer,
                 cfg.app_id.clone(),
                 cfg.allowed_service_urls.clone(),
                 clock.clone(),
@@ -93,6 +94,7 @@ impl Server {
         let graph = Graph::new(
             creds.clone(),
             &cfg.graph_url,
+            cfg.cloud.endpoints().graph_scope,
             clock.clone(),
             RetryPolicy::default(),
             Duration::from_secs(30),
@@ -103,6 +105,7 @@ impl Server {
             clock.clone(),
             throttle,
             ConnectorConfig {
+                token_scope: cfg.cloud.endpoints().bot_scope,
                 allowed: cfg.allowed_service_urls.clone(),
                 // Teams answers sends in well under a second; a request held past this is
                 // retried rather than left blocking a slot.

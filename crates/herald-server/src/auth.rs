@@ -6,7 +6,7 @@
 
 use herald_connector::AllowList;
 use herald_core::SharedClock;
-use herald_wire::aad::{ALLOWED_ALGORITHMS, CLOCK_SKEW_SECS, ISSUER_BOT_FRAMEWORK};
+use herald_wire::aad::{ALLOWED_ALGORITHMS, CLOCK_SKEW_SECS};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::RwLock;
 use serde::Deserialize;
@@ -85,6 +85,8 @@ struct Claims {
 pub struct InboundAuth {
     http: reqwest::Client,
     metadata_url: String,
+    /// The `iss` the cloud's Bot Connector signs with (`CloudEndpoints::bot_issuer`).
+    issuer: &'static str,
     app_id: String,
     allowed: AllowList,
     clock: SharedClock,
@@ -101,6 +103,7 @@ impl InboundAuth {
     pub fn new(
         http: reqwest::Client,
         metadata_url: String,
+        issuer: &'static str,
         app_id: String,
         allowed: AllowList,
         clock: SharedClock,
@@ -108,6 +111,7 @@ impl InboundAuth {
         Self {
             http,
             metadata_url,
+            issuer,
             app_id,
             allowed,
             clock,
@@ -258,7 +262,7 @@ impl InboundAuth {
         let key = self.key(&kid).await?;
         let mut v = Validation::new(header.alg);
         v.algorithms = vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
-        v.set_issuer(&[ISSUER_BOT_FRAMEWORK]);
+        v.set_issuer(&[self.issuer]);
         v.validate_aud = false;
         // exp and nbf are checked against Herald's own clock below.
         v.validate_exp = false;

@@ -6,7 +6,6 @@ use herald_connector::{Credentials, TokenSource};
 use herald_core::SharedClock;
 use herald_engine::config::AllowedTenants;
 use herald_engine::Config;
-use herald_wire::aad::{SCOPE_BOT_FRAMEWORK, SCOPE_GRAPH};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -136,9 +135,10 @@ fn configuration(cfg: &Config) -> Check {
     Check::pass(
         NAME,
         format!(
-            "bot {}, tenant {}, store {}",
+            "bot {}, tenant {}, {} cloud, store {}",
             cfg.app_id,
             tenant.unwrap_or_default(),
+            cfg.cloud.as_str(),
             cfg.database_url
         ),
     )
@@ -308,12 +308,8 @@ async fn credentials(
         app_password: cfg.app_password.expose().to_owned(),
     };
     let fix = "check app_id, app_password (a client secret's value, not its id, and not expired) and tenant_id";
-    let bot = TokenSource::new(
-        http.clone(),
-        creds.clone(),
-        SCOPE_BOT_FRAMEWORK,
-        clock.clone(),
-    );
+    let cloud = cfg.cloud.endpoints();
+    let bot = TokenSource::new(http.clone(), creds.clone(), cloud.bot_scope, clock.clone());
     if let Err(e) = bot.token().await {
         return (
             Check::fail(
@@ -323,7 +319,7 @@ async fn credentials(
             None,
         );
     }
-    let graph = TokenSource::new(http.clone(), creds, SCOPE_GRAPH, clock.clone());
+    let graph = TokenSource::new(http.clone(), creds, cloud.graph_scope, clock.clone());
     match graph.token().await {
         Ok(t) => (
             Check::pass(NAME, "tokens for the Bot Connector and for Graph"),

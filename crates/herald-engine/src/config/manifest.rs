@@ -6,28 +6,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The `[manifest]` table as written in the file (each key also `HERALD_MANIFEST_<KEY>`, except
-/// `localization`, which only a file can hold).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileManifest {
-    id: Option<String>,
-    version: Option<String>,
-    short_name: Option<String>,
-    full_name: Option<String>,
-    short_description: Option<String>,
-    full_description: Option<String>,
-    developer_name: Option<String>,
-    website_url: Option<String>,
-    privacy_url: Option<String>,
-    terms_url: Option<String>,
-    accent_color: Option<String>,
-    color_icon: Option<PathBuf>,
-    outline_icon: Option<PathBuf>,
-    #[serde(default)]
-    localization: BTreeMap<String, Localized>,
-}
-
 /// The app's names and descriptions in one more language (`[manifest.localization.fr-fr]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -41,8 +19,11 @@ pub struct Localized {
     pub start_description: Option<String>,
 }
 
-/// `[manifest]` after the environment has had its say; empty values count as unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[manifest]`: as written in the file, then with the environment's say (each key also
+/// `HERALD_MANIFEST_<KEY>`, except `localization`, which only a file can hold); empty values
+/// count as unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestSettings {
     /// The manifest's own id (a GUID); unset: derived from `app_id`, the same every time.
     pub id: Option<String>,
@@ -59,13 +40,14 @@ pub struct ManifestSettings {
     pub color_icon: Option<PathBuf>,
     pub outline_icon: Option<PathBuf>,
     /// Language tag → names in that language.
+    #[serde(default)]
     pub localization: BTreeMap<String, Localized>,
 }
 
 impl ManifestSettings {
     /// `pick(key, file value)` answers the environment's value of `HERALD_<KEY>` first.
     pub(super) fn read(
-        f: Option<FileManifest>,
+        f: Option<ManifestSettings>,
         pick: &dyn Fn(&str, Option<String>) -> Option<String>,
     ) -> Self {
         let f = f.unwrap_or_default();

@@ -209,3 +209,69 @@ fn events_from_the_configuration_are_named_signed_and_have_somewhere_to_go() {
         assert!(names.iter().all(|n| err.contains(n)), "{err}");
     }
 }
+
+#[test]
+fn a_cloud_sets_the_defaults_of_its_endpoints_and_explicit_keys_win() {
+    let mut e = bot();
+    e.push(("HERALD_CLOUD", "gcch"));
+    let c = Config::load(None, &env(&e), true).unwrap();
+    assert_eq!(c.cloud, Cloud::Gcch);
+    assert_eq!(c.login_url, "https://login.microsoftonline.us");
+    assert_eq!(c.graph_url, "https://graph.microsoft.us");
+    assert_eq!(
+        c.openid_metadata_url,
+        "https://login.botframework.azure.us/v1/.well-known/openidconfiguration"
+    );
+    assert_eq!(
+        c.service_url,
+        "https://smba.infra.gov.teams.microsoft.us/gcch/"
+    );
+    assert_eq!(
+        c.cloud.endpoints().bot_scope,
+        "https://api.botframework.us/.default"
+    );
+    assert_eq!(
+        c.cloud.endpoints().bot_issuer,
+        "https://api.botframework.us"
+    );
+    // Teams' government service URLs are in the default allow-list.
+    assert!(c.allowed_service_urls.allows(&c.service_url));
+
+    e.push(("HERALD_CLOUD", "DoD"));
+    e.retain(|(k, v)| *k != "HERALD_CLOUD" || *v == "DoD");
+    e.push(("HERALD_GRAPH_URL", "https://graph.example.test"));
+    let c = Config::load(None, &env(&e), true).unwrap();
+    assert_eq!(c.cloud, Cloud::Dod);
+    assert_eq!(
+        c.graph_url, "https://graph.example.test",
+        "an explicit key wins"
+    );
+    assert_eq!(
+        c.cloud.endpoints().graph_scope,
+        "https://dod-graph.microsoft.us/.default"
+    );
+    assert!(c.allowed_service_urls.allows(&c.service_url));
+
+    let mut e = bot();
+    e.push(("HERALD_CLOUD", "gcc"));
+    let c = Config::load(None, &env(&e), true).unwrap();
+    assert_eq!(c.login_url, "https://login.microsoftonline.com");
+    assert_eq!(
+        c.service_url,
+        "https://smba.infra.gcc.teams.microsoft.com/gcc/"
+    );
+    assert!(c.allowed_service_urls.allows(&c.service_url));
+
+    let mut e = bot();
+    e.push(("HERALD_CLOUD", "azure-china"));
+    let err = Config::load(None, &env(&e), true).unwrap_err().to_string();
+    assert!(
+        err.contains("HERALD_CLOUD") && err.contains("gcch"),
+        "{err}"
+    );
+    // No cloud named: the public one.
+    assert_eq!(
+        Config::load(None, &env(&bot()), true).unwrap().cloud,
+        Cloud::Public
+    );
+}

@@ -373,3 +373,36 @@ async fn auth_disabled_accepts_tokenless_activities_but_not_foreign_service_urls
     .await;
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_government_cloud_takes_teams_tokens_from_its_own_issuer_only() {
+    // Everything else still points at the emulator (its settings win over the cloud's defaults).
+    let env = Env::start(
+        Backend::Sqlite,
+        2,
+        &[("HERALD_WELCOME_TEXT", ""), ("HERALD_CLOUD", "gcch")],
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |iss: &str| json!({"iss": iss, "aud": env.emu.app_id(), "exp": now + 3600, "nbf": now, "serviceurl": env.emu.service_url()});
+    // The public cloud's issuer, genuinely signed: not this cloud's Bot Connector.
+    let public = env.emu.sign(&claims("https://api.botframework.com"));
+    refused(
+        &env,
+        Some(&public),
+        &install_activity(&env, 1),
+        "the public cloud's issuer in GCC High",
+    )
+    .await;
+    let gov = env.emu.sign(&claims("https://api.botframework.us"));
+    assert_eq!(
+        env.post_activity(Some(&gov), &install_activity(&env, 2))
+            .await
+            .status(),
+        200
+    );
+    env.shutdown().await;
+}
