@@ -388,6 +388,9 @@ struct SettingsBody {
     /// An IANA zone name; `null` or absent leaves it.
     #[serde(default)]
     time_zone: Option<String>,
+    /// A language tag like `fr-FR`; `null` or absent leaves it.
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 fn settings_of(s: &Shared, u: usize) -> Value {
@@ -396,6 +399,7 @@ fn settings_of(s: &Shared, u: usize) -> Value {
     json!({
         "readReceipts": !st.receipts_off,
         "timeZone": st.time_zone.clone().unwrap_or_else(|| "Etc/UTC".to_owned()),
+        "locale": st.locale.clone().unwrap_or_else(|| "en-US".to_owned()),
     })
 }
 
@@ -437,9 +441,26 @@ async fn put_settings(
                 ));
             }
         }
+        if let Some(l) = &b.locale {
+            let ok = (2..=35).contains(&l.len())
+                && l.split('-').all(|p| {
+                    (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !ok {
+                return Err(problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-body",
+                    format!("`{l}` is not a language tag (like fr-FR)"),
+                    Some("/locale"),
+                ));
+            }
+        }
         {
             let mut w = s.world.lock();
             let st = &mut w.users[u];
+            if let Some(l) = b.locale {
+                st.locale = Some(l);
+            }
             if let Some(r) = b.read_receipts {
                 st.receipts_off = !r;
             }

@@ -15,6 +15,8 @@ pub struct UserState {
     pub receipts_off: bool,
     /// The user's IANA time zone, sent in `clientInfo` (`None`: `Etc/UTC`).
     pub time_zone: Option<String>,
+    /// The language of the user's Teams, sent as the activities' `locale` (`None`: `en-US`).
+    pub locale: Option<String>,
     /// Activity-feed notifications sent to the user through Graph.
     pub feed: Vec<Value>,
 }
@@ -423,11 +425,15 @@ impl World {
             channel_data["channel"] = json!({"id": team.thread_id, "name": "General"});
         }
         let id = self.new_id();
-        let zone = match conv {
-            ConvKind::Personal(u) => self.users[u].time_zone.clone(),
-            _ => None,
-        }
-        .unwrap_or_else(|| "Etc/UTC".to_owned());
+        let (zone, locale) = match conv {
+            ConvKind::Personal(u) => (
+                self.users[u].time_zone.clone(),
+                self.users[u].locale.clone(),
+            ),
+            _ => (None, None),
+        };
+        let zone = zone.unwrap_or_else(|| "Etc/UTC".to_owned());
+        let locale = locale.unwrap_or_else(|| "en-US".to_owned());
         let v = json!({
             "type": kind,
             "id": id,
@@ -439,9 +445,9 @@ impl World {
             "recipient": self.bot_account(),
             "conversation": self.conversation_account(conv, conv_id),
             "channelData": channel_data,
-            "locale": "en-US",
+            "locale": locale,
             "localTimezone": zone,
-            "entities": [{"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web", "timezone": zone}],
+            "entities": [{"type": "clientInfo", "locale": locale, "country": "US", "platform": "Web", "timezone": zone}],
         });
         match v {
             Value::Object(m) => m,

@@ -78,12 +78,30 @@ fn activity(engine: &Arc<Engine>, r: &StoredReference) -> Value {
         .bot_name
         .as_deref()
         .unwrap_or("your notification bot");
-    let text = engine
-        .cfg
-        .welcome_text
+    let text = welcome_text(&engine.cfg, r.reference.locale.as_deref())
         .replace("{user}", first)
         .replace("{bot}", bot);
     herald_wire::activity::text_message(&text)
+}
+
+/// The welcome in the person's language: the `[manifest.localization]` entry whose tag is their
+/// locale (`fr-FR` ~ `fr-fr`), else one of the same language (`fr-ca` for `fr-FR`, the first by
+/// tag), else `welcome_text`.
+fn welcome_text<'a>(cfg: &'a crate::Config, locale: Option<&str>) -> &'a str {
+    let Some(locale) = locale.filter(|l| !l.is_empty()) else {
+        return &cfg.welcome_text;
+    };
+    let language = |tag: &str| tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+    let texts = || {
+        cfg.manifest
+            .localization
+            .iter()
+            .filter_map(|(tag, l)| l.welcome_text.as_deref().map(|t| (tag, t)))
+    };
+    texts()
+        .find(|(tag, _)| tag.eq_ignore_ascii_case(locale))
+        .or_else(|| texts().find(|(tag, _)| language(tag) == language(locale)))
+        .map_or(cfg.welcome_text.as_str(), |(_, t)| t)
 }
 
 async fn send(engine: &Arc<Engine>, r: &StoredReference) {
@@ -141,5 +159,41 @@ async fn send(engine: &Arc<Engine>, r: &StoredReference) {
         .await
     {
         tracing::warn!(error = %e, "cannot record a welcome's outcome; its lease will expire and it may be sent again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::welcome_text;
+    use crate::config::{Config, Localized};
+
+    #[test]
+    fn the_welcome_is_in_the_persons_language_when_there_is_one() {
+        let env = |k: &str| match k {
+            "HERALD_WELCOME_TEXT" => Some("Hi {user}".to_owned()),
+            _ => None,
+        };
+        let mut cfg = Config::load(None, &env, false).unwrap();
+        let fr = |t: &str| Localized {
+            welcome_text: Some(t.to_owned()),
+            ..Localized::default()
+        };
+        cfg.manifest
+            .localization
+            .insert("fr-ca".into(), fr("Allô {user}"));
+        cfg.manifest
+            .localization
+            .insert("fr-fr".into(), fr("Bonjour {user}"));
+        cfg.manifest
+            .localization
+            .insert("de-de".into(), Localized::default());
+        assert_eq!(welcome_text(&cfg, Some("fr-FR")), "Bonjour {user}");
+        assert_eq!(welcome_text(&cfg, Some("FR-CA")), "Allô {user}");
+        // The language alone: the first of its tags.
+        assert_eq!(welcome_text(&cfg, Some("fr-BE")), "Allô {user}");
+        // A language with no welcome of its own, or none known: the default.
+        assert_eq!(welcome_text(&cfg, Some("de-DE")), "Hi {user}");
+        assert_eq!(welcome_text(&cfg, Some("en-US")), "Hi {user}");
+        assert_eq!(welcome_text(&cfg, None), "Hi {user}");
     }
 }

@@ -449,7 +449,7 @@ async fn reading_and_reacting_reach_the_bot_as_teams_sends_them() {
         .unwrap();
     assert_eq!(
         r,
-        json!({"readReceipts": false, "timeZone": "Europe/Paris"})
+        json!({"readReceipts": false, "timeZone": "Europe/Paris", "locale": "en-US"})
     );
     let r: Value = env
         .control(&format!("/_emulator/users/{upn}/read"), json!({}))

@@ -17,6 +17,9 @@ pub struct Localized {
     /// What the bot's `stop` and `start` commands are described as in that language.
     pub stop_description: Option<String>,
     pub start_description: Option<String>,
+    /// The welcome (as `welcome_text`, `{user}` and `{bot}` filled in) for people whose Teams
+    /// speaks this language: the tag matches their locale, else its language alone does.
+    pub welcome_text: Option<String>,
 }
 
 /// `[manifest]`: as written in the file, then with the environment's say (each key also

@@ -17,6 +17,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// In `extra`: a TOML configuration file for the server (what only a file can say), besides
+/// the variables.
+pub const CONFIG_FILE: &str = "test:config-file";
+
 pub struct Env {
     pub emu: Emulator,
     pub server: Option<Server>,
@@ -128,7 +132,8 @@ impl Env {
 
     pub fn config(&self) -> Config {
         let vars = self.vars.clone();
-        Config::load(None, &move |k| vars.get(k).cloned(), true).unwrap()
+        let file = vars.get(CONFIG_FILE).map(std::path::PathBuf::from);
+        Config::load(file.as_deref(), &move |k| vars.get(k).cloned(), true).unwrap()
     }
 
     pub async fn start_server(&mut self) {

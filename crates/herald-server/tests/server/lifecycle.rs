@@ -310,3 +310,88 @@ async fn a_welcome_card_is_sent_when_configured_and_an_empty_text_turns_welcomes
     env.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_welcome_speaks_the_language_of_each_persons_teams() {
+    let dir = std::env::temp_dir().join(format!("herald-locale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("herald.toml");
+    std::fs::write(
+        &file,
+        "[manifest.localization.fr-fr]\nwelcome_text = \"Bonjour {user}, ici {bot}.\"\n\
+         [manifest.localization.de]\nwelcome_text = \"Hallo {user}!\"\n",
+    )
+    .unwrap();
+    let env = Env::start(Backend::Sqlite, 3, &[(CONFIG_FILE, file.to_str().unwrap())]).await;
+    let t = env.tenant().await;
+    let person = |i: usize| {
+        let u = &t["users"][i];
+        let first = u["displayName"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        (
+            u["upn"].as_str().unwrap().to_owned(),
+            u["aadObjectId"].as_str().unwrap().to_owned(),
+            first,
+        )
+    };
+    let (fr, de, en) = (person(0), person(1), person(2));
+    env.user_settings(&fr.0, json!({"locale": "fr-FR"})).await;
+    env.user_settings(&de.0, json!({"locale": "de-AT"})).await;
+    for p in [&fr, &de, &en] {
+        env.control(&format!("/users/{}/install", p.0), json!({}))
+            .await;
+    }
+    env.eventually("three welcomes", || async {
+        let mut n = 0;
+        for p in [&fr, &de, &en] {
+            n += env.bot_messages(&p.0).await.len();
+        }
+        n == 3
+    })
+    .await;
+    let mut texts = Vec::new();
+    for p in [&fr, &de, &en] {
+        let m = env.bot_messages(&p.0).await;
+        texts.push(m[0]["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(texts[0], format!("Bonjour {}, ici Herald Sandbox.", fr.2));
+    assert_eq!(
+        texts[1],
+        format!("Hallo {}!", de.2),
+        "de-AT takes the language's"
+    );
+    assert!(
+        texts[2].starts_with(&format!("Hi {}, I'm", en.2)),
+        "{}",
+        texts[2]
+    );
+    assert_eq!(
+        env.reference(&fr.1)
+            .await
+            .unwrap()
+            .reference
+            .locale
+            .as_deref(),
+        Some("fr-FR")
+    );
+    // A tag the emulator refuses is named.
+    let r = env
+        .http
+        .put(format!(
+            "{}/_emulator/users/{}/settings",
+            env.emu.origin(),
+            en.0
+        ))
+        .json(&json!({"locale": "fr_FR"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    env.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
