@@ -220,13 +220,11 @@ async fn openid(http: &reqwest::Client, url: &str) -> Check {
         return Check::fail(NAME, format!("{url} names no jwks_uri; {FIX}"));
     };
     match get_json(http, jwks, None).await {
-        Ok(k) if k["keys"].as_array().is_some_and(|a| !a.is_empty()) => Check::pass(
-            NAME,
-            format!(
-                "{} signing keys for Teams' requests",
-                k["keys"].as_array().map_or(0, Vec::len)
-            ),
-        ),
+        Ok(k) if k["keys"].as_array().is_some_and(|a| !a.is_empty()) => {
+            let n = k["keys"].as_array().map_or(0, Vec::len);
+            let s = if n == 1 { "" } else { "s" };
+            Check::pass(NAME, format!("{n} signing key{s} for Teams' requests"))
+        }
         Ok(_) => Check::fail(NAME, format!("{jwks} lists no keys; {FIX}")),
         Err(e) => Check::fail(NAME, format!("{e}; {FIX}")),
     }
