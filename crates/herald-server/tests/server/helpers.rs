@@ -189,14 +189,7 @@ impl Env {
 
     /// The emulator's request statistics (`/_emulator/stats`).
     pub async fn emulator_stats(&self) -> Value {
-        self.http
-            .get(format!("{}/_emulator/stats", self.emu.origin()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.emulator_get("/stats").await
     }
 
     pub async fn tenant(&self) -> Value {
